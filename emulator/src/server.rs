@@ -69,7 +69,12 @@ async fn serve_io<I>(
     let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         let app = app.clone();
         async move {
-            let resp = http::handle(app, req).await;
+            // On its own task: a client that hangs up (the connection dropped) does not
+            // cancel a request read whole; the real service may apply it all the same.
+            let Some(resp) = http::serve(app, req).await else {
+                // Cancelled: the runtime is shutting down.
+                return Err(LostAck);
+            };
             if resp.extensions().get::<DropResponse>().is_some() {
                 Err(LostAck)
             } else {

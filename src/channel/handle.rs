@@ -91,7 +91,9 @@ impl Channel {
     /// (`snowpipe_row_errors_total`). Closing a channel polls its status once more when
     /// anything was sent since the last poll, so errors in its last batches are still
     /// published before the channel stops (receivers then get the remaining events, then
-    /// `Closed`).
+    /// `Closed`). [`RowErrorSummary`](crate::RowErrorSummary) sums the events exactly, missed
+    /// ones included (its [`since`](crate::RowErrorSummary::since) takes the status read
+    /// before this call as the baseline).
     pub fn events(&self) -> broadcast::Receiver<RowErrorEvent> {
         use super::shared::Events;
         let mut events = lock(&self.shared.polled.events);

@@ -174,9 +174,18 @@ impl CloseOptions {
 ///
 /// Feed it every event of [`Channel::events`](crate::Channel::events) with
 /// [`record`](Self::record); when the receiver lagged (it missed events), call
-/// [`catch_up`](Self::catch_up) with the channel's [`status`](crate::Channel::status) so the
-/// missed rows are counted too. Rows are never counted twice: events still queued behind a
-/// catch-up add only the rows it did not already count.
+/// [`catch_up`](Self::catch_up) with the channel's [`status`](crate::Channel::status), at
+/// once or later (when the channel is closed, say).
+///
+/// The guarantee: the count is exact. Each report carries the server's cumulative count
+/// (`total_errors`), which never goes down for a channel (it survives a reopen), so the
+/// summary counts every row up to the highest cumulative count it has seen, from a report or
+/// a status, once: a report missed between two recorded ones is counted by the later one (the
+/// gap in the cumulative count), reports missed after the last one by a catch-up, and events
+/// still queued behind a catch-up add only the rows it did not already count. After a
+/// catch-up from the status of a closed channel it equals every row the server rejected since
+/// the baseline: [`since`](Self::since)'s status, else the rows before the first report
+/// recorded (which may predate the subscription), else zero (a catch-up before any report).
 ///
 /// It serializes (serde) as `{"count": n, "first_message": …, "first_at_or_before": "<token>",
 /// "last_at_or_before": "<token>"}`, tokens as strings, `null` when unknown.
@@ -210,14 +219,11 @@ pub struct RowErrorSummary {
     first_message: Option<String>,
     first_at_or_before: Option<OffsetToken>,
     last_at_or_before: Option<OffsetToken>,
-    /// The server's cumulative count the summary has accounted for: the last event's
-    /// `total_errors`, or the status a catch-up read.
+    /// The server's cumulative count through which every row is counted: the highest
+    /// `total_errors` recorded or status caught up from (or the status of [`since`](Self::since)).
+    /// `None` until the first of them.
     #[serde(skip)]
-    server_total: Option<u64>,
-    /// Set by a catch-up that counted rows through this server total, until an event goes past
-    /// it: events queued up to it are already counted.
-    #[serde(skip)]
-    caught_up_to: Option<u64>,
+    through: Option<u64>,
 }
 
 impl RowErrorSummary {
@@ -241,22 +247,37 @@ impl RowErrorSummary {
         self.last_at_or_before.as_ref()
     }
 
-    /// Adds one event: its `new_errors` rows (less those a [`catch_up`](Self::catch_up) already
-    /// counted), its message when it is the first, its offset bound. An event without new
-    /// errors changes nothing.
+    /// A summary of the rows the server rejects after `status` (the channel's
+    /// [`status`](crate::Channel::status) read *before* subscribing to
+    /// [`events`](crate::Channel::events)): its cumulative count is the baseline, so reports
+    /// missed even before the first one recorded are counted (by the next report or a
+    /// [`catch_up`](Self::catch_up)), and rows rejected before it never are. Read the status
+    /// first: the channel updates it just after publishing a report, so every report it does
+    /// not count yet reaches the receiver or is counted by the catch-up of the lag.
+    pub fn since(status: &ChannelStatus) -> Self {
+        Self {
+            through: Some(status.rows_error_count),
+            ..Self::default()
+        }
+    }
+
+    /// Adds one event: the rows it reports beyond the server total already counted (its
+    /// `new_errors`, plus the rows of reports missed since the last one recorded or caught up
+    /// from: the gap in the server's cumulative count; less the rows a
+    /// [`catch_up`](Self::catch_up) already counted), its message when it is the first, its
+    /// offset bound. An event without new errors changes nothing.
+    ///
+    /// The first event of a [`default`](Self::default) summary counts its `new_errors` only:
+    /// the rows before it may be from before the receiver subscribed.
     pub fn record(&mut self, event: &RowErrorEvent) {
         if event.new_errors == 0 {
             return;
         }
-        let fresh = match self.caught_up_to {
-            Some(through) if event.total_errors <= through => 0,
-            Some(through) => {
-                self.caught_up_to = None;
-                event.new_errors.min(event.total_errors - through)
-            }
+        let fresh = match self.through {
+            Some(through) => event.total_errors.saturating_sub(through),
             None => event.new_errors,
         };
-        self.server_total = Some(event.total_errors);
+        self.through = Some(self.through.unwrap_or(0).max(event.total_errors));
         let bound = event.offset_upper_bound.as_ref();
         self.add(fresh, event.last_error_message.as_deref(), bound);
         if bound.is_some() {
@@ -267,22 +288,24 @@ impl RowErrorSummary {
     /// Counts the rows of events a lagging receiver missed
     /// ([`RecvError::Lagged`](tokio::sync::broadcast::error::RecvError::Lagged)), from the
     /// channel's cumulative [`rows_error_count`](ChannelStatus::rows_error_count): what it has
-    /// beyond the last event recorded (beyond [`count`](Self::count) when none was). Their
-    /// offset bounds are unknown; the message is the status's last one when nothing was
-    /// counted before. Calling it again, or recording the events still queued behind the lag,
-    /// never counts a row twice.
+    /// beyond the server total already counted. Their offset bounds are unknown; the message
+    /// is the status's last one when nothing was counted before. Calling it again, with an
+    /// older status, or recording the events still queued behind the lag, never counts a row
+    /// twice.
     ///
-    /// Before any event was recorded the summary cannot tell errors from before it subscribed
-    /// (the status counts the channel's whole life) from missed ones: it counts them all.
+    /// Before any event was recorded, a [`default`](Self::default) summary cannot tell errors
+    /// from before it subscribed (the status counts the channel's whole life) from missed
+    /// ones: it counts them all. [`since`](Self::since) has the baseline and counts only the
+    /// missed ones.
     pub fn catch_up(&mut self, status: &ChannelStatus) {
-        let accounted = self.server_total.unwrap_or(self.count);
-        let missed = status.rows_error_count.saturating_sub(accounted);
+        let missed = status
+            .rows_error_count
+            .saturating_sub(self.through.unwrap_or(0));
         if missed == 0 {
             return;
         }
         self.add(missed, status.last_error_message.as_deref(), None);
-        self.server_total = Some(status.rows_error_count);
-        self.caught_up_to = Some(status.rows_error_count);
+        self.through = Some(status.rows_error_count);
     }
 
     /// Counts `rows`; the first rows counted set the first message and bound.
@@ -365,7 +388,7 @@ mod tests {
         s.record(&event(1, 5, "queued", 31));
         assert_eq!(s.count(), 5);
         assert_eq!(bounds(&s), (None, Some("31")));
-        // Straddles the catch-up (6 → 8 with 3 new): only 7 and 8 are new.
+        // Past the catch-up (6 → 8): its three rows are new.
         s.record(&event(3, 8, "straddles", 50));
         assert_eq!(s.count(), 8);
         // Past it: counted in full.
@@ -373,6 +396,36 @@ mod tests {
         assert_eq!(s.count(), 10);
         assert_eq!(s.first_message(), Some("from the status"));
         assert_eq!(bounds(&s), (None, Some("60")));
+    }
+
+    #[test]
+    fn a_report_missed_between_two_recorded_ones_is_counted() {
+        let mut s = RowErrorSummary::default();
+        s.record(&event(1, 1, "first", 10));
+        // The report of total 2 (its one row) was missed; the next one shows the gap.
+        s.record(&event(1, 3, "third", 30));
+        assert_eq!(s.count(), 3);
+        // A catch-up at the end finds nothing more.
+        s.catch_up(&status(3, "third"));
+        assert_eq!(s.count(), 3);
+        assert_eq!(s.first_message(), Some("first"));
+        assert_eq!(bounds(&s), (Some("10"), Some("30")));
+    }
+
+    #[test]
+    fn since_a_status_counts_a_missed_first_report_and_not_the_rows_before() {
+        // The channel had 4 errors when the receiver subscribed; reports of totals 5 and 6
+        // were missed, then one of total 7 recorded.
+        let mut s = RowErrorSummary::since(&status(4, "old"));
+        s.record(&event(1, 7, "seventh", 70));
+        assert_eq!(s.count(), 3);
+        assert_eq!(s.first_message(), Some("seventh"));
+        s.catch_up(&status(9, "ninth"));
+        assert_eq!(s.count(), 5);
+        // Without the baseline the rows before the first report are not counted.
+        let mut d = RowErrorSummary::default();
+        d.record(&event(1, 7, "seventh", 70));
+        assert_eq!(d.count(), 1);
     }
 
     #[test]
@@ -394,5 +447,105 @@ mod tests {
                 "first_at_or_before": "12", "last_at_or_before": "40",
             })
         );
+    }
+}
+
+#[cfg(test)]
+mod summary_properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// What a receiver does with the channel's reports, in the property test below.
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// The server reports `rows` new errors; the receiver records the report, or misses it.
+        Report { rows: u64, recorded: bool },
+        /// The receiver catches up from the status: its count now (`fresh`), or the one before the
+        /// last report (the status is updated just after a report is published).
+        CatchUp { fresh: bool },
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            4 => (1..4u64, any::<bool>()).prop_map(|(rows, recorded)| Step::Report { rows, recorded }),
+            1 => any::<bool>().prop_map(|fresh| Step::CatchUp { fresh }),
+        ]
+    }
+
+    fn status(total: u64) -> ChannelStatus {
+        ChannelStatus {
+            rows_error_count: total,
+            ..ChannelStatus::default()
+        }
+    }
+
+    /// Plays `steps` on `summary` for a channel whose count was `base` before the receiver
+    /// subscribed; checks at every step that the summary counts exactly the rows it has
+    /// evidence of (a recorded report's total, a status it caught up from), and at the end,
+    /// after a catch-up from the final status, every row the server reported.
+    fn play(mut summary: RowErrorSummary, base: u64, steps: &[Step]) -> Result<(), TestCaseError> {
+        let (mut total, mut before_last, mut seen) = (base, base, base);
+        for (i, step) in steps.iter().enumerate() {
+            match *step {
+                Step::Report { rows, recorded } => {
+                    before_last = total;
+                    total += rows;
+                    if recorded {
+                        let e = RowErrorEvent::new("c", rows, total)
+                            .with_last_error("bad", OffsetToken::from(total));
+                        summary.record(&e);
+                        seen = seen.max(total);
+                        prop_assert_eq!(
+                            summary.last_at_or_before().cloned(),
+                            Some(OffsetToken::from(total))
+                        );
+                    }
+                }
+                Step::CatchUp { fresh } => {
+                    let read = if fresh { total } else { before_last };
+                    summary.catch_up(&status(read));
+                    seen = seen.max(read);
+                }
+            }
+            prop_assert_eq!(
+                summary.count(),
+                seen - base,
+                "after step {} of {:?}",
+                i,
+                steps
+            );
+        }
+        summary.catch_up(&status(total));
+        prop_assert_eq!(summary.count(), total - base, "at the end of {:?}", steps);
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(crate::test_support::proptest_config(512))]
+
+        /// A receiver that recorded the channel's first report after subscribing (the rows
+        /// before it are from before the subscription): every later report it missed is
+        /// counted, whether a later report or a catch-up shows it.
+        #[test]
+        fn counts_every_reported_row_after_the_first_recorded_report(
+            base in 0..20u64,
+            first in 1..4u64,
+            steps in proptest::collection::vec(step(), 0..40),
+        ) {
+            let mut all = vec![Step::Report { rows: first, recorded: true }];
+            all.extend(steps);
+            play(RowErrorSummary::default(), base, &all)?;
+        }
+
+        /// A summary from the status read before subscribing: any report may be missed,
+        /// the first ones too, and every row after the baseline is counted.
+        #[test]
+        fn since_the_status_counts_every_reported_row(
+            base in 0..20u64,
+            steps in proptest::collection::vec(step(), 0..40),
+        ) {
+            play(RowErrorSummary::since(&status(base)), base, &steps)?;
+        }
     }
 }

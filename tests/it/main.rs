@@ -27,6 +27,7 @@ mod conformance;
 mod doc_paths;
 mod elastic;
 mod exactly_once;
+mod exactly_once_timeouts;
 mod ownership;
 mod protocol_fidelity;
 mod readme;

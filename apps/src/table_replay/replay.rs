@@ -164,9 +164,10 @@ pub(super) async fn replay(
                 opts.database, opts.schema, opts.pipe
             )
         })?;
-    // Subscribed before anything is sent, so no row-error report is missed.
+    // Counts the rows rejected after the channel's status now (an earlier run's are not this
+    // run's), read before subscribing (the order `RowErrorSummary::since` asks for).
+    let mut row_errors = RowErrorSummary::since(&channel.status());
     let mut events = channel.events();
-    let mut row_errors = RowErrorSummary::default();
     let mut dead_letters = DeadLetters::new(
         client,
         &opts.database,
@@ -261,11 +262,13 @@ pub(super) async fn replay(
     let (dead_lettered, already_dead_lettered) = (dead_letters.stored, dead_letters.already);
     let dead_letter_place = dead_letters.place();
     dead_letters.finish(Duration::from_secs(120)).await?;
+    row_errors.catch_up(&channel.status());
     channel
         .close()
         .await
         .context("closing the channel failed")?;
-    // Closing polls the status once more: its row errors are queued by now.
+    // Closing polls the status once more: its row errors are queued by now, the last report
+    // (the cumulative count of every missed one) among them.
     drain(&mut row_errors, &mut events);
     Ok(ReplayReport {
         table: opts.table.clone(),

@@ -1,7 +1,9 @@
 //! HTTP layer: the Host check, the console, routing, auth, fault application and the request
 //! log, in front of the protocol operations (`service`). Files: `request` reads a request
 //! (route, parameters, body), `response` shapes answers, `auth` checks credentials,
-//! `dispatch` runs a routed request, `console` serves the browser console.
+//! `dispatch` runs a routed request, `in_flight` runs it on its own task (a request read
+//! whole outlives a client that hangs up) and places a `latency` fault's delay, `console`
+//! serves the browser console.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,6 +19,7 @@ mod auth;
 mod console;
 mod dispatch;
 mod host;
+mod in_flight;
 mod request;
 mod response;
 
@@ -39,8 +42,14 @@ impl App {
     }
 }
 
+/// Handles one request on its own task ([`in_flight::run`]): a request read whole runs to its
+/// end even when the client hangs up. `None` when the runtime is shutting down.
+pub(crate) async fn serve(app: Arc<App>, req: Request<Incoming>) -> Option<Response<Body>> {
+    in_flight::run(handle(app, req)).await
+}
+
 /// Handles one request. Never fails: errors become error responses.
-pub(crate) async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
+async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
     let shared = &app.shared;
     let (parts, body) = req.into_parts();
@@ -95,11 +104,66 @@ pub(crate) async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Bo
         shared.faults.decide(endpoint, route.channel())
     };
     record.faults = decision.names.clone();
-    if !decision.latency.is_zero() {
-        tokio::time::sleep(decision.latency).await;
+    in_flight::delay(decision.latency);
+    let answer = answer(
+        shared,
+        &route,
+        &parts.headers,
+        &params,
+        body,
+        decision,
+        &mut record,
+    )
+    .await;
+    in_flight::elapse().await;
+    answer.finish(shared, started, record)
+}
+
+/// A request's answer, and whether it is to be dropped unanswered (`lost_ack`).
+struct Answer {
+    response: Response<Body>,
+    lost_ack: bool,
+}
+
+impl Answer {
+    /// Logs the request and returns its response (marked to be dropped for a `lost_ack`).
+    fn finish(
+        self,
+        shared: &Shared,
+        started: Instant,
+        mut record: RequestRecord,
+    ) -> Response<Body> {
+        let Self {
+            mut response,
+            lost_ack,
+        } = self;
+        record.status = if lost_ack {
+            0
+        } else {
+            response.status().as_u16()
+        };
+        record.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        shared.requests.push(record);
+        if lost_ack {
+            response.extensions_mut().insert(DropResponse);
+        }
+        response
     }
+}
+
+/// Applies the fault decision's side effects and answers: its terminal fault, else the
+/// dispatched operation.
+async fn answer(
+    shared: &Arc<Shared>,
+    route: &Route,
+    headers: &http::HeaderMap,
+    params: &[(String, String)],
+    body: Incoming,
+    decision: crate::base::faults::Decision,
+    record: &mut RequestRecord,
+) -> Answer {
     if decision.invalidate || decision.bump_sequencer {
-        if let Some(key) = channel_key(shared, &route) {
+        if let Some(key) = channel_key(shared, route) {
             if decision.invalidate {
                 shared.invalidate(&key);
             }
@@ -108,53 +172,33 @@ pub(crate) async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Bo
             }
         }
     }
-    let mut lost_ack = false;
-    let response = match &decision.terminal {
-        Some(FaultAction::LostAck) => {
-            lost_ack = true;
-            None
+    let lost_ack = matches!(decision.terminal, Some(FaultAction::LostAck));
+    if let Some(a) = decision.terminal.as_ref().filter(|_| !lost_ack) {
+        if let FaultAction::Status {
+            code, bare_string, ..
+        } = a
+        {
+            record.error_code = code.clone().or_else(|| bare_string.clone());
         }
-        Some(a) => {
-            if let FaultAction::Status {
-                code, bare_string, ..
-            } = a
-            {
-                record.error_code = code.clone().or_else(|| bare_string.clone());
-            }
-            Some(fault_response(a))
-        }
-        None => None,
-    };
-    let mut response = match response {
-        Some(r) => r,
-        None => {
-            match dispatch::dispatch(shared, &route, &parts.headers, &params, body, &mut record)
-                .await
-            {
-                Ok(r) => r,
-                Err(e) => {
-                    if e.status >= 500 {
-                        tracing::warn!(code = %e.code, message = %e.message, %path, "request failed");
-                    } else {
-                        tracing::debug!(code = %e.code, message = %e.message, %path, "request rejected");
-                    }
-                    record.error_code = Some(e.code.clone());
-                    error_response(&e)
-                }
-            }
-        }
-    };
-    record.status = if lost_ack {
-        0
-    } else {
-        response.status().as_u16()
-    };
-    record.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-    shared.requests.push(record);
-    if lost_ack {
-        response.extensions_mut().insert(DropResponse);
+        return Answer {
+            response: fault_response(a),
+            lost_ack,
+        };
     }
-    response
+    let response = match dispatch::dispatch(shared, route, headers, params, body, record).await {
+        Ok(r) => r,
+        Err(e) => {
+            let path = &record.path;
+            if e.status >= 500 {
+                tracing::warn!(code = %e.code, message = %e.message, %path, "request failed");
+            } else {
+                tracing::debug!(code = %e.code, message = %e.message, %path, "request rejected");
+            }
+            record.error_code = Some(e.code.clone());
+            error_response(&e)
+        }
+    };
+    Answer { response, lost_ack }
 }
 
 fn channel_key(shared: &Shared, route: &Route) -> Option<crate::channels::ChannelKey> {

@@ -252,6 +252,9 @@ impl std::ops::Deref for ChargedBody {
 /// `ERR_REQUEST_TIMEOUT` past the deadline, 429 `ERR_TOO_MANY_REQUESTS` while other requests
 /// and pending rows hold the budget (413 when the body alone is larger than it).
 ///
+/// A `latency` fault's delay elapses once the body is read, and from then on the request
+/// outlives a client that hangs up (`in_flight`).
+///
 /// # Cancellation
 /// Dropping the future drops what was read and its charge.
 pub(super) async fn read_body(
@@ -319,6 +322,8 @@ pub(super) async fn read_body(
         )
     })??;
     record.request_bytes = buf.len() as u64;
+    // Read whole: an injected latency elapses now, before the request is applied.
+    super::in_flight::read_whole().await;
     Ok(ChargedBody {
         bytes: buf.freeze(),
         charge,

@@ -134,6 +134,51 @@ async fn lost_ack_applies_the_append_but_drops_the_response() {
     emu.shutdown().await;
 }
 
+/// The real service applies a request it has read whole even if the client is gone: a client
+/// that sends a whole append, gives up 100 ms into the injected latency and hangs up still
+/// finds its rows (which is what makes a blind retry dangerous).
+#[tokio::test]
+async fn a_request_read_whole_is_applied_after_the_client_hangs_up_during_latency() {
+    use tokio::io::AsyncWriteExt;
+
+    let (emu, c) = connected(config()).await;
+    let ct = c.open_ok("c").await;
+    emu.faults()
+        .add(FaultRule::new(Endpoint::AppendRows, FaultAction::Latency { ms: 2000 }).times(1));
+    let body = rows(0..5);
+    let request = format!(
+        "POST {DATA}/channels/c/rows?startOffsetToken=1&endOffsetToken=5&continuationToken={ct}\
+         &requestId=a&retryCount=0 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/x-ndjson\r\nContent-Length: {}\r\n\r\n{body}",
+        c.token,
+        body.len()
+    );
+    let mut client = tokio::net::TcpStream::connect(emu.addr()).await.unwrap();
+    client.write_all(request.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(client);
+    // The connection is closed; the emulator finishes the append on its own.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count(&emu) < 5 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(count(&emu), 5, "the append was applied");
+    assert_eq!(
+        c.wait_committed("c", "5").await["last_committed_offset_token"],
+        "5"
+    );
+    let log = emu.requests();
+    assert!(
+        log.iter()
+            .any(|r| r.status == 200 && r.faults.iter().any(|f| f.contains("latency"))),
+        "the append is logged as answered: {:?}",
+        log.iter()
+            .map(|r| (r.status, &r.faults))
+            .collect::<Vec<_>>()
+    );
+    emu.shutdown().await;
+}
+
 #[tokio::test]
 async fn invalidation_and_sequencer_bump_behind_the_clients_back() {
     let (emu, c) = connected(config()).await;

@@ -10,11 +10,12 @@
 //! token has moved past them; stopping would not bring them back) and, when it ends, exits
 //! non-zero with the summary: exit 0 means every change is in the table.
 //!
-//! A watch that falls behind (more than the SDK's 64 queued reports) counts the rows of the
-//! reports it missed from the server's cumulative count: the next report's total, or the
-//! channel's status read before it is closed (their positions are then unknown).
+//! A watch that falls behind (more than the SDK's 64 queued reports) still counts the rows
+//! of the reports it missed: the SDK's `RowErrorSummary` takes them from the server's
+//! cumulative count (the next report's, or the channel's status read before it is closed;
+//! their positions are then unknown). Its baseline is the channel's status when the watch
+//! starts, so rows rejected before (an earlier run's) are not counted again.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -38,27 +39,20 @@ pub(super) enum Kind {
 /// The row-error watch on one channel.
 pub(super) struct Rejected {
     summary: Arc<Mutex<RowErrorSummary>>,
-    /// Reports were missed (the receiver fell behind): `finish` counts them from the status.
-    lagged: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Rejected {
-    /// Watches `channel` (of source table `table`) from now on.
+    /// Watches `channel` (of source table `table`) from now on: the rows rejected after its
+    /// status now (read before subscribing, the order `RowErrorSummary::since` asks for).
     pub(super) fn watch(table: &str, kind: Kind, channel: &Channel) -> Self {
-        let summary = Arc::new(Mutex::new(RowErrorSummary::default()));
-        let lagged = Arc::new(AtomicBool::new(false));
+        let summary = Arc::new(Mutex::new(RowErrorSummary::since(&channel.status())));
         let task = tokio::spawn(watch(
             (table.to_owned(), kind),
             channel.events(),
             summary.clone(),
-            lagged.clone(),
         ));
-        Self {
-            summary,
-            lagged,
-            task,
-        }
+        Self { summary, task }
     }
 
     /// The rows rejected so far.
@@ -71,8 +65,8 @@ impl Rejected {
 
     /// Every rejected row, once the channel is closed (its last reports are published
     /// before it stops); what came within `LAST_REPORTS` otherwise. `status` is the
-    /// channel's, read before it was closed: when reports were missed, the rows they
-    /// counted are taken from its cumulative `rows_error_count` (positions unknown).
+    /// channel's, read before it was closed: the rows of reports missed after the last one
+    /// received are taken from its cumulative `rows_error_count` (positions unknown).
     pub(super) async fn finish(self, status: &ChannelStatus) -> RowErrorSummary {
         let mut task = self.task;
         if tokio::time::timeout(LAST_REPORTS, &mut task).await.is_err() {
@@ -83,9 +77,7 @@ impl Rejected {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        if self.lagged.load(Ordering::Relaxed) {
-            summary.catch_up(status);
-        }
+        summary.catch_up(status);
         summary
     }
 }
@@ -95,21 +87,19 @@ async fn watch(
     (table, kind): (String, Kind),
     mut events: broadcast::Receiver<RowErrorEvent>,
     summary: Arc<Mutex<RowErrorSummary>>,
-    lagged: Arc<AtomicBool>,
 ) {
-    let mut last_total = None;
     loop {
         match events.recv().await {
             Ok(e) => {
                 let mut s = summary.lock().unwrap_or_else(PoisonError::into_inner);
-                let missed = lagged.load(Ordering::Relaxed);
-                let new = take(&mut s, &mut last_total, missed, e.clone());
+                let count = s.count();
+                s.record(&e);
+                let new = s.count() - count;
                 if new > 0 {
                     say_warn!("{}", warning(&table, kind, new, &e));
                 }
             }
             Err(broadcast::error::RecvError::Lagged(n)) => {
-                lagged.store(true, Ordering::Relaxed);
                 say_warn!(
                     "warning: {table}: {n} row-error reports were missed; follow counts their \
                      rows from the server's cumulative count (rows_error_count)"
@@ -118,23 +108,6 @@ async fn watch(
             Err(broadcast::error::RecvError::Closed) => return,
         }
     }
-}
-
-/// Records `e`, the rows of reports missed before it included (from the server's cumulative
-/// count, when a report before them was seen); how many rows it added.
-fn take(
-    s: &mut RowErrorSummary,
-    last_total: &mut Option<u64>,
-    missed: bool,
-    mut e: RowErrorEvent,
-) -> u64 {
-    if let Some(before) = last_total.filter(|_| missed) {
-        e.new_errors = e.new_errors.max(e.total_errors.saturating_sub(before));
-    }
-    *last_total = Some(e.total_errors);
-    let count = s.count();
-    s.record(&e);
-    s.count() - count
 }
 
 /// The line logged at a new report.
@@ -281,28 +254,35 @@ mod tests {
         assert_eq!(report.rejected(), None);
     }
 
-    #[test]
-    fn missed_reports_are_counted_from_the_server_total() {
-        let mut s = RowErrorSummary::default();
-        let mut last = None;
+    #[tokio::test]
+    async fn missed_reports_are_counted_from_the_server_total() {
+        // The channel had 5 errors (an earlier run's) when the watch started.
+        let mut start = ChannelStatus::default();
+        start.rows_error_count = 5;
+        let summary = Arc::new(Mutex::new(RowErrorSummary::since(&start)));
+        // Room for 2 reports: of the 4 sent before the watch reads, the first 2 are missed.
+        let (tx, events) = broadcast::channel(2);
+        for total in 6..=9 {
+            let e = RowErrorEvent::new("c", 1, total)
+                .with_last_error("bad", OffsetToken::new(format!("b:f:4:{total}:0")).unwrap());
+            tx.send(e).unwrap();
+        }
+        drop(tx);
+        let task = tokio::spawn(watch(
+            ("orders".into(), Kind::Changes),
+            events,
+            summary.clone(),
+        ));
+        let rejected = Rejected { summary, task };
+        assert_eq!(rejected.so_far().count(), 0, "nothing read yet");
+        // Two more reports after the last one received were missed: the status has them.
+        let mut end = ChannelStatus::default();
+        end.rows_error_count = 11;
+        let s = rejected.finish(&end).await;
+        assert_eq!(s.count(), 6, "rows 6..=11, not the 5 from before");
         assert_eq!(
-            take(&mut s, &mut last, false, RowErrorEvent::new("c", 1, 1)),
-            1
+            s.last_at_or_before().map(OffsetToken::as_str),
+            Some("b:f:4:9:0")
         );
-        // Reports of totals 2 and 3 were missed: the next one carries them.
-        assert_eq!(
-            take(&mut s, &mut last, true, RowErrorEvent::new("c", 1, 4)),
-            3
-        );
-        assert_eq!(
-            take(&mut s, &mut last, true, RowErrorEvent::new("c", 2, 6)),
-            2
-        );
-        assert_eq!(s.count(), 6);
-        // Missed after the last report: the status at the end has them.
-        let mut status = ChannelStatus::default();
-        status.rows_error_count = 9;
-        s.catch_up(&status);
-        assert_eq!(s.count(), 9);
     }
 }
