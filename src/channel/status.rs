@@ -255,10 +255,20 @@ impl RowErrorSummary {
     /// first: the channel updates it just after publishing a report, so every report it does
     /// not count yet reaches the receiver or is counted by the catch-up of the lag.
     pub fn since(status: &ChannelStatus) -> Self {
-        Self {
-            through: Some(status.rows_error_count),
-            ..Self::default()
-        }
+        let mut summary = Self::default();
+        summary.set_baseline(status);
+        summary
+    }
+
+    /// Makes `status` the baseline of a summary that goes on counting: for a new subscription
+    /// of a summary that outlives its channel handle (a partition assigned again, a channel
+    /// reopened by a new handle). What it has counted stays; rows the server rejected up to
+    /// `status`'s cumulative count (counted meanwhile by another writer of the channel, or
+    /// already by this summary) are never counted, and reports missed after it are, as with
+    /// [`since`](Self::since). Read the status *before* subscribing to the new handle's
+    /// [`events`](crate::Channel::events).
+    pub fn set_baseline(&mut self, status: &ChannelStatus) {
+        self.through = Some(status.rows_error_count);
     }
 
     /// Adds one event: the rows it reports beyond the server total already counted (its
@@ -426,6 +436,24 @@ mod tests {
         let mut d = RowErrorSummary::default();
         d.record(&event(1, 7, "seventh", 70));
         assert_eq!(d.count(), 1);
+    }
+
+    #[test]
+    fn a_new_baseline_keeps_the_count_and_skips_what_others_counted() {
+        // A partition's summary: 2 rows rejected during its first assignment.
+        let mut s = RowErrorSummary::since(&status(0, "none"));
+        s.record(&event(2, 2, "first", 20));
+        // Another writer held the channel meanwhile and 5 more were rejected under it; this
+        // process gets the partition again, then misses every report of its own (2 rows).
+        s.set_baseline(&status(7, "other writer's"));
+        s.catch_up(&status(9, "ninth"));
+        assert_eq!(s.count(), 4);
+        assert_eq!(s.first_message(), Some("first"));
+        // Without the new baseline the other writer's 5 were counted too.
+        let mut stale = RowErrorSummary::since(&status(0, "none"));
+        stale.record(&event(2, 2, "first", 20));
+        stale.catch_up(&status(9, "ninth"));
+        assert_eq!(stale.count(), 9);
     }
 
     #[test]

@@ -171,6 +171,10 @@ impl Worker {
         self.stats.appended.fetch_max(last.get(), Ordering::Relaxed);
         self.stats.seen.fetch_max(last.get(), Ordering::Relaxed);
         let mut sent = InFlight::default();
+        // The status before subscribing is the baseline: rows rejected before this assignment
+        // (counted by an earlier one, or by another writer) are never counted by a catch-up.
+        let status = self.channel.status();
+        lock(&self.stats.row_errors).set_baseline(&status);
         let mut events = self.channel.events();
         let mut events_open = true;
         let mut buf = Vec::with_capacity(BATCHES);
