@@ -17,7 +17,7 @@ use crate::common::thousands;
 use crate::table_replay::cdc;
 use crate::table_replay::schema::{self, Kind, SourceTable};
 use crate::table_replay::source::{self, KeysetReader};
-use crate::table_replay::verify_dead;
+use crate::table_replay::{verify_dead, verify_keyed};
 
 /// How a value is compared: by its Snowflake type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +32,7 @@ pub(super) enum Class {
     Variant,
 }
 
+/// A value's class: how it is compared.
 pub(super) fn class_of(kind: &Kind) -> Class {
     match kind {
         Kind::Bool => Class::Bool,
@@ -164,7 +165,8 @@ pub(super) struct Dest {
 /// One difference, for the table of differences.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Difference {
-    pub key: u64,
+    /// The key as people read it (`7`, `('a', 3)`).
+    pub key: String,
     pub column: String,
     pub source: Option<String>,
     pub dest: Option<String>,
@@ -300,9 +302,14 @@ impl Verification {
 /// The current state a change table implies, as a subquery both Snowflake and the emulator
 /// (SQLite) run: the latest change per key, deletes removed, and every row before the
 /// table's latest truncate removed.
-pub(super) fn current_state(changes: &str, key_col: &str) -> String {
+pub(super) fn current_state(changes: &str, key_cols: &[String]) -> String {
+    let key_cols = key_cols
+        .iter()
+        .map(|k| format!("c.{k}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
-        "(SELECT * FROM (SELECT c.*, ROW_NUMBER() OVER (PARTITION BY c.{key_col} ORDER BY \
+        "(SELECT * FROM (SELECT c.*, ROW_NUMBER() OVER (PARTITION BY {key_cols} ORDER BY \
          c._BINLOG_FILE DESC, c._BINLOG_POS DESC, c._ROW DESC) AS _RN FROM {changes} c) s \
          WHERE s._RN = 1 AND s._OP IN ('r', 'c', 'u') AND {})",
         crate::table_replay::cdc::changes::after_last_truncate(changes, "s")
@@ -331,7 +338,15 @@ pub(super) async fn verify(
     page: usize,
 ) -> Result<Verification> {
     let mut conn = source::connect(source_url).await?;
-    let table: SourceTable = source::describe(&mut conn, table_name, key).await?;
+    // A change table's current state is per any key `follow` takes (`cdc/key.rs`).
+    let table: SourceTable = if dest.changes {
+        let cols = key.map(|k| k.split(',').map(str::to_owned).collect::<Vec<_>>());
+        cdc::key::describe(&mut conn, table_name, cols.as_deref())
+            .await?
+            .0
+    } else {
+        source::describe(&mut conn, table_name, key).await?
+    };
     let classes: Vec<Class> = table.columns.iter().map(|c| class_of(&c.kind)).collect();
     let names: Vec<String> = table
         .columns
@@ -339,6 +354,11 @@ pub(super) async fn verify(
         .map(|c| schema::snowflake_name(&c.name))
         .collect();
     let key_col = quoted(&names[table.key]);
+    let key_cols = table
+        .keys
+        .iter()
+        .map(|&k| quoted(&names[k]))
+        .collect::<Vec<_>>();
     let target = format!(
         "{}.{}.{}",
         schema::ident(&dest.database),
@@ -360,13 +380,18 @@ pub(super) async fn verify(
             return Ok(diverted(table_name, &column, &dest.table));
         }
     }
+    if !verify_keyed::single_integer(&table) {
+        // The dead letters' SOURCE_KEY holds integer keys only: not subtracted here.
+        let state = current_state(&target, &key_cols);
+        return verify_keyed::verify(&mut conn, &table, sql, &state, page).await;
+    }
     let target = match (&dead, dest.changes) {
         (Some(d), true) => format!(
             "(SELECT * FROM {} d WHERE {})",
-            current_state(&target, &key_col),
+            current_state(&target, &key_cols),
             d.not_in(&key_col)
         ),
-        (None, true) => current_state(&target, &key_col),
+        (None, true) => current_state(&target, &key_cols),
         (_, false) => target,
     };
     let mut v = Verification::default();
@@ -546,7 +571,7 @@ fn merge(
         |v: &mut Verification, key, column: &str, source: Option<&str>, dest: Option<&str>| {
             if v.differences.len() < 20 {
                 v.differences.push(Difference {
-                    key,
+                    key: u64::to_string(&key),
                     column: column.to_owned(),
                     source: source.map(str::to_owned),
                     dest: dest.map(str::to_owned),

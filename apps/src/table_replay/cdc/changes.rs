@@ -129,7 +129,7 @@ pub fn ddl(table: &SourceTable, database: &str, schema_name: &str, dest: &str) -
     )
 }
 
-/// One change as its row: the source columns of `values` (for a delete, the key alone; for a
+/// One change as its row: the source columns of `values` (for a delete, the key's alone; for a
 /// truncate, none: `values` is not read) and the origin's columns.
 ///
 /// # Errors
@@ -143,11 +143,13 @@ pub fn row(
     let mut object = if origin.op == Op::Truncate {
         Map::new()
     } else if origin.op == Op::Delete {
-        let c = &table.columns[table.key];
-        let key = schema::to_json(&c.kind, &values[table.key])
-            .map_err(|e| format!("column {} ({}): {e}", c.name, c.column_type))?;
         let mut m = Map::new();
-        m.insert(names[table.key].clone(), key);
+        for &k in &table.keys {
+            let c = &table.columns[k];
+            let key = schema::to_json(&c.kind, &values[k])
+                .map_err(|e| format!("column {} ({}): {e}", c.name, c.column_type))?;
+            m.insert(names[k].clone(), key);
+        }
         m
     } else {
         crate::table_replay::replay::convert_row(table, names, values)?
@@ -169,7 +171,7 @@ pub fn row(
 
 /// The view that reads the current state, for `table`'s change table (Snowflake SQL).
 pub fn current_state_view(table: &SourceTable, changes: &str, view: &str) -> String {
-    let key = ident(&snowflake_name(&table.columns[table.key].name));
+    let key = key_columns(table);
     let cols = table
         .columns
         .iter()
@@ -182,6 +184,16 @@ pub fn current_state_view(table: &SourceTable, changes: &str, view: &str) -> Str
          ) s WHERE _OP IN ('r', 'c', 'u')\n    AND {};\n",
         after_last_truncate(changes, "s")
     )
+}
+
+/// The key's columns of `table` in the change table, comma-separated (`PARTITION BY` them).
+pub fn key_columns(table: &SourceTable) -> String {
+    table
+        .keys
+        .iter()
+        .map(|&k| ident(&snowflake_name(&table.columns[k].name)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The condition that the row `alias` comes after the table's latest truncate (its `t` row

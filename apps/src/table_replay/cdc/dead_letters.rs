@@ -32,6 +32,7 @@ use snowpipe_streaming::{
 
 use crate::common::say::say_warn;
 use crate::table_replay::cdc::changes::{Op, Origin};
+use crate::table_replay::cdc::key;
 use crate::table_replay::cdc::rejected::{Kind, Rejected};
 use crate::table_replay::cdc::token::Token;
 use crate::table_replay::cdc::Followed;
@@ -49,7 +50,11 @@ pub fn channel_name(table: &str) -> String {
 #[derive(Debug)]
 pub(super) struct DeadChange {
     pub token: Token,
+    /// The key for `SOURCE_KEY`: a single integer key's value, else 0 (the key is in
+    /// `REASON` and `RAW_VALUES`).
     pub key: u64,
+    /// The key as people read it (`key.rs`).
+    pub key_text: String,
     pub reason: String,
     /// The source columns as read and the change's place (`_OP`, `_BINLOG_*`, `_ROW`).
     pub raw: Map<String, Json>,
@@ -70,17 +75,20 @@ impl DeadChange {
         raw.insert("_BINLOG_FILE".into(), origin.file.into());
         raw.insert("_BINLOG_POS".into(), origin.pos.into());
         raw.insert("_ROW".into(), origin.row.into());
-        let key = values
-            .get(f.table.key)
-            .and_then(|v| schema::key_value(v).ok())
-            .unwrap_or(0);
+        let key_values: Option<Vec<_>> = f.table.keys.iter().map(|&k| values.get(k)).collect();
+        let key = match key_values.as_deref() {
+            Some([one]) => schema::key_value(one).unwrap_or(0),
+            _ => 0,
+        };
+        let key_text = key_values.map_or_else(|| "?".into(), |v| key::readable(&v));
         let place = if origin.op == Op::Read {
-            format!("snapshot key {key}")
+            format!("snapshot key {key_text}")
         } else {
             format!("binlog {}:{} row {}", origin.file, origin.pos, origin.row)
         };
         DeadChange {
             key,
+            key_text,
             reason: format!("{place} ({}): {reason}", origin.op.code()),
             raw,
             token,
@@ -182,7 +190,7 @@ impl<'c> DeadLetters<'c> {
             say_warn!(
                 "{}: the change of key {} cannot be written ({}); dead-lettered to {}",
                 self.table,
-                d.key,
+                d.key_text,
                 d.reason,
                 self.place()
             );
