@@ -338,15 +338,7 @@ pub(super) async fn verify(
     page: usize,
 ) -> Result<Verification> {
     let mut conn = source::connect(source_url).await?;
-    // A change table's current state is per any key `follow` takes (`cdc/key.rs`).
-    let table: SourceTable = if dest.changes {
-        let cols = key.map(|k| k.split(',').map(str::to_owned).collect::<Vec<_>>());
-        cdc::key::describe(&mut conn, table_name, cols.as_deref())
-            .await?
-            .0
-    } else {
-        source::describe(&mut conn, table_name, key).await?
-    };
+    let table = describe(&mut conn, table_name, key, dest.changes).await?;
     let classes: Vec<Class> = table.columns.iter().map(|c| class_of(&c.kind)).collect();
     let names: Vec<String> = table
         .columns
@@ -484,6 +476,25 @@ pub(super) async fn verify(
         .map(|(((n, s), d), k)| (n.clone(), hex(&s.finalize()), hex(&d.finalize()), k))
         .collect();
     Ok(v)
+}
+
+/// Describes the source table: with `changes`, by any key `follow` takes (`cdc/key.rs`;
+/// `key` as `COL[,COL…]`), else by the replay's single integer key.
+async fn describe(
+    conn: &mut mysql_async::Conn,
+    table: &str,
+    key: Option<&str>,
+    changes: bool,
+) -> Result<SourceTable> {
+    if !changes {
+        return source::describe(conn, table, key).await;
+    }
+    let cols = key.map(|k| {
+        k.split(',')
+            .map(|c| c.trim().to_owned())
+            .collect::<Vec<_>>()
+    });
+    Ok(cdc::key::describe(conn, table, cols.as_deref()).await?.0)
 }
 
 /// The outcome for a change table its source table's `MODIFY` diverted (`follow`'s
