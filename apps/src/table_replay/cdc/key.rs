@@ -13,12 +13,17 @@
 //! on the server, so the order a snapshot read in and the order its resume compares in are
 //! one order, whatever the collation.
 //!
-//! A key in a token ([`TokenKey`]): its columns joined by `,`, an integer as its decimal,
-//! text or bytes as `x` and the bytes' hex, so no separator (`:`, `,`) or quote inside a
-//! key can make a token ambiguous. A key whose text is longer than [`TOKEN_KEY_MAX`]
-//! characters is not written into a token: the row's token carries the last key that fit,
-//! and a restart's snapshot reads again from there (rows written again as `'r'` changes,
-//! which the current state folds into one).
+//! A key in a token ([`TokenKey`]): `KEY/N`, the key's columns joined by `,`, an integer as
+//! its decimal, text or bytes as `x` and the bytes' hex, so no separator (`:`, `,`) or quote
+//! inside a key can make a token ambiguous; then `/N`, 0 for the row of that key. The SDK
+//! compares tokens with the same text before their last number by that number, and refuses
+//! a token that repeats or goes back (`src/offset.rs`): `/N` ends every token with a number
+//! whose text before it is the key's, so two rows' tokens never compare by a piece of a
+//! key (`-5` then `-4`, or hex `x6131` then `x4132` in a case-insensitive collation, would
+//! go back). A key whose text is longer than [`TOKEN_KEY_MAX`] characters is not written
+//! into a token, and a key equal to the one before (`--key` columns that repeat): the row's
+//! token carries the last key written with `N` one more, and a restart's snapshot reads again
+//! from that key (rows written again as `'r'` changes, which the current state folds).
 
 use std::cmp::Ordering;
 
@@ -148,17 +153,41 @@ fn key_columns(
         .collect()
 }
 
-/// A key's text in a token (see the module docs); empty: before every key.
+/// A key's text in a token, `KEY/N` (see the module docs); an empty key: before every key.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct TokenKey(pub String);
+pub struct TokenKey {
+    /// The key's text: every key up to it is committed.
+    pub key: String,
+    /// Rows after that key's that carry it (too long, or the same key again).
+    pub after: u64,
+}
 
 impl TokenKey {
-    /// The key of a row with `values` (the key columns' values in the key's order); `None`
-    /// when its text is longer than [`TOKEN_KEY_MAX`].
+    /// The token key of the row after this one whose key columns hold `values`.
     ///
     /// # Errors
     /// For a NULL or a value of no key type.
-    pub fn of(values: &[&Value]) -> Result<Option<Self>> {
+    pub fn next(&self, values: &[&Value]) -> Result<Self> {
+        Ok(match Self::text(values)? {
+            Some(key) if key != self.key => Self { key, after: 0 },
+            _ => Self {
+                key: self.key.clone(),
+                after: self.after + 1,
+            },
+        })
+    }
+
+    /// The token's text of this key.
+    pub fn render(&self) -> String {
+        format!("{}/{}", self.key, self.after)
+    }
+
+    /// The text of a key with `values` (the key columns' values in the key's order);
+    /// `None` when it is longer than [`TOKEN_KEY_MAX`].
+    ///
+    /// # Errors
+    /// For a NULL or a value of no key type.
+    pub fn text(values: &[&Value]) -> Result<Option<String>> {
         let mut text = String::new();
         for (n, v) in values.iter().enumerate() {
             if n > 0 {
@@ -177,15 +206,26 @@ impl TokenKey {
                 return Ok(None);
             }
         }
-        Ok(Some(Self(text)))
+        Ok(Some(text))
     }
 
-    /// Parses a token's key text.
+    /// Parses a token's `KEY/N` (`KEY` alone, as earlier versions wrote it: `N` 0).
     ///
     /// # Errors
-    /// For text no [`TokenKey::of`] writes.
+    /// For text no [`TokenKey::render`] writes.
     pub fn parse(text: &str) -> Result<Self> {
-        let key = Self(text.to_owned());
+        let (key, after) = match text.rsplit_once('/') {
+            Some((key, n)) if n == "0" || !n.starts_with('0') => (
+                key,
+                n.parse().with_context(|| format!("{n:?} is no count"))?,
+            ),
+            Some((_, n)) => bail!("{n:?} is no count"),
+            None => (text, 0),
+        };
+        let key = Self {
+            key: key.to_owned(),
+            after,
+        };
         key.values()?;
         Ok(key)
     }
@@ -193,12 +233,12 @@ impl TokenKey {
     /// The key's values: the parameters a snapshot resumes after; none when empty.
     ///
     /// # Errors
-    /// For text no [`TokenKey::of`] writes.
+    /// For text no [`TokenKey::text`] writes.
     pub fn values(&self) -> Result<Vec<Value>> {
-        if self.0.is_empty() {
+        if self.key.is_empty() {
             return Ok(Vec::new());
         }
-        self.0
+        self.key
             .split(',')
             .map(|part| {
                 if let Some(hex) = part.strip_prefix('x') {
@@ -216,9 +256,12 @@ impl TokenKey {
 
     /// Whether a channel committed at this key has written the row at `key`, when that is
     /// certain: integers compare as numbers; a text or binary part that differs may order
-    /// either way in its collation, so it is not certain, and the row is written again
-    /// (never lost).
+    /// either way in its collation, and a row after its key (`N` > 0) may be another row
+    /// after a restart, so neither is certain, and the row is written again (never lost).
     pub fn covers(&self, key: &TokenKey) -> bool {
+        if key.after > 0 {
+            return false;
+        }
         let (Ok(at), Ok(key)) = (self.values(), key.values()) else {
             return false;
         };
@@ -263,8 +306,16 @@ fn unhex(hex: &str) -> Option<Vec<u8>> {
 impl std::fmt::Display for TokenKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.values() {
-            Ok(values) => f.write_str(&readable(&values.iter().collect::<Vec<_>>())),
-            Err(_) => f.write_str(&self.0),
+            Ok(values) if self.after == 0 => {
+                f.write_str(&readable(&values.iter().collect::<Vec<_>>()))
+            }
+            Ok(values) => write!(
+                f,
+                "{} (+{} rows)",
+                readable(&values.iter().collect::<Vec<_>>()),
+                self.after
+            ),
+            Err(_) => f.write_str(&self.key),
         }
     }
 }
@@ -370,46 +421,112 @@ fn after(keys: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use snowpipe_streaming::OffsetToken;
 
-    #[test]
-    fn keys_with_separators_quotes_and_multibyte_text_round_trip_unambiguously() {
-        let text = Value::Bytes("a:b,c'd\"e\\f`g:é漢🙂".as_bytes().to_vec());
-        let bin = Value::Bytes(vec![0, 0xff, b':', b',']);
-        let key = TokenKey::of(&[&Value::Int(-7), &text, &bin, &Value::UInt(u64::MAX)])
-            .unwrap()
-            .unwrap();
-        assert!(!key.0.contains(':'), "{key:?}");
-        assert_eq!(key.0.split(',').count(), 4, "{key:?}");
-        let back = TokenKey::parse(&key.0).unwrap().values().unwrap();
-        assert_eq!(back, vec![Value::Int(-7), text, bin, Value::UInt(u64::MAX)]);
-        for bad in ["x1", "xzz", "1,,2", "abc", ","] {
-            assert!(TokenKey::parse(bad).is_err(), "{bad}");
-        }
-        assert_eq!(TokenKey::parse("").unwrap().values().unwrap(), vec![]);
+    fn key(k: &str) -> TokenKey {
+        TokenKey::parse(k).unwrap()
     }
 
     #[test]
-    fn a_key_past_the_token_limit_is_not_written() {
+    fn keys_with_separators_quotes_and_multibyte_text_round_trip_unambiguously() {
+        let text = Value::Bytes("a:b,c'd\"e\\f`g:/é漢🙂".as_bytes().to_vec());
+        let bin = Value::Bytes(vec![0, 0xff, b':', b',', b'/']);
+        let k = TokenKey::default()
+            .next(&[&Value::Int(-7), &text, &bin, &Value::UInt(u64::MAX)])
+            .unwrap();
+        let rendered = k.render();
+        assert!(!rendered.contains(':'), "{rendered}");
+        assert_eq!(rendered.matches('/').count(), 1, "{rendered}");
+        assert_eq!(k.key.split(',').count(), 4, "{rendered}");
+        let back = TokenKey::parse(&rendered).unwrap();
+        assert_eq!(back, k);
+        assert_eq!(
+            back.values().unwrap(),
+            vec![Value::Int(-7), text, bin, Value::UInt(u64::MAX)]
+        );
+        for bad in ["x1", "xzz", "1,,2", "abc", ",", "7/x", "7/01", "7/-1"] {
+            assert!(TokenKey::parse(bad).is_err(), "{bad}");
+        }
+        // A token an earlier version wrote: the key alone.
+        assert_eq!(
+            key("42"),
+            TokenKey {
+                key: "42".into(),
+                after: 0
+            }
+        );
+        assert_eq!(key("").values().unwrap(), vec![]);
+    }
+
+    #[test]
+    fn a_key_past_the_token_limit_or_repeated_carries_the_last_key_with_a_count() {
         let long = Value::Bytes(vec![b'k'; TOKEN_KEY_MAX / 2 + 1]);
-        assert_eq!(TokenKey::of(&[&long]).unwrap(), None);
+        assert_eq!(TokenKey::text(&[&long]).unwrap(), None);
         let fits = Value::Bytes(vec![b'k'; TOKEN_KEY_MAX / 2 - 1]);
-        assert!(TokenKey::of(&[&fits]).unwrap().is_some());
-        assert!(TokenKey::of(&[&Value::NULL]).is_err());
+        assert!(TokenKey::text(&[&fits]).unwrap().is_some());
+        assert!(TokenKey::text(&[&Value::NULL]).is_err());
+        let a = TokenKey::default().next(&[&Value::Int(1)]).unwrap();
+        let b = a.next(&[&long]).unwrap();
+        let c = b.next(&[&long]).unwrap();
+        let d = c.next(&[&Value::Int(1)]).unwrap();
+        assert_eq!(
+            [a.render(), b.render(), c.render(), d.render()],
+            ["1/0", "1/1", "1/2", "1/3"]
+        );
+        assert_eq!(TokenKey::default().next(&[&long]).unwrap().render(), "/1");
+    }
+
+    #[test]
+    fn consecutive_tokens_never_repeat_or_go_back_by_the_sdks_rule() {
+        // Keys in the server's order whose text alone would compare by a trailing number:
+        // negative integers, hex that is all digits in a case-insensitive collation's order
+        // ('a1' < 'A2'), composite keys, keys too long for a token, repeated --key columns.
+        let long = |c: u8| Value::Bytes(vec![c; TOKEN_KEY_MAX]);
+        let rows: Vec<Vec<Value>> = vec![
+            vec![Value::Int(-5)],
+            vec![Value::Int(-4)],
+            vec![Value::Bytes(b"a1".to_vec())],
+            vec![Value::Bytes(b"A2".to_vec())],
+            vec![Value::Bytes(vec![0x61, 0x99])],
+            vec![Value::Bytes(vec![0x62])],
+            vec![long(b'p')],
+            vec![long(b'q')],
+            vec![Value::Bytes(b"r".to_vec())],
+            vec![Value::Bytes(b"r".to_vec())],
+        ];
+        let mut k = TokenKey::default();
+        let mut tokens = Vec::new();
+        for r in &rows {
+            k = k.next(&r.iter().collect::<Vec<_>>()).unwrap();
+            tokens.push(OffsetToken::new(format!("s:b.000001:4:{}", k.render())).unwrap());
+        }
+        for w in tokens.windows(2) {
+            let order = w[0].partial_cmp_numeric(&w[1]);
+            assert!(
+                !matches!(order, Some(Ordering::Equal | Ordering::Greater)),
+                "{} then {}: {order:?}",
+                w[0],
+                w[1]
+            );
+        }
     }
 
     #[test]
     fn covers_only_what_is_certain() {
-        let k = |s: &str| TokenKey(s.to_owned());
-        assert!(k("10").covers(&k("9")));
-        assert!(k("10").covers(&k("10")));
-        assert!(!k("10").covers(&k("11")));
-        assert!(k("2,5").covers(&k("1,900")));
-        assert!(!k("2,5").covers(&k("2,6")));
+        assert!(key("10").covers(&key("9")));
+        assert!(key("10").covers(&key("10")));
+        assert!(!key("10").covers(&key("11")));
+        assert!(key("2,5").covers(&key("1,900")));
+        assert!(!key("2,5").covers(&key("2,6")));
         // Text parts: equal is certain, a different one is not (its collation decides).
-        assert!(k("x61,5").covers(&k("x61,4")));
-        assert!(!k("x62,5").covers(&k("x61,4")));
-        assert!(!k("").covers(&k("1")));
-        assert_eq!(k("x61,3").to_string(), "('a', 3)");
+        assert!(key("x61,5").covers(&key("x61,4")));
+        assert!(!key("x62,5").covers(&key("x61,4")));
+        assert!(!key("").covers(&key("1")));
+        // A row after its key may be another row after a restart.
+        assert!(!key("10/3").covers(&key("9/1")));
+        assert!(key("10/3").covers(&key("9/0")));
+        assert_eq!(key("x61,3").to_string(), "('a', 3)");
+        assert_eq!(key("x61,3/2").to_string(), "('a', 3) (+2 rows)");
     }
 
     #[test]

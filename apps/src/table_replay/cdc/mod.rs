@@ -567,8 +567,8 @@ async fn snapshot_where_needed(
     let mut earliest: Option<BinlogPos> = None;
     for f in tables.iter_mut().filter(|f| needs(f)) {
         let (resume, after) = match &f.committed {
-            Some(Token::Snapshot { resume, key, .. }) => (resume.clone(), key.values()?),
-            _ => (at.clone(), Vec::new()),
+            Some(Token::Snapshot { resume, key, .. }) => (resume.clone(), key.clone()),
+            _ => (at.clone(), key::TokenKey::default()),
         };
         let n = snapshot::table(conn, f, (&at, now), &resume, after, batch).await?;
         say!("{}: {n} snapshot rows", f.table.name);

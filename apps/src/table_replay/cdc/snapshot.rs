@@ -116,7 +116,7 @@ pub(super) async fn check_server(conn: &mut Conn) -> Result<()> {
     Ok(())
 }
 
-/// Snapshots `f`'s keys after `after` (all when empty) in the snapshot transaction on
+/// Snapshots `f`'s keys after `key` (all when empty) in the snapshot transaction on
 /// `conn`, taken at `at` (server time `now`); the tokens resume the binlog at `resume`.
 /// Returns how many rows were read (dead letters included).
 ///
@@ -127,13 +127,14 @@ pub(super) async fn table(
     f: &mut Followed<'_>,
     (at, now): (&BinlogPos, i64),
     resume: &BinlogPos,
-    mut after: Vec<mysql_async::Value>,
+    // The token key of the row before (`key.rs`): a key too long for a token, or the same
+    // again, carries it with its count one more. From the committed one on a resume.
+    mut key: TokenKey,
     batch: usize,
 ) -> Result<u64> {
     let reader = Pager::new(&f.table);
     let mut n = 0;
-    // The last key that fit a token (`key.rs`): a longer one's row carries it.
-    let mut fitting = TokenKey::of(&after.iter().collect::<Vec<_>>())?.unwrap_or_default();
+    let mut after = key.values()?;
     loop {
         // One row more than a page: without it, this page is the last, and its last row's
         // token says the snapshot is complete.
@@ -153,11 +154,9 @@ pub(super) async fn table(
         for (i, row) in page.into_iter().enumerate() {
             let values = row.unwrap();
             let key_values: Vec<_> = f.table.keys.iter().map(|&k| &values[k]).collect();
-            if let Some(k) = TokenKey::of(&key_values)
-                .with_context(|| format!("the key of a row of {}", f.table.name))?
-            {
-                fitting = k;
-            }
+            key = key
+                .next(&key_values)
+                .with_context(|| format!("the key of a row of {}", f.table.name))?;
             after = key_values.into_iter().cloned().collect();
             let origin = Origin {
                 op: Op::Read,
@@ -169,7 +168,7 @@ pub(super) async fn table(
             };
             let token = Token::Snapshot {
                 resume: resume.clone(),
-                key: fitting.clone(),
+                key: key.clone(),
                 done: last == Some(i),
             };
             match changes::row(&f.table, &f.names, &values, &origin) {

@@ -6,8 +6,9 @@
 //! | `S:FILE:POS:KEY` | the snapshot's last row (its last page was short): the snapshot is complete, a restart takes none |
 //! | `b:FILE:TX:EVENT:ROW` | a binlog change: row `ROW` of the rows event at `FILE:EVENT`, in the transaction that begins at `FILE:TX` |
 //!
-//! `KEY` is the key's text (`key.rs`: `7`, `12,3`, `x6162`; empty before the first key that
-//! fits a token); it holds no `:`, so a token splits from the right unambiguously.
+//! `KEY` is the key's text and a count (`key.rs`: `7/0`, `12,3/0`, `x6162/0`; `x6162/2`: two
+//! rows after that key whose keys a token cannot carry); it holds no `:`, so a token splits
+//! from the right unambiguously.
 //!
 //! A restart reads the binlog again from the transaction's start (the rows event needs the
 //! table map before it) and skips every change at or before `(FILE, EVENT, ROW)`, so a
@@ -64,7 +65,7 @@ impl Token {
                 if *done { "S" } else { "s" },
                 resume.file,
                 resume.pos,
-                key.0
+                key.render()
             ),
             Token::Binlog { tx, change } => format!(
                 "b:{}:{}:{}:{}",
@@ -174,17 +175,17 @@ mod tests {
     fn tokens_round_trip_and_foreign_tokens_are_refused() {
         let s = Token::Snapshot {
             resume: pos("mysql-bin.000001", 330),
-            key: TokenKey("42".into()),
+            key: TokenKey::parse("42").unwrap(),
             done: false,
         };
-        assert_eq!(s.render(), "s:mysql-bin.000001:330:42");
+        assert_eq!(s.render(), "s:mysql-bin.000001:330:42/0");
         assert_eq!(Token::parse(&s.render()).unwrap(), s);
         let done = Token::Snapshot {
             resume: pos("mysql-bin.000001", 330),
-            key: TokenKey("42".into()),
+            key: TokenKey::parse("42").unwrap(),
             done: true,
         };
-        assert_eq!(done.render(), "S:mysql-bin.000001:330:42");
+        assert_eq!(done.render(), "S:mysql-bin.000001:330:42/0");
         assert_eq!(Token::parse(&done.render()).unwrap(), done);
         let b = Token::Binlog {
             tx: pos("my:bin.000002", 4),
@@ -195,10 +196,15 @@ mod tests {
         };
         assert_eq!(b.render(), "b:my:bin.000002:4:900:7");
         assert_eq!(Token::parse(&b.render()).unwrap(), b);
-        let text = Token::parse("s:f.000001:4:x613a62,7").unwrap();
-        assert_eq!(text.render(), "s:f.000001:4:x613a62,7");
-        let none = Token::parse("s:f.000001:4:").unwrap();
-        assert_eq!(none.render(), "s:f.000001:4:");
+        let text = Token::parse("s:f.000001:4:x613a62,7/0").unwrap();
+        assert_eq!(text.render(), "s:f.000001:4:x613a62,7/0");
+        let none = Token::parse("s:f.000001:4:/3").unwrap();
+        assert_eq!(none.render(), "s:f.000001:4:/3");
+        // An earlier version's token: the key alone.
+        assert_eq!(
+            Token::parse("s:f.000001:4:42").unwrap().render(),
+            "s:f.000001:4:42/0"
+        );
         for foreign in [
             "42",
             "s:x:1",
@@ -235,7 +241,7 @@ mod tests {
         assert!(committed.wants(&at("b.000002", 4, 0)));
         let snap = Token::Snapshot {
             resume: pos("b.000001", 500),
-            key: TokenKey("9".into()),
+            key: TokenKey::parse("9").unwrap(),
             done: false,
         };
         assert!(!snap.wants(&at("b.000001", 499, 0)));
@@ -247,7 +253,7 @@ mod tests {
     fn a_dead_letter_channel_covers_snapshot_rows_by_key_and_binlog_changes_by_place() {
         let snap = |resume: u64, key: u64| Token::Snapshot {
             resume: pos("b.000001", resume),
-            key: TokenKey(key.to_string()),
+            key: TokenKey::parse(&key.to_string()).unwrap(),
             done: false,
         };
         let change = |event: u64| Token::Binlog {
