@@ -14,10 +14,14 @@
 //! the change channel's committed key, or the binlog again from its committed transaction,
 //! and skips every dead letter the dead-letter channel's committed token covers (a snapshot
 //! row by its key, a change by its place): each bad row or change is in `<TABLE>_DLQ`
-//! exactly once, crashes included.
+//! exactly once, crashes included. A snapshot row's key is compared only where its order is
+//! certain without the server (integer parts, an equal key: `key.rs` `TokenKey::covers`):
+//! a text or binary key's snapshot dead letter met again after a restart may be written
+//! twice, never lost.
 //!
-//! A dead letter: `SOURCE_TABLE`, `SOURCE_KEY` (0 when the key itself is unreadable),
-//! `REASON` (`binlog FILE:POS row N (OP): …` with the operation, or `snapshot key K (r): …`;
+//! A dead letter: `SOURCE_TABLE`, `SOURCE_KEY` (0 when the key itself is unreadable or is
+//! not one integer column: the column is a number), `REASON` (`binlog FILE:POS row N (OP): …`
+//! with the operation, or `snapshot key K (r): …`, `K` as `key.rs` shows a key: `('a', 3)`;
 //! then the column, its type and why),
 //! `RAW_VALUES` (every source column as read, as the replay writes it, with `_OP`,
 //! `_BINLOG_FILE`, `_BINLOG_POS`, `_ROW` as on a change row) and `DEAD_LETTERED_AT`.

@@ -111,8 +111,8 @@ async fn chosen(
     bail!(
         "table {table} has no primary key and no unique key over NOT NULL columns: follow \
          cannot tell its rows apart. Name the columns that identify a row with --key \
-         {table}=COL[,COL…] (rows sharing their values are one row to the current state: \
-         the last change wins)"
+         {table}=COL[,COL…] (ddl and verify --changes: --key COL[,COL…]; rows sharing their \
+         values are one row to the current state: the last change wins)"
     )
 }
 
