@@ -35,6 +35,7 @@ pub mod source;
 mod verify;
 mod verify_dead;
 mod verify_keyed;
+mod verify_report;
 
 #[cfg(test)]
 mod tests;

@@ -18,7 +18,7 @@ use snowpipe_streaming::sql::SqlClient;
 
 use crate::table_replay::cdc::key::{readable, Pager};
 use crate::table_replay::schema::{self, Kind, SourceTable};
-use crate::table_replay::verify::{
+use crate::table_replay::verify_report::{
     class_of, from_dest, from_source, Class, Difference, Verification,
 };
 
