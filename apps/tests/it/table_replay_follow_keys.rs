@@ -387,3 +387,72 @@ async fn a_table_without_any_key_stops_follow_naming_the_flag() {
     );
     emulator.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_of_a_text_keyed_table_name_the_key_and_verify_leaves_them_out() {
+    let Some(db) = start_binlog_or_skip() else {
+        return;
+    };
+    let bin = &common::bin::table_replay_bin();
+    let (url, mut conn) = new_database(&db, "deadkeys").await;
+    conn.query_drop("SET SESSION sql_mode = 'ALLOW_INVALID_DATES'")
+        .await
+        .unwrap();
+    for sql in [
+        "CREATE TABLE notes (k VARCHAR(40) NOT NULL PRIMARY KEY, day DATE NULL)",
+        "INSERT INTO notes SELECT CONCAT('n:', seq), '2024-02-29' FROM seq_1_to_300",
+        "UPDATE notes SET day = '2024-02-30' WHERE k = 'n:150'",
+    ] {
+        conn.query_drop(sql).await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let case = Case {
+        table: "notes",
+        create: "",
+        fill: String::new(),
+        during: Vec::new(),
+        after: Vec::new(),
+        key: None,
+        spoil: "",
+        chosen: "",
+    };
+    let (emulator, key) = changes_destination(bin, &url, &case, dir.path()).await;
+    let idle = |emulator: &Emulator| {
+        let out = follow(bin, &url, &case, (emulator, &key), "2s")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    idle(&emulator);
+    conn.query_drop("INSERT INTO notes VALUES ('z,\\'9', '2023-04-31')")
+        .await
+        .unwrap();
+    idle(&emulator);
+    let dead = emulator
+        .query("SELECT SOURCE_KEY, REASON FROM \"REPLAY.PUBLIC.NOTES_DLQ\" ORDER BY REASON")
+        .unwrap();
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    assert!(dead.iter().all(|d| d[0].as_u64() == Some(0)), "{dead:?}");
+    assert!(
+        dead[1][1]
+            .as_str()
+            .unwrap()
+            .starts_with("snapshot key 'n:150' (r): column day"),
+        "{dead:?}"
+    );
+    let mut verify = Command::new(bin);
+    verify
+        .args(["verify", "--changes", "--source", &url, "--table", "notes"])
+        .args(["--database", "REPLAY", "--schema", "PUBLIC"]);
+    let out = at_destination(&mut verify, &emulator, &key)
+        .output()
+        .unwrap();
+    assert_equal(&out);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("but for 2 dead-lettered keys"), "{report}");
+    emulator.shutdown().await;
+}
