@@ -92,9 +92,10 @@ pub(super) async fn verify(
         }
     }
     if !verify_keyed::single_integer(&table) {
-        // The dead letters' SOURCE_KEY holds integer keys only: not subtracted here.
+        // The dead letters' SOURCE_KEY holds integer keys only: their keys from RAW_VALUES.
         let state = current_state(&target, &key_cols);
-        return verify_keyed::verify(&mut conn, &table, sql, &state, page).await;
+        let dlq = dead.as_ref().map(|d| d.table.as_str());
+        return verify_keyed::verify(&mut conn, (&table, sql), &state, page, dlq).await;
     }
     let target = match (&dead, dest.changes) {
         (Some(d), true) => format!(

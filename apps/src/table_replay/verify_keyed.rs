@@ -5,14 +5,16 @@
 //! destination cannot reproduce, so the two are not merged by order: the destination's
 //! current state is read once and held by canonical key, each source row takes its
 //! destination row out by key, and what is left over is extra. Memory: the current state
-//! of that one table. The key range rows are not compared (there is no numeric range); the
-//! dead letters' `SOURCE_KEY` holds integer keys only, so a key with a dead letter is
-//! compared like any other (and differs where its refused change did not land).
+//! of that one table. The key range rows are not compared (there is no numeric range). The
+//! dead letters' `SOURCE_KEY` holds integer keys only, so a dead letter's key is read from its
+//! `RAW_VALUES` (the key columns as read): such a key is left out on both sides and counted,
+//! as `verify.rs` does by `SOURCE_KEY`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result};
 use mysql_async::Conn;
+use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 use snowpipe_streaming::sql::SqlClient;
 
@@ -37,10 +39,10 @@ pub(super) fn single_integer(table: &SourceTable) -> bool {
 /// When either side cannot be read, or a source value the mapping refuses.
 pub(super) async fn verify(
     conn: &mut Conn,
-    table: &SourceTable,
-    sql: &SqlClient,
+    (table, sql): (&SourceTable, &SqlClient),
     state: &str,
     page: usize,
+    dlq: Option<&str>,
 ) -> Result<Verification> {
     let classes: Vec<Class> = table.columns.iter().map(|c| class_of(&c.kind)).collect();
     let names: Vec<String> = table
@@ -72,6 +74,11 @@ pub(super) async fn verify(
         dest.entry(key_of(&row)).or_default().push(row);
     }
     v.dest_distinct = dest.len() as u64;
+    let dead = match dlq {
+        Some(dlq) => dead_keys(sql, dlq, table, &classes).await?,
+        None => BTreeSet::new(),
+    };
+    let mut dead_seen = 0u64;
     let mut hashes = Hashes::new(names.len());
     let pager = Pager::new(table);
     let mut after = Vec::new();
@@ -82,6 +89,26 @@ pub(super) async fn verify(
             let values = row.unwrap();
             after = table.keys.iter().map(|&k| values[k].clone()).collect();
             let shown = readable(&after.iter().collect::<Vec<_>>());
+            let key = table
+                .keys
+                .iter()
+                .map(|&k| {
+                    let c = &table.columns[k];
+                    Ok(from_source(
+                        classes[k],
+                        &schema::to_json(&c.kind, &values[k])?,
+                    ))
+                })
+                .collect::<Result<Canon>>()?;
+            // A dead-lettered key: not compared (its value may be one the mapping refuses).
+            if dead.contains(&key) {
+                dead_seen += 1;
+                if let Some(rows) = dest.remove(&key) {
+                    v.dest_rows -= rows.len() as u64;
+                    v.dest_distinct -= 1;
+                }
+                continue;
+            }
             let canon = table
                 .columns
                 .iter()
@@ -92,7 +119,6 @@ pub(super) async fn verify(
                 })
                 .collect::<Result<Canon>>()?;
             v.source_rows += 1;
-            let key = key_of(&canon);
             hashes.feed(true, &key, &canon);
             let Some(found) = dest.remove(&key) else {
                 v.missing += 1;
@@ -133,7 +159,57 @@ pub(super) async fn verify(
         }
     }
     v.columns = hashes.finish(&names);
+    if let Some(dlq) = dlq {
+        v.dead_lettered = Some((dead_seen, dlq.to_owned()));
+    }
     Ok(v)
+}
+
+/// The keys of `table`'s dead letters in `dlq` (qualified), canonical, from their
+/// `RAW_VALUES` (text as text, bytes as text or `{"hex": …}`).
+///
+/// # Errors
+/// When the dead-letter table cannot be read.
+async fn dead_keys(
+    sql: &SqlClient,
+    dlq: &str,
+    table: &SourceTable,
+    classes: &[Class],
+) -> Result<BTreeSet<Canon>> {
+    let result = sql
+        .query(&format!(
+            "SELECT RAW_VALUES FROM {dlq} WHERE SOURCE_TABLE = '{}'",
+            table.name.replace('\'', "''")
+        ))
+        .await
+        .with_context(|| format!("cannot read the dead letters in {dlq}"))?;
+    let mut keys = BTreeSet::new();
+    for row in result.rows {
+        let Some(raw) = row
+            .first()
+            .and_then(|c| c.as_deref())
+            .and_then(|s| serde_json::from_str::<Json>(s).ok())
+        else {
+            continue;
+        };
+        let key: Canon = table
+            .keys
+            .iter()
+            .map(|&k| {
+                let v = raw.get(&table.columns[k].name).unwrap_or(&Json::Null);
+                match (classes[k], v) {
+                    (Class::Binary, Json::String(s)) => Some(schema::hex(s.as_bytes())),
+                    (Class::Binary, Json::Object(m)) => m
+                        .get("hex")
+                        .and_then(Json::as_str)
+                        .map(str::to_ascii_lowercase),
+                    (class, v) => from_source(class, v),
+                }
+            })
+            .collect();
+        keys.insert(key);
+    }
+    Ok(keys)
 }
 
 /// Keeps the first 20 differences.
