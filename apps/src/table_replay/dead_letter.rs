@@ -343,6 +343,7 @@ mod tests {
                 col("n", Kind::Json),
             ],
             key: 0,
+            keys: vec![0],
         };
         let raw = raw_values(
             &table,

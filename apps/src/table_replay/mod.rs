@@ -34,6 +34,8 @@ mod secret;
 pub mod source;
 mod verify;
 mod verify_dead;
+mod verify_keyed;
+mod verify_report;
 
 #[cfg(test)]
 mod tests;
@@ -120,7 +122,9 @@ struct SourceArgs {
     /// The source table.
     #[arg(long)]
     table: String,
-    /// The key column (default: the primary key); a single non-negative integer column.
+    /// The key column (default: the primary key); a single non-negative integer column. With
+    /// --changes: COL[,COL…], the columns `follow --key` names (default: the key follow
+    /// takes: the primary key, else a unique NOT NULL key).
     #[arg(long)]
     key: Option<String>,
 }
@@ -297,8 +301,18 @@ async fn run(cli: Cli) -> Result<()> {
         Some(Command::Follow(a)) => cdc::cli::run(a).await,
         Some(Command::Ddl(a)) => {
             let mut conn = source::connect(&a.source.url()?).await?;
-            let table =
-                source::describe(&mut conn, &a.source.table, a.source.key.as_deref()).await?;
+            let table = if a.changes {
+                let cols = a.source.key.as_ref().map(|k| {
+                    k.split(',')
+                        .map(|c| c.trim().to_owned())
+                        .collect::<Vec<_>>()
+                });
+                cdc::key::describe(&mut conn, &a.source.table, cols.as_deref())
+                    .await?
+                    .0
+            } else {
+                source::describe(&mut conn, &a.source.table, a.source.key.as_deref()).await?
+            };
             let dest = a
                 .dest_table
                 .unwrap_or_else(|| default_dest_table(&a.source.table));

@@ -65,7 +65,11 @@ pub struct SourceColumn {
 pub struct SourceTable {
     pub name: String,
     pub columns: Vec<SourceColumn>,
+    /// The first key column (the replay's only one).
     pub key: usize,
+    /// Every key column, in the key's order (`[key]` for the replay; `follow` takes any
+    /// primary or unique key, `cdc/key.rs`).
+    pub keys: Vec<usize>,
 }
 
 /// The row `information_schema.COLUMNS` gives for a column (plus whether MariaDB checks it
@@ -665,6 +669,7 @@ mod tests {
                 },
             ],
             key: 0,
+            keys: vec![0],
         };
         let ddl = ddl(&table, "DB", "PUBLIC", "ORDERS", "ORDERS_PIPE");
         assert!(ddl.contains("CREATE TABLE IF NOT EXISTS DB.PUBLIC.ORDERS (\n    ID NUMBER(19,0) NOT NULL,\n    \"NOTE TEXT\" VARCHAR(65535)\n);"), "{ddl}");

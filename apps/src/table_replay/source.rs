@@ -39,6 +39,37 @@ pub async fn connect(url: &str) -> Result<Conn> {
 /// When the table does not exist, a column type is not supported, or the key is not a single
 /// integer column.
 pub async fn describe(conn: &mut Conn, table: &str, key: Option<&str>) -> Result<SourceTable> {
+    let columns = columns(conn, table).await?;
+    let primary = primary_key(conn, table).await?;
+    let key = schema::key_index(table, &columns, &primary, key)?;
+    Ok(SourceTable {
+        name: table.to_owned(),
+        columns,
+        key,
+        keys: vec![key],
+    })
+}
+
+/// The primary key's columns of `table`, in the key's order (none without one).
+///
+/// # Errors
+/// When the query fails.
+pub async fn primary_key(conn: &mut Conn, table: &str) -> Result<Vec<String>> {
+    conn.exec(
+        "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE \
+         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND CONSTRAINT_NAME = 'PRIMARY' \
+         ORDER BY ORDINAL_POSITION",
+        (table,),
+    )
+    .await
+    .with_context(|| format!("cannot read the primary key of {table}"))
+}
+
+/// The columns of `table`, mapped.
+///
+/// # Errors
+/// When the table does not exist or a column type is not supported.
+pub async fn columns(conn: &mut Conn, table: &str) -> Result<Vec<SourceColumn>> {
     let rows: Vec<Row> = conn
         .exec(
             "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, NUMERIC_PRECISION, NUMERIC_SCALE, \
@@ -98,20 +129,7 @@ pub async fn describe(conn: &mut Conn, table: &str, key: Option<&str>) -> Result
             nullable: info.nullable,
         });
     }
-    let primary: Vec<String> = conn
-        .exec(
-            "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE \
-             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND CONSTRAINT_NAME = 'PRIMARY' \
-             ORDER BY ORDINAL_POSITION",
-            (table,),
-        )
-        .await?;
-    let key = schema::key_index(table, &columns, &primary, key)?;
-    Ok(SourceTable {
-        name: table.to_owned(),
-        columns,
-        key,
-    })
+    Ok(columns)
 }
 
 /// Reads a table page by page in key order.

@@ -299,7 +299,7 @@ async fn verify_reports_missing_extra_and_changed_rows() {
     assert!(v
         .differences
         .iter()
-        .any(|d| d.key == 4 && d.column == "NAME" && d.source.as_deref() == Some("changed")));
+        .any(|d| d.key == "4" && d.column == "NAME" && d.source.as_deref() == Some("changed")));
     assert!(v
         .render(sample::TABLE, &dest())
         .contains("RESULT: DIFFERENT"));

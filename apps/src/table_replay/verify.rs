@@ -5,304 +5,30 @@
 //! canonical form, with a per-column checksum. The destination is read through Snowflake's SQL
 //! API (`snowpipe_streaming::sql`), which the emulator answers too: one code path.
 
-use std::collections::BTreeMap;
-
 use anyhow::{Context, Result};
-use chrono::{DateTime, NaiveDate, NaiveDateTime};
-use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 use snowpipe_streaming::sql::SqlClient;
 
-use crate::common::thousands;
 use crate::table_replay::cdc;
-use crate::table_replay::schema::{self, Kind, SourceTable};
+use crate::table_replay::schema::{self, SourceTable};
 use crate::table_replay::source::{self, KeysetReader};
-use crate::table_replay::verify_dead;
+use crate::table_replay::{verify_dead, verify_keyed};
 
-/// How a value is compared: by its Snowflake type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Class {
-    Bool,
-    Number,
-    Float,
-    Date,
-    Timestamp,
-    Text,
-    Binary,
-    Variant,
-}
-
-pub(super) fn class_of(kind: &Kind) -> Class {
-    match kind {
-        Kind::Bool => Class::Bool,
-        Kind::Int { .. } | Kind::Year | Kind::Bit => Class::Number,
-        Kind::Decimal { precision, .. } if *precision <= 38 => Class::Number,
-        Kind::Decimal { .. } => Class::Text,
-        Kind::Float | Kind::Double => Class::Float,
-        Kind::Date => Class::Date,
-        Kind::DateTime { .. } | Kind::Timestamp { .. } => Class::Timestamp,
-        Kind::Time { .. } | Kind::Text { .. } | Kind::Enum { .. } | Kind::Set { .. } => Class::Text,
-        Kind::Binary { .. } => Class::Binary,
-        Kind::Json => Class::Variant,
-    }
-}
-
-/// `-001.2300` → `-1.23`; `0.00` → `0`.
-pub(super) fn decimal(text: &str) -> String {
-    let t = text.trim();
-    let (neg, digits) = match t.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, t.strip_prefix('+').unwrap_or(t)),
-    };
-    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    let int = int.trim_start_matches('0');
-    let frac = frac.trim_end_matches('0');
-    let body = match (int.is_empty(), frac.is_empty()) {
-        (true, true) => return "0".into(),
-        (true, false) => format!("0.{frac}"),
-        (false, true) => int.to_owned(),
-        (false, false) => format!("{int}.{frac}"),
-    };
-    if neg {
-        format!("-{body}")
-    } else {
-        body
-    }
-}
-
-fn float(text: &str) -> String {
-    text.trim()
-        .parse::<f64>()
-        .map(|f| format!("{f:?}"))
-        .unwrap_or_else(|_| text.to_owned())
-}
-
-/// Nanoseconds since the epoch as text.
-fn nanos_of(ts: NaiveDateTime) -> String {
-    let utc = ts.and_utc();
-    (i128::from(utc.timestamp()) * 1_000_000_000 + i128::from(utc.timestamp_subsec_nanos()))
-        .to_string()
-}
-
-/// JSON with object keys sorted, compact.
-fn canonical_json(v: &Json) -> String {
-    fn sort(v: &Json) -> Json {
-        match v {
-            Json::Object(m) => {
-                let sorted: BTreeMap<&String, Json> = m.iter().map(|(k, v)| (k, sort(v))).collect();
-                Json::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
-            }
-            Json::Array(a) => Json::Array(a.iter().map(sort).collect()),
-            other => other.clone(),
-        }
-    }
-    sort(v).to_string()
-}
-
-/// The canonical form of a value as sent (the replay's JSON).
-pub(super) fn from_source(class: Class, v: &Json) -> Option<String> {
-    let text = || match v {
-        Json::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    Some(match (class, v) {
-        (_, Json::Null) => return None,
-        (Class::Bool, Json::Bool(b)) => b.to_string(),
-        (Class::Number, _) => decimal(&text()),
-        (Class::Float, _) => float(&text()),
-        (Class::Timestamp, _) => {
-            let t = text();
-            match DateTime::parse_from_rfc3339(&t) {
-                Ok(dt) => nanos_of(dt.naive_utc()),
-                Err(_) => NaiveDateTime::parse_from_str(&t, "%Y-%m-%d %H:%M:%S%.f")
-                    .map(nanos_of)
-                    .unwrap_or(t),
-            }
-        }
-        (Class::Binary, _) => text().to_ascii_lowercase(),
-        (Class::Variant, v) => canonical_json(v),
-        _ => text(),
-    })
-}
-
-/// The canonical form of a value as the SQL API returns it.
-pub(super) fn from_dest(class: Class, v: Option<&str>) -> Option<String> {
-    let v = v?;
-    Some(match class {
-        Class::Bool => match v {
-            "1" | "true" | "TRUE" => "true".into(),
-            "0" | "false" | "FALSE" => "false".into(),
-            other => other.into(),
-        },
-        Class::Number => decimal(v),
-        Class::Float => float(v),
-        Class::Date => match v.parse::<i64>() {
-            Ok(days) => (NaiveDate::default() + chrono::Duration::days(days)).to_string(),
-            Err(_) => v.into(),
-        },
-        Class::Timestamp => crate::common::sql_api_epoch_nanos(v)
-            .map_or_else(|| v.into(), |nanos| nanos.to_string()),
-        Class::Binary => v.to_ascii_lowercase(),
-        Class::Variant => serde_json::from_str::<Json>(v)
-            .map(|j| canonical_json(&j))
-            .unwrap_or_else(|_| v.into()),
-        Class::Text => v.into(),
-    })
-}
-
-/// Where the destination is.
-#[derive(Debug, Clone)]
-pub(super) struct Dest {
-    pub database: String,
-    pub schema: String,
-    pub table: String,
-    /// `table` is a change table (`table_replay follow`): compare the state it implies, the
-    /// latest row per key by `(_BINLOG_FILE, _BINLOG_POS, _ROW)` with deletes removed.
-    pub changes: bool,
-}
-
-/// One difference, for the table of differences.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Difference {
-    pub key: u64,
-    pub column: String,
-    pub source: Option<String>,
-    pub dest: Option<String>,
-}
-
-/// The outcome: counts on both sides, per-column checksums and differences.
-#[derive(Debug, Default)]
-pub(super) struct Verification {
-    pub source_rows: u64,
-    pub dest_rows: u64,
-    pub dest_distinct: u64,
-    pub source_range: (Option<u64>, Option<u64>),
-    pub dest_range: (Option<u64>, Option<u64>),
-    pub missing: u64,
-    pub extra: u64,
-    /// Per column: (name, source checksum, dest checksum, rows that differ).
-    pub columns: Vec<(String, String, String, u64)>,
-    /// The first differences (at most 20).
-    pub differences: Vec<Difference>,
-    /// Source keys not compared: a change of theirs is in this dead-letter table.
-    pub dead_lettered: Option<(u64, String)>,
-    /// A change table whose column cannot take the source's type now (a `MODIFY`): `follow`
-    /// diverts the table's changes to its dead letters; nothing is compared.
-    pub diverted: Option<String>,
-}
-
-impl Verification {
-    pub(super) fn is_exact(&self) -> bool {
-        self.diverted.is_none()
-            && self.source_rows == self.dest_rows
-            && self.dest_rows == self.dest_distinct
-            && self.source_range == self.dest_range
-            && self.missing == 0
-            && self.extra == 0
-            && self.columns.iter().all(|c| c.3 == 0)
-    }
-
-    /// The report: checks, columns, differences.
-    pub(super) fn render(&self, source: &str, dest: &Dest) -> String {
-        use std::fmt::Write as _;
-        let mut out = String::new();
-        let opt = |v: Option<u64>| v.map_or("-".into(), |v| v.to_string());
-        let _ = writeln!(
-            out,
-            "\nVerification: source table {source} vs {}.{}.{} (SQL API)",
-            dest.database, dest.schema, dest.table
-        );
-        if let Some(why) = &self.diverted {
-            let _ = writeln!(out, "\nRESULT: DIVERTED (not compared): {why}");
-            return out;
-        }
-        let _ = writeln!(
-            out,
-            "  {:<16} {:>12} {:>12}  RESULT",
-            "CHECK", "SOURCE", "DEST"
-        );
-        let row = |name: &str, s: String, d: String| {
-            let verdict = if s == d { "match" } else { "DIFFERENT" };
-            format!("  {name:<16} {s:>12} {d:>12}  {verdict}\n")
-        };
-        out += &row(
-            "rows",
-            thousands(self.source_rows),
-            thousands(self.dest_rows),
-        );
-        out += &row(
-            "distinct keys",
-            thousands(self.source_rows),
-            thousands(self.dest_distinct),
-        );
-        out += &row("min key", opt(self.source_range.0), opt(self.dest_range.0));
-        out += &row("max key", opt(self.source_range.1), opt(self.dest_range.1));
-        out += &row("missing rows", "0".into(), thousands(self.missing));
-        out += &row("extra rows", "0".into(), thousands(self.extra));
-        let _ = writeln!(
-            out,
-            "\n  {:<20} {:<18} {:<18} {:>9}  RESULT",
-            "COLUMN", "SOURCE_SHA256", "DEST_SHA256", "DIFF_ROWS"
-        );
-        for (name, s, d, n) in &self.columns {
-            let verdict = if *n == 0 && s == d {
-                "match"
-            } else {
-                "DIFFERENT"
-            };
-            let _ = writeln!(
-                out,
-                "  {name:<20} {:<18} {:<18} {:>9}  {verdict}",
-                &s[..16],
-                &d[..16],
-                thousands(*n)
-            );
-        }
-        if !self.differences.is_empty() {
-            let _ = writeln!(out, "\n  Differences (first {}):", self.differences.len());
-            let _ = writeln!(
-                out,
-                "  {:>20}  {:<20} {:<30} DEST",
-                "KEY", "COLUMN", "SOURCE"
-            );
-            for d in &self.differences {
-                let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "NULL".into());
-                let _ = writeln!(
-                    out,
-                    "  {:>20}  {:<20} {:<30} {}",
-                    d.key,
-                    d.column,
-                    show(&d.source),
-                    show(&d.dest)
-                );
-            }
-        }
-        let dead = match &self.dead_lettered {
-            Some((n, table)) if *n > 0 => format!(
-                " but for {} dead-lettered keys (a change of theirs is in {table}; not compared)",
-                thousands(*n)
-            ),
-            _ => String::new(),
-        };
-        let _ = writeln!(
-            out,
-            "\n{}",
-            if self.is_exact() {
-                format!("RESULT: every source row arrived exactly once, every value equal{dead}")
-            } else {
-                format!("RESULT: DIFFERENT (see above){dead}")
-            }
-        );
-        out
-    }
-}
+pub(super) use crate::table_replay::verify_report::{
+    class_of, decimal, from_dest, from_source, Class, Dest, Difference, Verification,
+};
 
 /// The current state a change table implies, as a subquery both Snowflake and the emulator
 /// (SQLite) run: the latest change per key, deletes removed, and every row before the
 /// table's latest truncate removed.
-pub(super) fn current_state(changes: &str, key_col: &str) -> String {
+pub(super) fn current_state(changes: &str, key_cols: &[String]) -> String {
+    let key_cols = key_cols
+        .iter()
+        .map(|k| format!("c.{k}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
-        "(SELECT * FROM (SELECT c.*, ROW_NUMBER() OVER (PARTITION BY c.{key_col} ORDER BY \
+        "(SELECT * FROM (SELECT c.*, ROW_NUMBER() OVER (PARTITION BY {key_cols} ORDER BY \
          c._BINLOG_FILE DESC, c._BINLOG_POS DESC, c._ROW DESC) AS _RN FROM {changes} c) s \
          WHERE s._RN = 1 AND s._OP IN ('r', 'c', 'u') AND {})",
         crate::table_replay::cdc::changes::after_last_truncate(changes, "s")
@@ -331,7 +57,7 @@ pub(super) async fn verify(
     page: usize,
 ) -> Result<Verification> {
     let mut conn = source::connect(source_url).await?;
-    let table: SourceTable = source::describe(&mut conn, table_name, key).await?;
+    let table = describe(&mut conn, table_name, key, dest.changes).await?;
     let classes: Vec<Class> = table.columns.iter().map(|c| class_of(&c.kind)).collect();
     let names: Vec<String> = table
         .columns
@@ -339,6 +65,11 @@ pub(super) async fn verify(
         .map(|c| schema::snowflake_name(&c.name))
         .collect();
     let key_col = quoted(&names[table.key]);
+    let key_cols = table
+        .keys
+        .iter()
+        .map(|&k| quoted(&names[k]))
+        .collect::<Vec<_>>();
     let target = format!(
         "{}.{}.{}",
         schema::ident(&dest.database),
@@ -360,13 +91,19 @@ pub(super) async fn verify(
             return Ok(diverted(table_name, &column, &dest.table));
         }
     }
+    if !verify_keyed::single_integer(&table) {
+        // The dead letters' SOURCE_KEY holds integer keys only: their keys from RAW_VALUES.
+        let state = current_state(&target, &key_cols);
+        let dlq = dead.as_ref().map(|d| d.table.as_str());
+        return verify_keyed::verify(&mut conn, (&table, sql), &state, page, dlq).await;
+    }
     let target = match (&dead, dest.changes) {
         (Some(d), true) => format!(
             "(SELECT * FROM {} d WHERE {})",
-            current_state(&target, &key_col),
+            current_state(&target, &key_cols),
             d.not_in(&key_col)
         ),
-        (None, true) => current_state(&target, &key_col),
+        (None, true) => current_state(&target, &key_cols),
         (_, false) => target,
     };
     let mut v = Verification::default();
@@ -461,6 +198,25 @@ pub(super) async fn verify(
     Ok(v)
 }
 
+/// Describes the source table: with `changes`, by any key `follow` takes (`cdc/key.rs`;
+/// `key` as `COL[,COL…]`), else by the replay's single integer key.
+async fn describe(
+    conn: &mut mysql_async::Conn,
+    table: &str,
+    key: Option<&str>,
+    changes: bool,
+) -> Result<SourceTable> {
+    if !changes {
+        return source::describe(conn, table, key).await;
+    }
+    let cols = key.map(|k| {
+        k.split(',')
+            .map(|c| c.trim().to_owned())
+            .collect::<Vec<_>>()
+    });
+    Ok(cdc::key::describe(conn, table, cols.as_deref()).await?.0)
+}
+
 /// The outcome for a change table its source table's `MODIFY` diverted (`follow`'s
 /// `cdc/retype.rs`): named, with why and the fix, not compared.
 fn diverted(table: &str, column: &str, changes: &str) -> Verification {
@@ -546,7 +302,7 @@ fn merge(
         |v: &mut Verification, key, column: &str, source: Option<&str>, dest: Option<&str>| {
             if v.differences.len() < 20 {
                 v.differences.push(Difference {
-                    key,
+                    key: u64::to_string(&key),
                     column: column.to_owned(),
                     source: source.map(str::to_owned),
                     dest: dest.map(str::to_owned),

@@ -1,6 +1,7 @@
 //! Canonical forms and the merge.
 
 use super::*;
+use serde_json::Value as Json;
 
 #[test]
 fn canonical_forms_agree_across_sides() {

@@ -1,7 +1,7 @@
 //! The change table `<TABLE>_CHANGES`: its DDL, and one change as its row.
 //!
-//! Columns: the source's (all nullable: a delete carries the key alone, a truncate no source
-//! column), then `_OP` (`r` snapshot read, `c` insert, `u` update, `d` delete, as Debezium
+//! Columns: the source's (all nullable: a delete carries the key's columns alone, a truncate
+//! no source column), then `_OP` (`r` snapshot read, `c` insert, `u` update, `d` delete, as Debezium
 //! names them, and `t` a `TRUNCATE` of the table),
 //! `_BINLOG_FILE`, `_BINLOG_POS` (the rows event's start; for snapshot rows, the position the
 //! snapshot was taken at), `_ROW` (the row's index in its event), `_GTID` (MariaDB's
@@ -9,7 +9,7 @@
 //! the timestamp the server wrote on the transaction's first event, to the second; the
 //! snapshot's time for snapshot rows).
 //!
-//! The current state is the latest row per key by `(_BINLOG_FILE, _BINLOG_POS, _ROW)` with
+//! The current state is the latest row per key (every key column, `key.rs`) by `(_BINLOG_FILE, _BINLOG_POS, _ROW)` with
 //! deletes removed and every row before the latest truncate removed (the view in
 //! `apps/README.md`, [`current_state_view`]).
 
@@ -129,7 +129,7 @@ pub fn ddl(table: &SourceTable, database: &str, schema_name: &str, dest: &str) -
     )
 }
 
-/// One change as its row: the source columns of `values` (for a delete, the key alone; for a
+/// One change as its row: the source columns of `values` (for a delete, the key's alone; for a
 /// truncate, none: `values` is not read) and the origin's columns.
 ///
 /// # Errors
@@ -143,11 +143,13 @@ pub fn row(
     let mut object = if origin.op == Op::Truncate {
         Map::new()
     } else if origin.op == Op::Delete {
-        let c = &table.columns[table.key];
-        let key = schema::to_json(&c.kind, &values[table.key])
-            .map_err(|e| format!("column {} ({}): {e}", c.name, c.column_type))?;
         let mut m = Map::new();
-        m.insert(names[table.key].clone(), key);
+        for &k in &table.keys {
+            let c = &table.columns[k];
+            let key = schema::to_json(&c.kind, &values[k])
+                .map_err(|e| format!("column {} ({}): {e}", c.name, c.column_type))?;
+            m.insert(names[k].clone(), key);
+        }
         m
     } else {
         crate::table_replay::replay::convert_row(table, names, values)?
@@ -169,7 +171,7 @@ pub fn row(
 
 /// The view that reads the current state, for `table`'s change table (Snowflake SQL).
 pub fn current_state_view(table: &SourceTable, changes: &str, view: &str) -> String {
-    let key = ident(&snowflake_name(&table.columns[table.key].name));
+    let key = key_columns(table);
     let cols = table
         .columns
         .iter()
@@ -184,6 +186,16 @@ pub fn current_state_view(table: &SourceTable, changes: &str, view: &str) -> Str
     )
 }
 
+/// The key's columns of `table` in the change table, comma-separated (`PARTITION BY` them).
+pub fn key_columns(table: &SourceTable) -> String {
+    table
+        .keys
+        .iter()
+        .map(|&k| ident(&snowflake_name(&table.columns[k].name)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The condition that the row `alias` comes after the table's latest truncate (its `t` row
 /// at the greatest `(_BINLOG_FILE, _BINLOG_POS)`; true without one). Uncorrelated subqueries,
 /// each run once: Snowflake and SQLite both run it without a scan per row.
@@ -194,4 +206,62 @@ pub fn after_last_truncate(changes: &str, alias: &str) -> String {
          {alias}._BINLOG_POS > (SELECT MAX(_BINLOG_POS) FROM {changes} WHERE _OP = 't' AND \
          _BINLOG_FILE = {file})))"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table_replay::schema::{Kind, SourceColumn};
+
+    fn composite() -> SourceTable {
+        let col = |name: &str, kind: Kind| SourceColumn {
+            name: name.into(),
+            column_type: String::new(),
+            kind,
+            nullable: false,
+        };
+        let int = Kind::Int {
+            unsigned: false,
+            digits: 10,
+        };
+        SourceTable {
+            name: "order_lines".into(),
+            columns: vec![
+                col(
+                    "note",
+                    Kind::Text {
+                        max_chars: Some(20),
+                    },
+                ),
+                col("order_id", int.clone()),
+                col("line_no", int),
+            ],
+            key: 1,
+            keys: vec![1, 2],
+        }
+    }
+
+    #[test]
+    fn a_delete_carries_every_key_column_and_the_state_is_per_whole_key() {
+        let table = composite();
+        let names: Vec<String> = ["NOTE", "ORDER_ID", "LINE_NO"].map(String::from).into();
+        let origin = Origin {
+            op: Op::Delete,
+            file: "b.000001",
+            pos: 4,
+            row: 0,
+            gtid: None,
+            commit_ts: 0,
+        };
+        let values = [Value::Bytes(b"gone".to_vec()), Value::Int(7), Value::Int(2)];
+        let row = row(&table, &names, &values, &origin).unwrap();
+        assert_eq!(row["ORDER_ID"], Json::from(7));
+        assert_eq!(row["LINE_NO"], Json::from(2));
+        assert!(!row.contains_key("NOTE"), "{row:?}");
+        let view = current_state_view(&table, "C", "V");
+        assert!(
+            view.contains("PARTITION BY ORDER_ID, LINE_NO ORDER BY"),
+            "{view}"
+        );
+    }
 }

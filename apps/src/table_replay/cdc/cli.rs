@@ -37,9 +37,28 @@ pub struct FollowArgs {
     /// must differ from every other replica of the server).
     #[arg(long)]
     server_id: Option<u32>,
+    /// The columns that identify a row of TABLE, for a table without a primary key or a
+    /// unique NOT NULL key: TABLE=COL[,COL…] (repeat per table). Rows that share those
+    /// columns' values are one row to the current state: it keeps the last change.
+    #[arg(long = "key", value_name = "TABLE=COL[,COL…]", value_parser = parse_key)]
+    keys: Vec<(String, Vec<String>)>,
     /// The client's max_client_lag: how long appended changes may wait before they are sent.
     #[arg(long, default_value = "1s", value_parser = snowpipe_streaming::duration::parse)]
     max_client_lag: Duration,
+}
+
+/// `TABLE=COL[,COL…]` → the table and its key columns.
+fn parse_key(text: &str) -> Result<(String, Vec<String>), String> {
+    let (table, cols) = text
+        .split_once('=')
+        .ok_or_else(|| format!("--key {text:?}: expected TABLE=COL[,COL…]"))?;
+    let cols: Vec<String> = cols.split(',').map(|c| c.trim().to_owned()).collect();
+    if table.trim().is_empty() || cols.iter().any(String::is_empty) {
+        return Err(format!(
+            "--key {text:?}: expected TABLE=COL[,COL…] (a table and at least one column)"
+        ));
+    }
+    Ok((table.trim().to_owned(), cols))
 }
 
 /// Runs `table_replay follow`.
@@ -67,6 +86,7 @@ pub async fn run(a: FollowArgs) -> Result<()> {
         schema: a.dest.schema,
         batch: a.batch.max(1),
         until_idle: a.until_idle,
+        keys: a.keys,
     };
     let report = cdc::follow(&client, &opts, common::terminated()).await?;
     client.close().await?;

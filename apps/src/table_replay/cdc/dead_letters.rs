@@ -14,10 +14,14 @@
 //! the change channel's committed key, or the binlog again from its committed transaction,
 //! and skips every dead letter the dead-letter channel's committed token covers (a snapshot
 //! row by its key, a change by its place): each bad row or change is in `<TABLE>_DLQ`
-//! exactly once, crashes included.
+//! exactly once, crashes included. A snapshot row's key is compared only where its order is
+//! certain without the server (integer parts, an equal key: `key.rs` `TokenKey::covers`):
+//! a text or binary key's snapshot dead letter met again after a restart may be written
+//! twice, never lost.
 //!
-//! A dead letter: `SOURCE_TABLE`, `SOURCE_KEY` (0 when the key itself is unreadable),
-//! `REASON` (`binlog FILE:POS row N (OP): …` with the operation, or `snapshot key K (r): …`;
+//! A dead letter: `SOURCE_TABLE`, `SOURCE_KEY` (0 when the key itself is unreadable or is
+//! not one integer column: the column is a number), `REASON` (`binlog FILE:POS row N (OP): …`
+//! with the operation, or `snapshot key K (r): …`, `K` as `key.rs` shows a key: `('a', 3)`;
 //! then the column, its type and why),
 //! `RAW_VALUES` (every source column as read, as the replay writes it, with `_OP`,
 //! `_BINLOG_FILE`, `_BINLOG_POS`, `_ROW` as on a change row) and `DEAD_LETTERED_AT`.
@@ -32,6 +36,7 @@ use snowpipe_streaming::{
 
 use crate::common::say::say_warn;
 use crate::table_replay::cdc::changes::{Op, Origin};
+use crate::table_replay::cdc::key;
 use crate::table_replay::cdc::rejected::{Kind, Rejected};
 use crate::table_replay::cdc::token::Token;
 use crate::table_replay::cdc::Followed;
@@ -49,7 +54,11 @@ pub fn channel_name(table: &str) -> String {
 #[derive(Debug)]
 pub(super) struct DeadChange {
     pub token: Token,
+    /// The key for `SOURCE_KEY`: a single integer key's value, else 0 (the key is in
+    /// `REASON` and `RAW_VALUES`).
     pub key: u64,
+    /// The key as people read it (`key.rs`).
+    pub key_text: String,
     pub reason: String,
     /// The source columns as read and the change's place (`_OP`, `_BINLOG_*`, `_ROW`).
     pub raw: Map<String, Json>,
@@ -70,17 +79,20 @@ impl DeadChange {
         raw.insert("_BINLOG_FILE".into(), origin.file.into());
         raw.insert("_BINLOG_POS".into(), origin.pos.into());
         raw.insert("_ROW".into(), origin.row.into());
-        let key = values
-            .get(f.table.key)
-            .and_then(|v| schema::key_value(v).ok())
-            .unwrap_or(0);
+        let key_values: Option<Vec<_>> = f.table.keys.iter().map(|&k| values.get(k)).collect();
+        let key = match key_values.as_deref() {
+            Some([one]) => schema::key_value(one).unwrap_or(0),
+            _ => 0,
+        };
+        let key_text = key_values.map_or_else(|| "?".into(), |v| key::readable(&v));
         let place = if origin.op == Op::Read {
-            format!("snapshot key {key}")
+            format!("snapshot key {key_text}")
         } else {
             format!("binlog {}:{} row {}", origin.file, origin.pos, origin.row)
         };
         DeadChange {
             key,
+            key_text,
             reason: format!("{place} ({}): {reason}", origin.op.code()),
             raw,
             token,
@@ -182,7 +194,7 @@ impl<'c> DeadLetters<'c> {
             say_warn!(
                 "{}: the change of key {} cannot be written ({}); dead-lettered to {}",
                 self.table,
-                d.key,
+                d.key_text,
                 d.reason,
                 self.place()
             );

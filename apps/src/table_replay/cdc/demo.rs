@@ -62,6 +62,7 @@ pub async fn run(rows: u64) -> Result<bool> {
         until_idle: Some(Duration::from_secs(2)),
         server_id: cdc::default_server_id(&[sample::TABLE.into()]),
         sql: None,
+        keys: Vec::new(),
     };
     let r = cdc::follow(&client, &opts, std::future::pending()).await?;
     say!(

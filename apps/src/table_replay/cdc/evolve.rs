@@ -129,15 +129,22 @@ pub(super) async fn evolve(
         }
         columns.push(c.clone());
     }
-    let key_name = &f.table.columns[f.table.key].name;
-    let key = names
+    let keys = f
+        .table
+        .keys
         .iter()
-        .position(|n| n == key_name)
-        .with_context(|| format!("the key column {key_name} of {name} is gone at {at}; {fix}"))?;
+        .map(|&k| {
+            let key_name = &f.table.columns[k].name;
+            names.iter().position(|n| n == key_name).with_context(|| {
+                format!("the key column {key_name} of {name} is gone at {at}; {fix}")
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let table = SourceTable {
         name: name.clone(),
         columns,
-        key,
+        key: keys[0],
+        keys,
     };
     add_missing_columns(sql, place, &table).await?;
     say!(

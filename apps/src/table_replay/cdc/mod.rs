@@ -34,7 +34,11 @@
 //! `follow` goes on; when it ends it reports every table's rejected rows (`rejected.rs`), and
 //! the command exits non-zero.
 //!
-//! Tables need a single integer primary key: the current state is per key.
+//! The current state is per key (`key.rs`): the primary key, of any columns (integer, text in
+//! its collation, binary); else a unique key over NOT NULL columns (the start line names
+//! it); else the columns `--key TABLE=COL[,COL…]` names, or `follow` stops naming the table
+//! and that flag. A change of an update that changes the key is a delete of the old key
+//! and the new row.
 
 mod binlog_value;
 pub mod changes;
@@ -42,6 +46,7 @@ pub mod cli;
 pub mod dead_letters;
 pub mod demo;
 mod evolve;
+pub mod key;
 mod rejected;
 mod retype;
 mod snapshot;
@@ -83,6 +88,9 @@ pub struct FollowOptions {
     /// The destination's SQL API (database and schema set): `ALTER TABLE … ADD COLUMN` on a
     /// change table when its source table gains a column. Without it a shape change stops.
     pub sql: Option<snowpipe_streaming::sql::SqlClient>,
+    /// `--key TABLE=COL[,COL…]`: the columns that identify a row of a table (else its
+    /// primary key or a unique NOT NULL key, `key.rs`).
+    pub keys: Vec<(String, Vec<String>)>,
 }
 
 impl FollowOptions {
@@ -292,7 +300,7 @@ impl FollowReport {
 /// Follows `opts.tables`: snapshot where needed, then the binlog, until `stop` (or idle).
 ///
 /// # Errors
-/// A source or binlog error, a table without an integer key, a schema change the change
+/// A source or binlog error, a table without a key and no `--key`, a schema change the change
 /// table cannot follow, a failed append; each names the table and the position.
 pub async fn follow(
     client: &StreamingIngestClient,
@@ -488,7 +496,13 @@ async fn open_table<'c>(
     conn: &mut mysql_async::Conn,
     name: &str,
 ) -> Result<Followed<'c>> {
-    let table = source::describe(conn, name, None).await?;
+    let user = opts
+        .keys
+        .iter()
+        .find(|(t, _)| t.eq_ignore_ascii_case(name))
+        .map(|(_, cols)| cols.as_slice());
+    let (table, how) = key::describe(conn, name, user).await?;
+    say!("{name}: rows by its {}", key::describe_choice(&table, &how));
     let names = table
         .columns
         .iter()
@@ -553,15 +567,15 @@ async fn snapshot_where_needed(
     let mut earliest: Option<BinlogPos> = None;
     for f in tables.iter_mut().filter(|f| needs(f)) {
         let (resume, after) = match &f.committed {
-            Some(Token::Snapshot { resume, key, .. }) => (resume.clone(), Some(*key)),
-            _ => (at.clone(), None),
+            Some(Token::Snapshot { resume, key, .. }) => (resume.clone(), key.clone()),
+            _ => (at.clone(), key::TokenKey::default()),
         };
         let n = snapshot::table(conn, f, (&at, now), &resume, after, batch).await?;
         say!("{}: {n} snapshot rows", f.table.name);
         // Keys up to the committed one are done; the rest need the binlog from `resume`.
         f.committed = Some(Token::Snapshot {
             resume: resume.clone(),
-            key: u64::MAX,
+            key: key::TokenKey::default(),
             done: true,
         });
         earliest = Some(earliest.map_or(resume.clone(), |e| e.min(resume)));

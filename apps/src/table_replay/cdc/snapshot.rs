@@ -8,8 +8,9 @@
 //! `SHOW MASTER STATUS`, `UNLOCK TABLES`: writes wait for the instant between (this needs
 //! the RELOAD privilege).
 //!
-//! Each table is read by key, a page at a time, each row a change `'r'` whose token is
-//! `s:FILE:POS:KEY` (`token.rs`). A row the type mapping refuses is a dead letter
+//! Each table is read by its key (`key.rs`: every key column, in the server's order), a page
+//! at a time, each row a change `'r'` whose token is `s:FILE:POS:KEY` (`token.rs`; a key
+//! too long for a token: the last key that fit). A row the type mapping refuses is a dead letter
 //! (`dead_letters.rs`, its reason `snapshot key K (r): …`), committed before its page's good
 //! rows are appended, and the snapshot goes on.
 
@@ -20,10 +21,9 @@ use snowpipe_streaming::OffsetToken;
 
 use crate::table_replay::cdc::changes::{self, Op, Origin};
 use crate::table_replay::cdc::dead_letters::DeadChange;
+use crate::table_replay::cdc::key::{Pager, TokenKey};
 use crate::table_replay::cdc::token::{BinlogPos, Token};
 use crate::table_replay::cdc::Followed;
-use crate::table_replay::schema;
-use crate::table_replay::source::KeysetReader;
 
 /// Starts the snapshot transaction on `conn`; returns its binlog position and the server's
 /// time (epoch seconds) at that moment.
@@ -116,26 +116,29 @@ pub(super) async fn check_server(conn: &mut Conn) -> Result<()> {
     Ok(())
 }
 
-/// Snapshots `f`'s keys after `after` (all when `None`) in the snapshot transaction on
+/// Snapshots `f`'s keys after `key` (all when empty) in the snapshot transaction on
 /// `conn`, taken at `at` (server time `now`); the tokens resume the binlog at `resume`.
 /// Returns how many rows were read (dead letters included).
 ///
 /// # Errors
-/// A source error, a key that is no integer, a failed append or dead letter.
+/// A source error, a key value of no key type, a failed append or dead letter.
 pub(super) async fn table(
     conn: &mut Conn,
     f: &mut Followed<'_>,
     (at, now): (&BinlogPos, i64),
     resume: &BinlogPos,
-    mut after: Option<u64>,
+    // The token key of the row before (`key.rs`): a key too long for a token, or the same
+    // again, carries it with its count one more. From the committed one on a resume.
+    mut key: TokenKey,
     batch: usize,
 ) -> Result<u64> {
-    let reader = KeysetReader::new(&f.table);
+    let reader = Pager::new(&f.table);
     let mut n = 0;
+    let mut after = key.values()?;
     loop {
         // One row more than a page: without it, this page is the last, and its last row's
         // token says the snapshot is complete.
-        let mut page = reader.page(conn, after, batch + 1).await?;
+        let mut page = reader.page(conn, &after, batch + 1).await?;
         if page.is_empty() {
             return Ok(n);
         }
@@ -150,9 +153,11 @@ pub(super) async fn table(
         let mut dead = Vec::new();
         for (i, row) in page.into_iter().enumerate() {
             let values = row.unwrap();
-            let key = schema::key_value(&values[f.table.key])
+            let key_values: Vec<_> = f.table.keys.iter().map(|&k| &values[k]).collect();
+            key = key
+                .next(&key_values)
                 .with_context(|| format!("the key of a row of {}", f.table.name))?;
-            after = Some(key);
+            after = key_values.into_iter().cloned().collect();
             let origin = Origin {
                 op: Op::Read,
                 file: &at.file,
@@ -163,7 +168,7 @@ pub(super) async fn table(
             };
             let token = Token::Snapshot {
                 resume: resume.clone(),
-                key,
+                key: key.clone(),
                 done: last == Some(i),
             };
             match changes::row(&f.table, &f.names, &values, &origin) {

@@ -366,7 +366,13 @@ async fn rows_event(
         let before = before.map(|r| f.values(r)).transpose()?;
         let after = after.map(|r| f.values(r)).transpose()?;
         let key_of = |v: &Option<(Vec<mysql_async::Value>, Option<String>)>| {
-            v.as_ref().map(|v| v.0[f.table.key].clone())
+            v.as_ref().map(|v| {
+                f.table
+                    .keys
+                    .iter()
+                    .map(|&k| v.0[k].clone())
+                    .collect::<Vec<_>>()
+            })
         };
         // An update that changes the key: the old key is deleted first.
         let mut parts = Vec::new();

@@ -6,6 +6,10 @@
 //! | `S:FILE:POS:KEY` | the snapshot's last row (its last page was short): the snapshot is complete, a restart takes none |
 //! | `b:FILE:TX:EVENT:ROW` | a binlog change: row `ROW` of the rows event at `FILE:EVENT`, in the transaction that begins at `FILE:TX` |
 //!
+//! `KEY` is the key's text and a count (`key.rs`: `7/0`, `12,3/0`, `x6162/0`; `x6162/2`: two
+//! rows after that key whose keys a token cannot carry); it holds no `:`, so a token splits
+//! from the right unambiguously.
+//!
 //! A restart reads the binlog again from the transaction's start (the rows event needs the
 //! table map before it) and skips every change at or before `(FILE, EVENT, ROW)`, so a
 //! transaction split over several appends resumes inside itself, nothing twice.
@@ -13,6 +17,8 @@
 use std::cmp::Ordering;
 
 use anyhow::{bail, Context, Result};
+
+use crate::table_replay::cdc::key::TokenKey;
 
 /// A binlog file and a byte position in it. Ordered as the server writes them: file names
 /// carry a fixed-width sequence number (`mysql-bin.000012`), so they order as text.
@@ -40,7 +46,7 @@ pub struct ChangePos {
 pub enum Token {
     Snapshot {
         resume: BinlogPos,
-        key: u64,
+        key: TokenKey,
         /// The snapshot's last row: nothing left to snapshot.
         done: bool,
     },
@@ -55,10 +61,11 @@ impl Token {
     pub fn render(&self) -> String {
         match self {
             Token::Snapshot { resume, key, done } => format!(
-                "{}:{}:{}:{key}",
+                "{}:{}:{}:{}",
                 if *done { "S" } else { "s" },
                 resume.file,
-                resume.pos
+                resume.pos,
+                key.render()
             ),
             Token::Binlog { tx, change } => format!(
                 "b:{}:{}:{}:{}",
@@ -95,7 +102,7 @@ impl Token {
                     file: file.to_owned(),
                     pos: num(pos)?,
                 },
-                key: num(key)?,
+                key: TokenKey::parse(key).with_context(bad)?,
                 done,
             });
         }
@@ -132,13 +139,14 @@ impl Token {
     }
 
     /// Whether a channel committed at this token has already written the row of `other`:
-    /// a snapshot row by its key (a snapshot taken again after a restart reads the keys in
-    /// the same order), every snapshot row once the binlog is committed, a binlog change by
-    /// its place.
+    /// a snapshot row by its key when that is certain (`TokenKey::covers`: a snapshot
+    /// taken again after a restart reads the keys in the same order), every snapshot row
+    /// once the snapshot is complete or the binlog is committed, a binlog change by its place.
     pub fn covers(&self, other: &Token) -> bool {
         match (self, other) {
             (_, Token::Binlog { change, .. }) => !self.wants(change),
-            (Token::Snapshot { key: at, .. }, Token::Snapshot { key, .. }) => key <= at,
+            (Token::Snapshot { done: true, .. }, Token::Snapshot { .. }) => true,
+            (Token::Snapshot { key: at, .. }, Token::Snapshot { key, .. }) => at.covers(key),
             (Token::Binlog { .. }, Token::Snapshot { .. }) => true,
         }
     }
@@ -167,17 +175,17 @@ mod tests {
     fn tokens_round_trip_and_foreign_tokens_are_refused() {
         let s = Token::Snapshot {
             resume: pos("mysql-bin.000001", 330),
-            key: 42,
+            key: TokenKey::parse("42").unwrap(),
             done: false,
         };
-        assert_eq!(s.render(), "s:mysql-bin.000001:330:42");
+        assert_eq!(s.render(), "s:mysql-bin.000001:330:42/0");
         assert_eq!(Token::parse(&s.render()).unwrap(), s);
         let done = Token::Snapshot {
             resume: pos("mysql-bin.000001", 330),
-            key: 42,
+            key: TokenKey::parse("42").unwrap(),
             done: true,
         };
-        assert_eq!(done.render(), "S:mysql-bin.000001:330:42");
+        assert_eq!(done.render(), "S:mysql-bin.000001:330:42/0");
         assert_eq!(Token::parse(&done.render()).unwrap(), done);
         let b = Token::Binlog {
             tx: pos("my:bin.000002", 4),
@@ -188,7 +196,24 @@ mod tests {
         };
         assert_eq!(b.render(), "b:my:bin.000002:4:900:7");
         assert_eq!(Token::parse(&b.render()).unwrap(), b);
-        for foreign in ["42", "s:x:1", "b:f:1:2", "b:f:1:2:x", "s:f:-1:3"] {
+        let text = Token::parse("s:f.000001:4:x613a62,7/0").unwrap();
+        assert_eq!(text.render(), "s:f.000001:4:x613a62,7/0");
+        let none = Token::parse("s:f.000001:4:/3").unwrap();
+        assert_eq!(none.render(), "s:f.000001:4:/3");
+        // An earlier version's token: the key alone.
+        assert_eq!(
+            Token::parse("s:f.000001:4:42").unwrap().render(),
+            "s:f.000001:4:42/0"
+        );
+        for foreign in [
+            "42",
+            "s:x:1",
+            "b:f:1:2",
+            "b:f:1:2:x",
+            "s:f:-1:3",
+            "s:f:1:a:b",
+            "s:f:1:xz",
+        ] {
             let e = Token::parse(foreign).unwrap_err().to_string();
             assert!(
                 e.contains("not a table_replay follow token"),
@@ -216,7 +241,7 @@ mod tests {
         assert!(committed.wants(&at("b.000002", 4, 0)));
         let snap = Token::Snapshot {
             resume: pos("b.000001", 500),
-            key: 9,
+            key: TokenKey::parse("9").unwrap(),
             done: false,
         };
         assert!(!snap.wants(&at("b.000001", 499, 0)));
@@ -228,7 +253,7 @@ mod tests {
     fn a_dead_letter_channel_covers_snapshot_rows_by_key_and_binlog_changes_by_place() {
         let snap = |resume: u64, key: u64| Token::Snapshot {
             resume: pos("b.000001", resume),
-            key,
+            key: TokenKey::parse(&key.to_string()).unwrap(),
             done: false,
         };
         let change = |event: u64| Token::Binlog {
@@ -245,6 +270,8 @@ mod tests {
         assert!(!snap(500, 150).covers(&change(600)));
         assert!(snap(500, 150).covers(&change(400)));
         assert!(change(600).covers(&snap(500, u64::MAX)));
+        let done = Token::parse("S:b.000001:500:x61").unwrap();
+        assert!(done.covers(&snap(900, 7)));
         assert!(change(600).covers(&change(600)));
         assert!(!change(600).covers(&change(700)));
     }

@@ -6,17 +6,20 @@
 //! `table_replay ddl` declares the destination and the real `table_replay replay` copies it
 //! under the suite's memory cap. Asserted: exit 0 (no crash), peak RSS within the budget +
 //! 64 MB, every key exactly once in the table or its `_DLQ` (a row it cannot take is a named
-//! bad row), every good key in the table.
+//! bad row), every good key in the table. Then the key class (`mariadb_keys.rs`: a 3 KB text
+//! key, keys of every separator and quote) through `table_replay follow`: the server runs
+//! with its binlog on for it.
 
 use std::process::Command;
 
 use mysql_async::prelude::Queryable as _;
-use snowpipe_apps::table_replay::{mariadb, source};
+use snowpipe_apps::table_replay::source;
 use snowpipe_hostile::gen::Class;
 use snowpipe_hostile::{check, run, Case, Input, Limits, Suite, MIB};
 
 use crate::common;
 use crate::common::table_replay::{at_destination, ddl_printed, destination};
+use crate::common::table_replay_follow::start_binlog_or_skip;
 
 /// The replay's memory: a batch of rows as MariaDB sends them, each as JSON, and the SDK's
 /// request; with values of up to 24 MiB.
@@ -107,7 +110,7 @@ fn table(class: Class, rng: &mut snowpipe_hostile::Rng) -> Table {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_mariadb_rows() {
-    let Some(db) = mariadb::start_or_skip() else {
+    let Some(db) = start_binlog_or_skip() else {
         return;
     };
     let suite = Suite::from_env("mariadb_rows", Class::ALL.len());
@@ -157,6 +160,7 @@ async fn hostile_mariadb_rows() {
         }
         failures.extend(one_case(&case, &url, &name, &limits).await.err());
     }
+    failures.extend(super::mariadb_keys::key_cases(&url, &limits).await);
     suite.finish(failures);
 }
 

@@ -4,7 +4,9 @@
 //! `sensor_stream lambda` through the Lambda runtime API (`lambda.rs`), and NATS JetStream
 //! messages read by the real `sensor_stream consume` (`nats.rs`: the same payloads, the
 //! partition key as a header value, and headers at JetStream's 64 KiB), and the rows of a
-//! MariaDB table copied by the real `table_replay replay` (`mariadb.rs`).
+//! MariaDB table copied by the real `table_replay replay` (`mariadb.rs`), and its key class:
+//! tables keyed by what breaks a key's text, followed by the real `table_replay follow`
+//! (`mariadb_keys.rs`).
 //!
 //! The record payloads of both are built here (`payload`), as a producer that is not ours
 //! would write them, each with what must become of it: a dead letter naming its shard and
@@ -14,6 +16,7 @@
 
 mod lambda;
 mod mariadb;
+mod mariadb_keys;
 mod nats;
 mod records;
 
