@@ -38,6 +38,11 @@ use serde::{Deserialize, Serialize};
 /// channel (for example a source's sequence number or a database row id):
 /// `OffsetToken::from(id)` or `OffsetToken::new(format!("order_{id}"))?`.
 ///
+/// A token that *ends* in data (a hex id, a text key) is read by the same rule: `"k:ab12"`
+/// then `"k:ab9"` have one prefix (`"k:ab"`) and go back (12 to 9), so the second append is
+/// refused as out of order, though the application meant no number. When a token's tail is
+/// data, end it with a counter of your own (`"k:ab9/2"`) or a byte that is not a digit.
+///
 /// # Examples
 /// ```
 /// use std::cmp::Ordering;
