@@ -40,10 +40,8 @@ pub(super) fn tokens(row: &[u8], out: &mut Vec<u32>) -> Option<Found> {
     }
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("pclmulqdq")
-        {
-            // SAFETY: the processor has both features, just checked.
+        if has_avx2() {
+            // SAFETY: the processor has the features, just checked.
             #[allow(unsafe_code, reason = "the AVX2 form, chosen at run time")]
             return unsafe { tokens_avx2(row, out) };
         }
@@ -72,13 +70,22 @@ pub(super) fn tokens_bytewise(row: &[u8], out: &mut [u32]) -> Option<Found> {
     }
 }
 
-/// [`tokens`] with AVX2 and carry-less multiplication.
+/// Whether the processor has what [`tokens_avx2`] is compiled for (every one with AVX2 but
+/// the rarest has the others; `std` caches the answers).
+#[cfg(target_arch = "x86_64")]
+pub(super) fn has_avx2() -> bool {
+    use std::arch::is_x86_feature_detected as has;
+    has!("avx2") && has!("pclmulqdq") && has!("popcnt") && has!("bmi1")
+}
+
+/// [`tokens`] with AVX2, carry-less multiplication, and the bit counts' own instructions
+/// (without them a count of ones is a dozen instructions, a count of trailing zeros two).
 ///
 /// # Safety
 ///
-/// The processor has AVX2 and PCLMULQDQ.
+/// The processor has AVX2, PCLMULQDQ, POPCNT and BMI1 ([`has_avx2`]).
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,pclmulqdq")]
+#[target_feature(enable = "avx2,pclmulqdq,popcnt,bmi1")]
 #[allow(
     unsafe_code,
     reason = "compiled for AVX2, called where the processor has it"
@@ -125,15 +132,15 @@ unsafe fn tokens_with<C: Classify>(row: &[u8], out: &mut [u32]) -> Option<Found>
     let mut carry = Carry::default();
     let (mut errors, mut tabs_or_breaks, mut n) = (0, 0, 0);
     let mut high_blocks: Option<(usize, usize)> = None;
-    for (k, chunk) in row.chunks(64).enumerate() {
-        let mut padded = [b' '; 64];
-        let block: &[u8; 64] = match chunk.try_into() {
-            Ok(whole) => whole,
-            Err(_) => {
-                padded[..chunk.len()].copy_from_slice(chunk);
-                &padded
-            }
-        };
+    // Whole blocks, then the rest padded with white space (which no check sees).
+    let whole = row.chunks_exact(64);
+    let tail = whole.remainder();
+    let mut padded = [b' '; 64];
+    padded[..tail.len()].copy_from_slice(tail);
+    let blocks = whole
+        .map(|b| <&[u8; 64]>::try_from(b).unwrap_or(&[b' '; 64]))
+        .chain((!tail.is_empty()).then_some(&padded));
+    for (k, block) in blocks.enumerate() {
         // SAFETY: the caller's contract.
         let m = unsafe { C::classify(block) };
         let escaped = escaped(m.backslash, &mut carry.escaped);

@@ -35,7 +35,7 @@ pub(super) fn every_form(b: &[u8]) -> Vec<(&'static str, Option<bool>)> {
     #[cfg(target_arch = "x86_64")]
     {
         forms.push(("two stages, SSE2", two_stages(b, stage1::tokens_sse2)));
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("pclmulqdq") {
+        if stage1::has_avx2() {
             let avx2: fn(&[u8], &mut [u32]) -> Option<stage1::Found> = |b, out| {
                 // SAFETY: the processor has both features, just checked.
                 #[allow(unsafe_code, reason = "the AVX2 form, where the processor has it")]

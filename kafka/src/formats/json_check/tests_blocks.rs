@@ -23,7 +23,7 @@ fn same_masks(block: &[u8; 64]) {
         #[allow(unsafe_code, reason = "the SSE2 form")]
         let sse2 = unsafe { Sse2::classify(block) };
         assert_eq!(sse2, expected, "SSE2 on {block:?}");
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("pclmulqdq") {
+        if super::stage1::has_avx2() {
             // SAFETY: the processor has both features, just checked.
             #[allow(unsafe_code, reason = "the AVX2 form, where the processor has it")]
             let avx2 = unsafe { Avx2::classify(block) };
@@ -54,7 +54,7 @@ fn every_byte_at_every_place_of_a_block_is_sorted_alike_by_each_form() {
 #[test]
 fn carry_less_multiplication_gives_the_prefix_xor_the_shifts_give() {
     #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("pclmulqdq") {
+    if super::stage1::has_avx2() {
         let mut rng = ChaCha8Rng::seed_from_u64(0xC1);
         for x in [0, 1, 1 << 63, u64::MAX]
             .into_iter()
