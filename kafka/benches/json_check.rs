@@ -1,14 +1,12 @@
-//! The row check every message gets (`json_check::is_one_value`, two stages from 128 bytes)
-//! beside its one-pass form (`is_one_value_in_one_pass`, the check before the two stages) and
-//! what both replaced (`std::str::from_utf8`, then `serde_json::from_str::<IgnoredAny>`), in
-//! bytes a second, on four kinds of 1 KB rows: the sink bench's padded row (one long padding
+//! The row check every message gets (`json_check::is_one_value`) against what it replaced
+//! (`std::str::from_utf8`, then `serde_json::from_str::<IgnoredAny>`), in bytes a second, on four kinds of 1 KB rows: the sink bench's padded row (one long padding
 //! string), a dense clickstream row of many short fields, an event shaped as the sink bench's
 //! realistic events (nested objects, a URL, a user agent, floats, some unicode), and text that
 //! is mostly not ASCII.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde::de::IgnoredAny;
-use snowpipe_kafka::{is_one_value, is_one_value_in_one_pass};
+use snowpipe_kafka::is_one_value;
 
 /// An event of the shape `snowpipe-kafka bench --events realistic` makes (its module docs):
 /// the table's columns, a time and id, then the session, user, page, device, place, timings,
@@ -49,9 +47,6 @@ fn check(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(row.len() as u64));
         group.bench_with_input(BenchmarkId::new("json_check", name), &row, |b, row| {
             b.iter(|| is_one_value(std::hint::black_box(row)));
-        });
-        group.bench_with_input(BenchmarkId::new("one pass", name), &row, |b, row| {
-            b.iter(|| is_one_value_in_one_pass(std::hint::black_box(row)));
         });
         group.bench_with_input(BenchmarkId::new("utf8+serde_json", name), &row, |b, row| {
             b.iter(|| {
