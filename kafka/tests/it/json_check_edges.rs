@@ -1,7 +1,9 @@
 //! The row check's edges (`snowpipe_kafka::is_one_value`, `kafka/src/formats/json_check.rs`)
 //! against what it must agree with, `std::str::from_utf8` then `serde_json` into
 //! `IgnoredAny`: every byte that stops its 16-byte scan at every offset of three blocks, UTF-8
-//! (valid, invalid, cut short) at every offset, and long strings with a byte flipped. The
+//! (valid, invalid, cut short) at every offset, and long strings with a byte flipped; quotes,
+//! escapes, backslash runs of 1 to 130, UTF-8, control bytes and numbers at every offset
+//! across 64-byte edges; rows of many blocks with a byte flipped. The
 //! module's own tests compare generated values, their mutations and random pieces.
 //! `JSON_CHECK_SEED=random` (or a number) explores; the seed is fixed otherwise.
 
@@ -149,4 +151,136 @@ fn long_strings_and_their_flipped_bytes_are_decided_as_serde_json_decides_them()
         v[at] = rng.gen();
         agree(&v);
     }
+}
+
+/// `piece` at every offset from 0 to 140 (so each of its bytes on each side of the 64-byte
+/// edges at 64 and 128 a block-wise check would have, and of the 16-byte scan's), after a
+/// string that pads it there and before a long one.
+fn at_every_offset(piece: &[u8]) {
+    for pad in 0..=140 {
+        let mut row = b"[\"".to_vec();
+        row.extend(std::iter::repeat_n(b'x', pad));
+        row.extend_from_slice(b"\",");
+        row.extend_from_slice(piece);
+        row.extend_from_slice(b",\"");
+        row.extend(std::iter::repeat_n(b'y', 130));
+        row.extend_from_slice(b"\"]");
+        agree(&row);
+    }
+}
+
+#[test]
+fn quotes_escapes_utf8_control_bytes_and_scalars_across_a_block_edge() {
+    let pieces: &[&[u8]] = &[
+        b"\"\"",
+        b"\"\\\"\"",
+        b"\"\\\\\"",
+        b"\"a\\nb\\tc\\/d\"",
+        b"\"\\u00e9\\uD800\\uffff\"",
+        b"\"\\u12G4\"",
+        b"\"\\u12\"",
+        b"\"\\x\"",
+        b"\"\\\x01\"",
+        "\"é€😀日本\"".as_bytes(),
+        b"\"\xe2\x82\"",
+        b"\"\xed\xa0\x80\"",
+        b"\"\xf0\x9f\x98\x80\xc3\"",
+        b"\"a\x01b\"",
+        b"\"\x1f\"",
+        b"\"line\nbreak\"",
+        b"\"\x7f\"",
+        b"\xc3\xa9",
+        b"-123.5e-7",
+        b"0123",
+        b"1.e5",
+        b"12345678901234567890",
+        b"true",
+        b"truex",
+        b"nul",
+        b"null",
+        b"false ",
+        b"{\"k\":[1,{}, []],\"l\":null}",
+        b"{\"k\" : 1 , }",
+        b"{\"k\"1}",
+        b"[1\"a\"]",
+        b"\t\r\n 1 \n",
+        b"\x00",
+        b"\\",
+        b"\"open",
+    ];
+    for piece in pieces {
+        at_every_offset(piece);
+    }
+}
+
+#[test]
+fn backslash_runs_of_every_length_to_130_across_a_block_edge() {
+    for len in 1..=130 {
+        for after in [&b"\""[..], b"n", b"u0041", b"x"] {
+            for pad in [0, 30, 58, 61, 62, 63, 64, 65, 66, 127, 128] {
+                let mut row = b"[\"".to_vec();
+                row.extend(std::iter::repeat_n(b'x', pad));
+                row.extend(std::iter::repeat_n(b'\\', len));
+                row.extend_from_slice(after);
+                row.extend_from_slice(b"\",\"");
+                row.extend(std::iter::repeat_n(b'y', 130));
+                row.extend_from_slice(b"\"]");
+                // An even run is whole escapes, so a quote after it closes the string (and
+                // the next opens one around `,` that the `y`s then leave open); an odd one
+                // escapes what follows: a quote, `n`, `u0041`, but not `x`.
+                let odd = len % 2 == 1;
+                let valid = match after {
+                    b"\"" => odd,
+                    b"x" => !odd,
+                    _ => true,
+                };
+                assert_eq!(serde_says(&row), valid, "{len} {after:?}");
+                agree(&row);
+            }
+        }
+    }
+}
+
+/// Rows of many blocks: generated values of 1–20 KB with a byte flipped, fixed seed.
+#[test]
+fn long_rows_with_a_byte_flipped_are_decided_as_serde_json_decides_them() {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed() ^ 0xB10C);
+    let bytes = [
+        b'"', b'\\', b'{', b'}', b',', b':', 0x00, 0x1F, 0x80, 0xC3, b' ', b'\n', b'1',
+    ];
+    let mut checked = (0, 0);
+    for _ in 0..300 {
+        let mut row = b"{".to_vec();
+        for k in 0..rng.gen_range(20..400) {
+            if k > 0 {
+                row.push(b',');
+            }
+            row.extend_from_slice(format!("\"f{k}\":").as_bytes());
+            match rng.gen_range(0..4) {
+                0 => row.extend_from_slice(format!("{}.{}", rng.gen::<u32>(), k).as_bytes()),
+                1 => row.extend_from_slice("\"é\\\"x\\u0041 日本\"".as_bytes()),
+                2 => row.extend_from_slice(b"[true,false,null,{}]"),
+                _ => row.extend(
+                    std::iter::repeat_n(b'z', rng.gen_range(0..70))
+                        .chain([b'"'])
+                        .rev()
+                        .chain([b'"']),
+                ),
+            }
+        }
+        row.push(b'}');
+        agree(&row);
+        let at = rng.gen_range(0..row.len());
+        row[at] = bytes[rng.gen_range(0..bytes.len())];
+        if serde_says(&row) {
+            checked.0 += 1;
+        } else {
+            checked.1 += 1;
+        }
+        agree(&row);
+    }
+    assert!(
+        checked.1 > 100,
+        "{checked:?}: the flips made too few errors"
+    );
 }
