@@ -72,6 +72,10 @@ pub struct AuditArgs {
     /// token moves (rows a running writer commits meanwhile may be lost).
     #[arg(long, requires = "apply")]
     pub force: bool,
+    /// How long each of the audit's SQL statements may run; the audit waits for a result at
+    /// most this and as long again (at most 60 s more), whatever the SQL API answers meanwhile.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = crate::cli::args::parse_duration)]
+    pub sql_timeout: std::time::Duration,
 }
 
 /// What the audit found.
@@ -233,7 +237,7 @@ pub async fn run(args: AuditArgs) -> Result<()> {
     }
     if args.apply {
         let notes = std::mem::take(&mut report.notes);
-        let sql = sql_client(&args.sink)?;
+        let sql = sql_client(&args.sink, args.sql_timeout)?;
         let mut applied = Vec::new();
         for t in report.tables.iter().filter(|t| t.error.is_none()) {
             if t.partitions.iter().all(|p| p.extra_copies == 0) {
@@ -285,14 +289,25 @@ fn print_report(report: &Audit, format: Format) -> Result<()> {
     Ok(())
 }
 
-/// The SQL API client of `args`' connection, in its database and schema.
-fn sql_client(args: &SinkArgs) -> Result<SqlClient> {
+/// The most one SQL API answer of the audit may hold (decompressed): its answers are a row
+/// per partition, the first `--list` duplicates and at most [`queries::MAX_HOLES`] + 1 holes.
+const SQL_ANSWER_BYTES: usize = 16 << 20;
+
+/// The most the rows of one of the audit's queries may hold in memory.
+const SQL_ROWS_BYTES: usize = 64 << 20;
+
+/// The SQL API client of `args`' connection, in its database and schema, its statements
+/// cancelled after `timeout`, its answers within [`SQL_ANSWER_BYTES`] and [`SQL_ROWS_BYTES`].
+fn sql_client(args: &SinkArgs, timeout: std::time::Duration) -> Result<SqlClient> {
     Ok(args
         .client_builder()?
         .build_sql()
         .context(Error::Snowflake, "cannot make the SQL API client")?
         .database(&args.database)
-        .schema(&args.schema))
+        .schema(&args.schema)
+        .timeout(timeout)
+        .max_partition_bytes(SQL_ANSWER_BYTES)
+        .max_result_bytes(SQL_ROWS_BYTES))
 }
 
 /// Audits every table of `args`' topics (see the module docs).
@@ -336,7 +351,7 @@ pub(crate) async fn audit(args: &AuditArgs) -> Result<Audit> {
             .problems
             .push("no topic to audit: give --topic (or --topic-regex matching topics)".into());
     }
-    let sql = match sql_client(&sink) {
+    let sql = match sql_client(&sink, args.sql_timeout) {
         Ok(s) => Some(s),
         Err(e) => {
             report.problems.push(format!("{e:#}"));

@@ -4,13 +4,36 @@
 
 use snowpipe_streaming::sql::SqlClient;
 
-use crate::error::{Context, Error, Result};
+use crate::error::{err, Context, Error, Result};
 
 use super::{Duplicate, Gap, PartitionAudit};
 
 /// The most holes between landed offsets the audit reads per table (each is then asked of the
 /// broker).
 pub(super) const MAX_HOLES: usize = 10_000;
+
+/// Runs `statement`, whose answer has `columns` columns.
+///
+/// # Errors
+/// The SQL API's refusal, with `what`; an answer of another number of columns (a server
+/// answering something else).
+async fn ask(
+    sql: &SqlClient,
+    statement: &str,
+    columns: usize,
+    what: &'static str,
+) -> Result<snowpipe_streaming::sql::QueryResult> {
+    let result = sql.query(statement).await.context(Error::Snowflake, what)?;
+    if result.columns.len() != columns {
+        return Err(err!(
+            Snowflake,
+            "{what}: the answer has {} columns where the statement asks for {columns}: the SQL \
+             API answered another statement",
+            result.columns.len()
+        ));
+    }
+    Ok(result)
+}
 
 /// Each row's topic, partition, offset, push time and whether that cannot be trusted
 /// ([`super::DISTRUST`]), for `topics` of `table`.
@@ -43,14 +66,17 @@ pub(super) async fn landed(
     list: usize,
 ) -> Result<(Vec<PartitionAudit>, bool)> {
     let rows = rows(table, topics);
-    let summary = sql
-        .query(&format!(
+    let summary = ask(
+        sql,
+        &format!(
             "SELECT T, P, COUNT(*), COUNT(DISTINCT O), MIN(O), MAX(O), COUNT(PT), \
              SUM(CASE WHEN PT IS NOT NULL AND U = 1 THEN 1 ELSE 0 END) FROM ({rows}) \
              WHERE P IS NOT NULL AND O IS NOT NULL GROUP BY T, P ORDER BY T, P"
-        ))
-        .await
-        .context(Error::Snowflake, "counting the rows per partition")?;
+        ),
+        8,
+        "counting the rows per partition",
+    )
+    .await?;
     let mut out: Vec<PartitionAudit> = Vec::new();
     for r in &summary.rows {
         let n = |i: usize| {
@@ -73,7 +99,8 @@ pub(super) async fn landed(
             last_offset: n(5),
             rows_with_push_time: n(6).unwrap_or(0).unsigned_abs(),
             rows_untrusted: n(7).unwrap_or(0).unsigned_abs(),
-            extra_copies: rows - distinct,
+            // A server's counts may disagree (more distinct offsets than rows).
+            extra_copies: rows.saturating_sub(distinct),
             ..PartitionAudit::default()
         });
     }
@@ -81,18 +108,18 @@ pub(super) async fn landed(
         out.iter_mut()
             .position(|a| Some(&a.topic) == t.as_ref() && Some(i64::from(a.partition)) == p)
     };
-    let duplicates = sql
-        .query(&format!(
+    let duplicates = ask(
+        sql,
+        &format!(
             "SELECT T, P, O, C, K FROM (SELECT T, P, O, C, ROW_NUMBER() OVER (PARTITION BY T, P \
              ORDER BY O) AS R, COUNT(*) OVER (PARTITION BY T, P) AS K FROM (SELECT T, P, O, \
              COUNT(*) AS C FROM ({rows}) WHERE P IS NOT NULL AND O IS NOT NULL GROUP BY T, P, O \
              HAVING COUNT(*) > 1)) WHERE R <= {list} ORDER BY T, P, O"
-        ))
-        .await
-        .context(
-            Error::Snowflake,
-            "listing the offsets landed more than once",
-        )?;
+        ),
+        5,
+        "listing the offsets landed more than once",
+    )
+    .await?;
     for r in &duplicates.rows {
         let n = |i: usize| {
             r.get(i)
@@ -108,18 +135,18 @@ pub(super) async fn landed(
             });
         }
     }
-    let holes = sql
-        .query(&format!(
+    let holes = ask(
+        sql,
+        &format!(
             "SELECT T, P, PREV + 1, O - 1 FROM (SELECT T, P, O, LAG(O) OVER (PARTITION BY T, P \
              ORDER BY O) AS PREV FROM (SELECT DISTINCT T, P, O FROM ({rows}) WHERE P IS NOT \
              NULL AND O IS NOT NULL)) WHERE O - PREV > 1 ORDER BY T, P, O LIMIT {}",
             MAX_HOLES + 1
-        ))
-        .await
-        .context(
-            Error::Snowflake,
-            "finding the offsets missing between landed ones",
-        )?;
+        ),
+        4,
+        "finding the offsets missing between landed ones",
+    )
+    .await?;
     for r in holes.rows.iter().take(MAX_HOLES) {
         let n = |i: usize| {
             r.get(i)
