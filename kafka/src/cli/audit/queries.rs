@@ -36,7 +36,7 @@ async fn ask(
 }
 
 /// Each row's topic, partition, offset, push time and whether that cannot be trusted
-/// ([`super::DISTRUST`]), for `topics` of `table`.
+/// ([`super::distrust`]), for `topics` of `table`.
 fn rows(table: &str, topics: &[String]) -> String {
     let quoted: Vec<String> = topics
         .iter()
@@ -47,7 +47,7 @@ fn rows(table: &str, topics: &[String]) -> String {
          AS P, CAST(RECORD_METADATA:offset AS NUMBER) AS O, \
          CAST(RECORD_METADATA:SnowflakeConnectorPushTime AS NUMBER) AS PT, {} AS U FROM {table} \
          WHERE RECORD_METADATA:topic::STRING IN ({})",
-        super::DISTRUST,
+        super::distrust(),
         quoted.join(", ")
     )
 }
