@@ -1,11 +1,13 @@
 //! The audit's questions to the table, through the SQL API: Snowflake SQL that the emulator
-//! also runs (paths `RECORD_METADATA:key`, `::STRING`, `CAST(… AS NUMBER)`, window functions
+//! also runs (paths `RECORD_METADATA:key`, `::STRING`, `CAST(… AS NUMBER)` guarded by the
+//! value's `TYPEOF` (`trust::number`), window functions
 //! in subqueries).
 
 use snowpipe_streaming::sql::SqlClient;
 
 use crate::error::{err, Context, Error, Result};
 
+use super::trust::number;
 use super::{Duplicate, Gap, PartitionAudit};
 
 /// The most holes between landed offsets the audit reads per table (each is then asked of the
@@ -43,10 +45,11 @@ fn rows(table: &str, topics: &[String]) -> String {
         .map(|t| format!("'{}'", t.replace('\'', "''")))
         .collect();
     format!(
-        "SELECT RECORD_METADATA:topic::STRING AS T, CAST(RECORD_METADATA:partition AS NUMBER) \
-         AS P, CAST(RECORD_METADATA:offset AS NUMBER) AS O, \
-         CAST(RECORD_METADATA:SnowflakeConnectorPushTime AS NUMBER) AS PT, {} AS U FROM {table} \
-         WHERE RECORD_METADATA:topic::STRING IN ({})",
+        "SELECT RECORD_METADATA:topic::STRING AS T, {} AS P, {} AS O, {} AS PT, {} AS U FROM \
+         {table} WHERE RECORD_METADATA:topic::STRING IN ({})",
+        number("RECORD_METADATA:partition"),
+        number("RECORD_METADATA:offset"),
+        number("RECORD_METADATA:SnowflakeConnectorPushTime"),
         super::distrust(),
         quoted.join(", ")
     )
@@ -159,4 +162,13 @@ pub(super) async fn landed(
         }
     }
     Ok((out, holes.rows.len() > MAX_HOLES))
+}
+
+#[cfg(test)]
+mod tests {
+    /// Each cast of the rows' partition, offset and push time is guarded by its type.
+    #[test]
+    fn every_cast_of_the_rows_is_guarded() {
+        super::super::trust::tests::assert_guarded(&super::rows("D.S.T", &["orders".into()]));
+    }
 }
