@@ -38,6 +38,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Method};
 use serde::Deserialize;
 use serde_json::json;
+use serde_json::value::RawValue;
 
 use crate::auth::ControlAuth;
 use crate::config::ClientBuilder;
@@ -136,8 +137,9 @@ struct Answer {
     statement_handle: Option<String>,
     #[serde(default)]
     result_set_meta_data: Option<Meta>,
+    /// The rows, decoded against the columns and the memory cap ([`decode::rows`]).
     #[serde(default)]
-    data: Option<Vec<Vec<Option<String>>>>,
+    data: Option<Box<RawValue>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -148,8 +150,9 @@ struct Meta {
     format: Option<String>,
     #[serde(default)]
     row_type: Vec<Column>,
+    /// Decoded up to `max_partitions` entries ([`decode::partitions`]).
     #[serde(default)]
-    partition_info: Vec<serde_json::Value>,
+    partition_info: Option<Box<RawValue>>,
 }
 
 impl ClientBuilder {
@@ -201,7 +204,10 @@ impl SqlClient {
         self
     }
 
-    /// How long Snowflake may run one statement before cancelling it (default 10 min).
+    /// How long Snowflake may run one statement before cancelling it (default 10 min). The
+    /// client waits for the first result at most this and as long again (at most 60 s more):
+    /// past it the query fails, whatever the server answers meanwhile (HTTP 202 still
+    /// running, retries, a `Retry-After`).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -220,12 +226,14 @@ impl SqlClient {
         self
     }
 
-    /// The most bytes all answers of one query (every result partition, decompressed) may
-    /// hold together (default 1 GiB). A result declaring more (`partitionInfo`'s
-    /// `uncompressedSize`) fails before any partition is fetched; otherwise the query fails
-    /// with [`Error::Sql`] naming this limit as soon as the answers fetched pass it. What a
-    /// query holds at most is this plus one partition
-    /// ([`max_partition_bytes`](Self::max_partition_bytes)).
+    /// The most bytes the rows of one query (every result partition) may hold in memory
+    /// together (default 1 GiB): each row is charged as it is decoded, its values' text and
+    /// what a row and a value cost besides (so a partition of many small rows, which takes
+    /// several times its text in memory, is charged that). A result declaring more
+    /// (`partitionInfo`'s `uncompressedSize`) fails before any partition is fetched;
+    /// otherwise the query fails with [`Error::Sql`] naming this limit as soon as the rows
+    /// decoded, or a partition's body, pass it. What a query holds at most is this plus one
+    /// partition's body ([`max_partition_bytes`](Self::max_partition_bytes)).
     pub fn max_result_bytes(mut self, max: usize) -> Self {
         self.max_result_bytes = max;
         self
@@ -256,6 +264,89 @@ impl SqlClient {
                 body[key] = json!(v);
             }
         }
+        let patience = self.timeout + self.timeout.min(POLL_GRACE);
+        let answer =
+            match tokio::time::timeout(patience, self.submit(statement, body, patience)).await {
+                Ok(answer) => answer?,
+                Err(_) => {
+                    return Err(protocol(
+                        format!(
+                        "no result {patience:?} after the statement was sent (its timeout {:?} \
+                         and as long again, at most {POLL_GRACE:?}): the SQL API kept the client \
+                         waiting (retries, Retry-After, HTTP 202 still running)",
+                        self.timeout
+                    ),
+                        None,
+                    ))
+                }
+            };
+        let (_, answer, first_bytes) = answer;
+        let handle = answer.statement_handle.clone().unwrap_or_default();
+        let meta = answer
+            .result_set_meta_data
+            .ok_or_else(|| protocol("no resultSetMetaData".to_owned(), Some(handle.clone())))?;
+        check_format(meta.format.as_deref(), &handle)?;
+        let partitions = decode::partitions(meta.partition_info.as_deref(), self.max_partitions)
+            .map_err(|m| protocol(m, Some(handle.clone())))?;
+        let declared: u64 = partitions
+            .iter()
+            .filter_map(|p| {
+                p.get("uncompressedSize")
+                    .and_then(serde_json::Value::as_u64)
+            })
+            .fold(0, u64::saturating_add);
+        if declared > self.max_result_bytes as u64 {
+            return Err(over_result_cap(declared, self.max_result_bytes, &handle));
+        }
+        let columns = meta.row_type.len();
+        // What the rows hold in memory (each answer's body is dropped once decoded).
+        let mut used = 0;
+        if first_bytes > self.max_result_bytes {
+            return Err(over_result_cap(
+                first_bytes as u64,
+                self.max_result_bytes,
+                &handle,
+            ));
+        }
+        let mut rows = Vec::new();
+        self.take_rows(
+            answer.data.as_deref(),
+            columns,
+            &mut used,
+            &mut rows,
+            &handle,
+        )?;
+        for partition in 1..partitions.len() {
+            let (_, more, bytes) = self
+                .send(&self.status_call(&handle, Some(partition)))
+                .await?;
+            if used.saturating_add(bytes) > self.max_result_bytes {
+                return Err(over_result_cap(
+                    used.saturating_add(bytes) as u64,
+                    self.max_result_bytes,
+                    &handle,
+                ));
+            }
+            self.take_rows(more.data.as_deref(), columns, &mut used, &mut rows, &handle)?;
+        }
+        Ok(QueryResult {
+            statement_handle: handle,
+            columns: meta.row_type,
+            rows,
+        })
+    }
+
+    /// Sends `statement` (`body`) and polls while the SQL API answers HTTP 202, for at most
+    /// `patience`: the first answer that is not 202, its status and body size.
+    ///
+    /// # Errors
+    /// As [`query`](Self::query).
+    async fn submit(
+        &self,
+        statement: &str,
+        body: serde_json::Value,
+        patience: Duration,
+    ) -> Result<(u16, Answer, usize)> {
         let mut call = Call::new(
             "submit SQL statement",
             Method::POST,
@@ -270,14 +361,13 @@ impl SqlClient {
         }
         let mut answer = self.send(&call).await?;
         let mut delay = Duration::from_millis(50);
-        let patience = self.timeout + self.timeout.min(POLL_GRACE);
         let give_up = tokio::time::Instant::now() + patience;
         while answer.0 == 202 {
             let handle =
                 answer.1.statement_handle.clone().ok_or_else(|| {
                     protocol("HTTP 202 without a statementHandle".to_owned(), None)
                 })?;
-            if tokio::time::Instant::now() >= give_up {
+            if tokio::time::Instant::now() + delay >= give_up {
                 return Err(protocol(
                     format!(
                         "the statement was still running {patience:?} after it was sent (its \
@@ -292,51 +382,37 @@ impl SqlClient {
             delay = (delay * 2).min(Duration::from_secs(1));
             answer = self.send(&self.status_call(&handle, None)).await?;
         }
-        let (_, answer, first_bytes) = answer;
-        let handle = answer.statement_handle.clone().unwrap_or_default();
-        let meta = answer
-            .result_set_meta_data
-            .ok_or_else(|| protocol("no resultSetMetaData".to_owned(), Some(handle.clone())))?;
-        check_format(meta.format.as_deref(), &handle)?;
-        if meta.partition_info.len() > self.max_partitions {
-            return Err(protocol(
-                format!(
-                    "the result has {} partitions, more than max_partitions ({}): narrow the \
-                     query (a LIMIT, fewer columns) or raise SqlClient::max_partitions",
-                    meta.partition_info.len(),
-                    self.max_partitions
-                ),
-                Some(handle),
-            ));
-        }
-        let declared: u64 = meta
-            .partition_info
-            .iter()
-            .filter_map(|p| {
-                p.get("uncompressedSize")
-                    .and_then(serde_json::Value::as_u64)
-            })
-            .sum();
-        if declared > self.max_result_bytes as u64 {
-            return Err(over_result_cap(declared, self.max_result_bytes, &handle));
-        }
-        let mut used = first_bytes;
-        let mut rows = answer.data.unwrap_or_default();
-        for partition in 1..meta.partition_info.len() {
-            let (_, more, bytes) = self
-                .send(&self.status_call(&handle, Some(partition)))
-                .await?;
-            used += bytes;
-            if used > self.max_result_bytes {
-                return Err(over_result_cap(used as u64, self.max_result_bytes, &handle));
-            }
-            rows.extend(more.data.unwrap_or_default());
-        }
-        Ok(QueryResult {
-            statement_handle: handle,
-            columns: meta.row_type,
-            rows,
-        })
+        Ok(answer)
+    }
+
+    /// Decodes the rows of one answer (`data`) onto `rows`, charging what they hold in memory
+    /// to `used`.
+    ///
+    /// # Errors
+    /// [`Error::Sql`] ([`SqlErrorKind::Protocol`]): a row whose values are not as many as the
+    /// columns, rows past [`max_result_bytes`](Self::max_result_bytes), or `data` that is not
+    /// an array of arrays of strings and nulls.
+    fn take_rows(
+        &self,
+        data: Option<&RawValue>,
+        columns: usize,
+        used: &mut usize,
+        rows: &mut Vec<Vec<Option<String>>>,
+        handle: &str,
+    ) -> Result<()> {
+        let Some(data) = data else { return Ok(()) };
+        let room = self.max_result_bytes.saturating_sub(*used);
+        let (more, held) = decode::rows(data.get(), columns, room).map_err(|e| match e {
+            decode::Refused::Memory(held) => over_result_cap(
+                held.saturating_add(*used) as u64,
+                self.max_result_bytes,
+                handle,
+            ),
+            decode::Refused::Shape(m) => protocol(m, Some(handle.to_owned())),
+        })?;
+        *used += held;
+        rows.extend(more);
+        Ok(())
     }
 
     fn status_call(&self, handle: &str, partition: Option<usize>) -> Call {
@@ -445,6 +521,156 @@ fn is_read_only(statement: &str) -> bool {
         first.as_str(),
         "SELECT" | "WITH" | "SHOW" | "DESC" | "DESCRIBE"
     )
+}
+
+mod decode {
+    //! The parts of an answer whose size is the server's word: `partitionInfo` read up to its
+    //! cap, `data` decoded row by row, each row checked against the columns and charged (what
+    //! it holds in memory, not its text) before the next is read.
+
+    use std::fmt;
+
+    use serde::de::{DeserializeSeed, Error as _, SeqAccess, Visitor};
+    use serde::Deserializer;
+
+    /// What one row costs held, besides its values.
+    const ROW_BYTES: usize = std::mem::size_of::<Row>();
+    /// What one value costs held, besides its text.
+    const VALUE_BYTES: usize = std::mem::size_of::<Option<String>>();
+
+    /// One row: a value (or NULL) per column.
+    type Row = Vec<Option<String>>;
+
+    /// Why rows were refused.
+    pub(super) enum Refused {
+        /// They would hold more than the room left (the bytes held when it was passed).
+        Memory(usize),
+        /// Not rows of this result (the reason).
+        Shape(String),
+    }
+
+    /// The `partitionInfo` entries, refused past `max` before more are read.
+    ///
+    /// # Errors
+    /// The reason: more than `max` entries, or not an array.
+    pub(super) fn partitions(
+        raw: Option<&serde_json::value::RawValue>,
+        max: usize,
+    ) -> Result<Vec<serde_json::Value>, String> {
+        let Some(raw) = raw else {
+            return Ok(Vec::new());
+        };
+        let mut de = serde_json::Deserializer::from_str(raw.get());
+        de.deserialize_seq(Capped { max }).map_err(|e| {
+            let m = e.to_string();
+            if m.starts_with(OVER) {
+                format!(
+                    "the result has more than {max} partitions (max_partitions): narrow the \
+                     query (a LIMIT, fewer columns) or raise SqlClient::max_partitions"
+                )
+            } else {
+                format!("resultSetMetaData.partitionInfo is not an array of objects: {m}")
+            }
+        })
+    }
+
+    const OVER: &str = "over the cap";
+
+    struct Capped {
+        max: usize,
+    }
+
+    impl<'de> Visitor<'de> for Capped {
+        type Value = Vec<serde_json::Value>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(v) = seq.next_element()? {
+                if out.len() == self.max {
+                    return Err(A::Error::custom(OVER));
+                }
+                out.push(v);
+            }
+            Ok(out)
+        }
+    }
+
+    /// The rows of `data` (an array of arrays of strings or nulls), each of `columns` values,
+    /// and the bytes they hold; refused once they would hold more than `room`.
+    ///
+    /// # Errors
+    /// [`Refused`].
+    pub(super) fn rows(
+        data: &str,
+        columns: usize,
+        room: usize,
+    ) -> Result<(Vec<Row>, usize), Refused> {
+        let mut held = 0usize;
+        let mut refused = None;
+        let mut de = serde_json::Deserializer::from_str(data);
+        let seed = Rows {
+            columns,
+            room,
+            held: &mut held,
+            refused: &mut refused,
+        };
+        match seed.deserialize(&mut de) {
+            Ok(rows) => Ok((rows, held)),
+            Err(e) => Err(refused.unwrap_or_else(|| {
+                Refused::Shape(format!("data is not rows of strings and nulls: {e}"))
+            })),
+        }
+    }
+
+    struct Rows<'a> {
+        columns: usize,
+        room: usize,
+        held: &'a mut usize,
+        refused: &'a mut Option<Refused>,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Rows<'_> {
+        type Value = Vec<Row>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Rows<'_> {
+        type Value = Vec<Row>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array of rows")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(row) = seq.next_element::<Row>()? {
+                let cost = ROW_BYTES
+                    + row
+                        .iter()
+                        .map(|v| VALUE_BYTES + v.as_ref().map_or(0, String::len))
+                        .sum::<usize>();
+                *self.held += cost;
+                if *self.held > self.room {
+                    *self.refused = Some(Refused::Memory(*self.held));
+                    return Err(A::Error::custom("over the memory cap"));
+                }
+                if row.len() != self.columns {
+                    *self.refused = Some(Refused::Shape(format!(
+                        "row {} has {} values where the result has {} columns \
+                         (resultSetMetaData.rowType): the answer does not match its own columns",
+                        out.len(),
+                        row.len(),
+                        self.columns
+                    )));
+                    return Err(A::Error::custom("a row of another width"));
+                }
+                out.push(row);
+            }
+            Ok(out)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -188,7 +188,7 @@ async fn results_beyond_the_partition_limits_fail_without_fetching() {
         .expect_err("too many partitions");
     assert!(
         e.to_string()
-            .contains("50000 partitions, more than max_partitions (1000)"),
+            .contains("the result has more than 1000 partitions (max_partitions)"),
         "{e}"
     );
     let fetched = server
@@ -504,4 +504,63 @@ async fn a_result_format_other_than_jsonv2_is_refused() {
         sql.message.contains("\"arrowv1\"") && sql.message.contains("\"jsonv2\""),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn rows_of_another_width_than_the_columns_are_refused() {
+    for (data, values) in [(json!([["1"]]), 1), (json!([["1", "a", "x"]]), 3)] {
+        let server = MockServer::start().await;
+        answering(
+            "POST",
+            "/api/v2/statements",
+            ResponseTemplate::new(200).set_body_json(json!({
+                "statementHandle": "h-width", "resultSetMetaData": meta(1), "data": data
+            })),
+        )
+        .mount(&server)
+        .await;
+        let e = client(&server)
+            .query("SELECT ID, NOTE FROM T")
+            .await
+            .expect_err("a row of another width");
+        assert!(
+            e.to_string().contains(&format!(
+                "row 0 has {values} values where the result has 2 columns"
+            )),
+            "{e}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn many_small_rows_are_charged_what_they_hold_in_memory() {
+    let server = MockServer::start().await;
+    let rows: Vec<serde_json::Value> = (0..1_000).map(|_| json!(["1", null])).collect();
+    let body = json!({"statementHandle": "h-small", "resultSetMetaData": meta(1), "data": rows});
+    let text = body.to_string().len();
+    answering(
+        "POST",
+        "/api/v2/statements",
+        ResponseTemplate::new(200).set_body_json(body),
+    )
+    .mount(&server)
+    .await;
+    // The body is under the cap; the rows it decodes into are not.
+    let cap = 20_000;
+    assert!(text < cap, "{text}");
+    let e = client(&server)
+        .max_result_bytes(cap)
+        .query("SELECT ID, NOTE FROM T")
+        .await
+        .expect_err("rows over the cap in memory");
+    assert!(
+        e.to_string().contains("more than max_result_bytes (20000)"),
+        "{e}"
+    );
+    let result = client(&server)
+        .max_result_bytes(1 << 20)
+        .query("SELECT ID, NOTE FROM T")
+        .await
+        .expect("under the cap");
+    assert_eq!(result.rows.len(), 1_000);
 }

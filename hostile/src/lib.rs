@@ -11,6 +11,8 @@
 //!   kill it after a wall-clock limit, and measure its peak RSS and CPU from `wait4`'s rusage.
 //! - [`check`]: the suite's assertions (no crash, peak RSS within budget + 64 MB, a refusal
 //!   or a dead letter naming the input, CPU linear in the input's size).
+//! - [`http`]: a hostile HTTP server in front of a real one (a proxy whose hook answers what
+//!   it chooses: endless bodies, gzip bombs, rewritten answers) for the suites of clients.
 //! - [`json_logs`]: the JSON log format's checks every package's `json_logs` tests share
 //!   (each stderr line one object with the logger's keys; the fatal error's chain).
 //!
@@ -18,6 +20,7 @@
 
 pub mod check;
 pub mod gen;
+pub mod http;
 pub mod json_logs;
 pub mod rng;
 #[allow(

@@ -112,6 +112,7 @@ pub async fn shard_messages(
     shard: u32,
     from: u64,
     headers_only: bool,
+    max_batch: Option<usize>,
 ) -> Result<consumer::pull::Ordered> {
     let deliver_policy = if from <= 1 {
         consumer::DeliverPolicy::All
@@ -125,6 +126,8 @@ pub async fn shard_messages(
             filter_subject: subject(shard),
             deliver_policy,
             headers_only,
+            // The ordered consumer's pulls ask for at most this many messages.
+            max_batch: max_batch.map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX)),
             ..Default::default()
         })
         .await
@@ -150,7 +153,7 @@ pub async fn shard_sequences(stream: &stream::Stream, shard: u32, last: u64) -> 
     if last == 0 {
         return Ok(seqs);
     }
-    let mut messages = shard_messages(stream, shard, 1, true).await?;
+    let mut messages = shard_messages(stream, shard, 1, true, None).await?;
     loop {
         let next = tokio::time::timeout(Duration::from_secs(30), messages.next())
             .await

@@ -147,6 +147,11 @@ pub struct ConnectArgs {
     /// Most rows per append (one broker batch).
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub batch_max: u32,
+    /// Most bytes of broker messages held at once (NATS): each pull asks the broker for as
+    /// many messages as two thirds of this holds at the server's max payload (the client pulls
+    /// again once half are read), at least one, at most --batch-max.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_max_bytes: u64,
 }
 
 /// `sensor_stream consume`.

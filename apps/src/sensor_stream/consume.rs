@@ -5,7 +5,8 @@
 //! 1. open the channel `<STREAM>_<shard>` and read its committed token `c` (a stream sequence);
 //! 2. read the shard's subject with an ordered (ephemeral, ack-less) consumer from sequence
 //!    `c + 1`: the broker keeps no consumer state we depend on;
-//! 3. decode what is ready (one broker batch, at most `batch_max` messages); a message that
+//! 3. decode what is ready (one broker batch, at most `batch_max` messages, and as many as
+//!    `--batch-max-bytes` holds at the broker's max payload: [`pull_size`]); a message that
 //!    cannot become a row (`reading.rs`, or values past the table's columns: `columns.rs`) is
 //!    dead-lettered (`dead_letter.rs`: published and acknowledged
 //!    before anything after it is appended) and skipped;
@@ -46,6 +47,13 @@ use crate::sensor_stream::dead_letter::{DeadLetters, Letter, Outcome};
 use crate::sensor_stream::latency::{Histogram, Pending};
 use crate::sensor_stream::reading::{BadRecord, Reading};
 
+/// How many messages one pull asks the broker for: as many as two thirds of `max_bytes` hold
+/// at `max_payload` each (the ordered consumer pulls again when half of a pull is read, so it
+/// holds at most one and a half pulls), at least one, at most `batch_max`.
+pub(super) fn pull_size(batch_max: usize, max_bytes: usize, max_payload: usize) -> usize {
+    (max_bytes / 3 * 2 / max_payload.max(1)).clamp(1, batch_max.max(1))
+}
+
 /// Where rows go and how they are read.
 #[derive(Debug, Clone)]
 pub(super) struct ConsumeOptions {
@@ -61,6 +69,8 @@ pub(super) struct ConsumeOptions {
     pub pipe: String,
     /// Most rows per append (one broker batch).
     pub batch_max: usize,
+    /// Most bytes of broker messages held at once ([`pull_size`]).
+    pub batch_max_bytes: usize,
     /// When to stop.
     pub until: Until,
     /// Consecutive failed sessions (without progress) before giving up.
@@ -343,11 +353,20 @@ impl<'a> Session<'a> {
         &self,
     ) -> Result<futures_util::stream::ReadyChunks<async_nats::jetstream::consumer::pull::Ordered>>
     {
-        Ok(
-            broker::shard_messages(&self.source.stream, self.shard, self.read + 1, false)
-                .await?
-                .ready_chunks(self.opts.batch_max),
+        let pull = pull_size(
+            self.opts.batch_max,
+            self.opts.batch_max_bytes,
+            self.source.dead_letters.max_payload(),
+        );
+        Ok(broker::shard_messages(
+            &self.source.stream,
+            self.shard,
+            self.read + 1,
+            false,
+            Some(pull),
         )
+        .await?
+        .ready_chunks(pull))
     }
 
     /// Decodes one chunk of messages (dead-lettering the bad ones) and appends its rows;
@@ -612,5 +631,18 @@ mod tests {
         );
         let err = committed_seq(Some(OffsetToken::new("abc").unwrap()), "S_0").unwrap_err();
         assert!(err.to_string().contains("not a stream sequence"));
+    }
+
+    #[test]
+    fn a_pull_holds_at_most_the_byte_cap_at_the_max_payload() {
+        let mib = 1 << 20;
+        // 2/3 of 24 MiB at 1 MiB a message: 16; never more than --batch-max, never none.
+        assert_eq!(pull_size(500, 24 * mib, mib), 16);
+        assert_eq!(pull_size(10, 24 * mib, mib), 10);
+        assert_eq!(pull_size(500, mib, 8 * mib), 1);
+        assert_eq!(pull_size(500, 256 * mib, mib), 170);
+        // A small max payload: the count cap holds.
+        assert_eq!(pull_size(500, 256 * mib, 64 * 1024), 500);
+        assert_eq!(pull_size(500, usize::MAX, 0), 500);
     }
 }

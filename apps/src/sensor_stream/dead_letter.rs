@@ -138,6 +138,11 @@ impl DeadLetters {
     /// # Errors
     /// When JetStream cannot answer, or the dead-letter stream cannot be created (e.g. a stream
     /// named `<source>_DLQ` exists with other subjects: the message says what to change).
+    /// The broker's max payload (headers and payload of one message), as the server states it.
+    pub(super) fn max_payload(&self) -> usize {
+        self.js.client().max_payload()
+    }
+
     pub(super) async fn attach(js: &jetstream::Context, source: &str, shards: u32) -> Result<Self> {
         let mut stores: Vec<stream::Stream> = Vec::with_capacity(shards as usize);
         for shard in 0..shards {

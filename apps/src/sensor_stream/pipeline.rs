@@ -83,6 +83,7 @@ fn consume_options(stream: &str, shards: u32, args: &ConnectArgs, until: Until) 
         schema: SCHEMA.into(),
         pipe: PIPE.into(),
         batch_max: args.batch_max as usize,
+        batch_max_bytes: usize::try_from(args.batch_max_bytes).unwrap_or(usize::MAX),
         until,
         max_failures: 20,
     }

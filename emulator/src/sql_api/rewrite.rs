@@ -1,8 +1,8 @@
 //! A statement's table names rewritten to the emulator's SQLite tables: `T`, `S.T` or `D.S.T`
 //! after `FROM`/`JOIN` (and `ERROR_TABLE(t)`), resolved against the request's
 //! `database`/`schema` (matched case-sensitively, `current.rs`), common table expressions left
-//! alone; and Snowflake's semi-structured paths and `::` text casts after a column (see
-//! `paths.rs`).
+//! alone; Snowflake's semi-structured paths and `::` text casts after a column (see
+//! `paths.rs`); and `TRY_CAST(` as SQLite's `CAST(`, which never fails.
 //!
 //! One pass over the statement's tokens: [`Output`] is the text written so far and the column
 //! reference a path or a cast applies to; [`Tables`] writes a table name as its SQLite table.
@@ -74,6 +74,13 @@ pub(super) fn rewrite(
             continue;
         }
         after_from = table_name_follows(token, after_from);
+        if is_try_cast(&tokens, i) {
+            // SQLite's CAST never fails: it is Snowflake's TRY_CAST but for a text that is no
+            // number, which it reads as its leading digits (or 0) where TRY_CAST gives NULL.
+            out.text.push_str("CAST");
+            i += 1;
+            continue;
+        }
         match stored_name(&renamed, token) {
             Some(stored) => out.text.push_str(&crate::convert::quote_ident(stored)),
             None => out.text.push_str(&token_sql(token)),
@@ -85,6 +92,13 @@ pub(super) fn rewrite(
         ctes,
         renamed,
     })
+}
+
+/// Whether `tokens[i]` is Snowflake's `TRY_CAST(`.
+fn is_try_cast(tokens: &[Token], i: usize) -> bool {
+    matches!(&tokens[i], Token::Word(w) if w.quote_style.is_none()
+        && w.value.eq_ignore_ascii_case("TRY_CAST"))
+        && tokens.get(i + 1) == Some(&Token::LParen)
 }
 
 /// (storage name, Snowflake name) of the columns stored under another name in the tables the

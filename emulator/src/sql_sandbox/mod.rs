@@ -47,6 +47,7 @@ mod functions;
 )]
 pub(crate) mod heap;
 mod limits;
+mod objects;
 mod patterns;
 mod scans;
 
@@ -251,6 +252,7 @@ pub(crate) fn run_sandboxed_for<R>(
     };
     patterns::install(conn).map_err(internal)?;
     scans::install(conn).map_err(internal)?;
+    objects::install(conn).map_err(internal)?;
     let _watch = calls::Watch::start(deadline, LIKE_PATTERN_LIMIT);
     conn.authorizer(Some(move |ctx: AuthContext<'_>| {
         match Denied::of(&ctx, &readable) {

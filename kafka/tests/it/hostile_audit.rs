@@ -8,10 +8,9 @@
 //! more holes than `MAX_HOLES`, offsets and partitions past i32/i64, negative, a float, a
 //! string, NaN-like text, not an object, duplicate keys. A hostile row whose metadata is not
 //! what a writer writes (an offset or partition that is not an integer, values as text)
-//! claims an offset the genuine rows hold and a push time earlier than theirs; rows well formed
-//! but for their size, depth or a duplicate key get offsets of their own (the earliest trusted
-//! copy of an offset is kept by the rule: a copy shaped as a writer's in all but an extra key
-//! is not told apart, see `docs/SECURITY.md` gaps). The emulator rejects a row with a key
+//! claims an offset the genuine rows hold and a push time earlier than theirs, as does a copy
+//! shaped as a writer's but for one key no writer writes (a 1 MiB key, `x`); rows well formed
+//! but for their depth or a duplicate key get offsets of their own. The emulator rejects a row with a key
 //! twice in any object (Snowflake's JSON is strict), so the duplicate-key rows never land
 //! whichever copy a parser would keep. Asserted, for `audit` and then
 //! `audit --apply`: no crash, within 60 s and the memory budget + 64 MiB; the report counts
@@ -102,26 +101,31 @@ fn hostile_rows(class: Class, rng: &mut Rng, topic: &str, id: i64) -> (Vec<Vec<u
             let mut key = Vec::new();
             gen::long_run(&mut key, 1 << 20, b'k');
             let key = String::from_utf8(key).unwrap();
-            // Well formed but for its size: at an offset of its own.
+            // Shaped as a writer's copy of a genuine offset but for one key no writer writes
+            // (a 1 MiB one, a short one): untrusted by the keys, never kept over the genuine.
             rows.push(raw_row(
                 id,
-                &format!(r#"{},"{key}":1}}"#, base(&(RECORDS + 5).to_string())),
+                &format!(r#"{},"{key}":1}}"#, base(&o.to_string())),
+            ));
+            rows.push(raw_row(
+                id + 2,
+                &format!(r#"{},"x":1}}"#, base(&o.to_string())),
             ));
             rows.push(raw_row(
                 id + 1,
                 &format!(r#"{}}}"#, base(&format!("\"{o}{key}\""))),
             ));
-            "a 1 MiB key, a 1 MiB offset"
+            "a 1 MiB key and an extra key at a genuine offset, a 1 MiB offset"
         }
         Class::Depth => {
             let mut deep = Vec::new();
             gen::nested_json(&mut deep, 100, rng);
             let deep = String::from_utf8(deep).unwrap();
             rows.push(raw_row(id, &format!(r#"{}}}"#, base(&deep))));
-            // Well formed but for its depth: at an offset of its own.
+            // Shaped as a writer's but for an extra key holding a value nested 100 deep.
             rows.push(raw_row(
                 id + 1,
-                &format!(r#"{},"x":{deep}}}"#, base(&(RECORDS + 5).to_string())),
+                &format!(r#"{},"x":{deep}}}"#, base(&o.to_string())),
             ));
             "nested 100 deep"
         }

@@ -8,7 +8,9 @@
 //! `SENSORS_DLQ` naming its stream sequence, its payload unchanged — or, for a payload within
 //! 2 KiB of the max payload, left out and its size named — the consumer's log naming the
 //! sequence; or a row of `SENSOR_READINGS` with its sequence), every good reading once, a
-//! message past the server's max payload refused to the producer; CPU linear in the size.
+//! message past the server's max payload refused to the producer; CPU linear in the size;
+//! 120 messages of ~1000 KiB held at most `--batch-max-bytes` at once (peak RSS within the
+//! budget), every one landed.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -105,6 +107,11 @@ impl Env {
 
     /// The real consumer of the shard, until it is idle, under `limits`.
     fn consume(&self, limits: &Limits) -> Outcome {
+        self.consume_with(limits, &["--batch-max", "100"])
+    }
+
+    /// [`consume`](Self::consume) with `args` instead of `--batch-max 100`.
+    fn consume_with(&self, limits: &Limits, args: &[&str]) -> Outcome {
         let mut cmd = common::sensor_stream::consume_cmd(
             &common::bin::sensor_stream_bin(),
             &self.nats.url(),
@@ -113,7 +120,8 @@ impl Env {
             &self.emulator.url(),
             &self.key,
         );
-        cmd.args(["--until-idle", "2s", "--batch-max", "100"])
+        cmd.args(["--until-idle", "2s"])
+            .args(args)
             .env("RUST_LOG", "warn");
         run(cmd, Input::Null, limits).expect("run sensor_stream consume")
     }
@@ -283,7 +291,45 @@ fn hostile_nats_messages() {
     });
     failures.extend(snowpipe_hostile::attempt(|| past_the_limit(&env)).err());
     failures.extend(snowpipe_hostile::attempt(|| linear(&env, &suite, &limits)).err());
+    failures.extend(snowpipe_hostile::attempt(|| batch_bytes(&env, &suite, &limits)).err());
     suite.finish(failures);
+}
+
+/// Messages of nearly the max payload held at once: 120 of ~1000 KiB ready in the stream,
+/// read with `--batch-max 500`, are held at most `--batch-max-bytes` (24 MiB) at a time: peak
+/// RSS within the budget, and every one of them lands (a row or a dead letter).
+fn batch_bytes(env: &Env, suite: &Suite, limits: &Limits) {
+    let case = suite.cases(&[Class::Size]).remove(0);
+    let n = super::keys_within(1_000 * 1024);
+    let count = |env: &Env| {
+        let (landed, _) = env.landed();
+        landed.readings.values().map(Vec::len).sum::<usize>()
+            + landed.dead.values().map(Vec::len).sum::<usize>()
+    };
+    let before = count(env);
+    let msgs: Vec<_> = (0..120).map(|_| (None, wide_reading(n))).collect();
+    let sent = env.publish(&msgs);
+    assert!(sent.iter().all(Result::is_ok), "{sent:?}");
+    let o = env.consume_with(
+        limits,
+        &["--batch-max", "500", "--batch-max-bytes", "25165824"],
+    );
+    check::exited_ok(&case, &o);
+    eprintln!(
+        "hostile nats_messages: 120 messages of 1000 KiB, --batch-max-bytes 24 MiB: CPU {:.2?}, \
+         peak RSS {} MiB",
+        o.cpu,
+        o.peak_rss_bytes >> 20
+    );
+    check::rss_within(&case, &o, limits);
+    let after = count(env);
+    if after != before + 120 {
+        case.fail(format!(
+            "120 messages published, {} landed (rows and dead letters): {}",
+            after - before,
+            o.summary()
+        ));
+    }
 }
 
 /// A message past the server's max payload is refused to the producer; nothing is stored.

@@ -22,7 +22,7 @@
 //! token; which writer landed a copy twice shows in its `SnowflakeConnectorPushTime`.
 //!
 //! The dedup statement ([`dedup_statement`]) keeps, of every (topic, partition, offset), a
-//! copy whose push time can be trusted ([`DISTRUST`]) before one whose cannot, then the copy
+//! copy whose push time can be trusted ([`distrust`]) before one whose cannot, then the copy
 //! with the earliest push time (then the smallest `RECORD_METADATA` text), and every row
 //! without an offset or of another topic. With `--apply` it runs, once the writers are seen
 //! stopped (`audit/writers.rs`: the group has no member and no channel's token moves; else
@@ -41,7 +41,10 @@ use crate::error::{err, Context, Error, Result};
 mod broker;
 mod queries;
 mod text;
+mod trust;
 mod writers;
+
+pub(crate) use trust::{dedup_statement, distrust};
 
 /// `snowpipe-kafka audit`: the sink's options, and what to do.
 #[derive(Debug, Clone, clap::Args)]
@@ -72,6 +75,10 @@ pub struct AuditArgs {
     /// token moves (rows a running writer commits meanwhile may be lost).
     #[arg(long, requires = "apply")]
     pub force: bool,
+    /// How long each of the audit's SQL statements may run; the audit waits for a result at
+    /// most this and as long again (at most 60 s more), whatever the SQL API answers meanwhile.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = crate::cli::args::parse_duration)]
+    pub sql_timeout: std::time::Duration,
 }
 
 /// What the audit found.
@@ -134,7 +141,7 @@ pub(crate) struct PartitionAudit {
     /// Rows with `SnowflakeConnectorPushTime`.
     pub rows_with_push_time: u64,
     /// Rows whose push time cannot be trusted: 0 or less, or before the row's own record
-    /// timestamp ([`DISTRUST`]; rows without one are not counted here).
+    /// timestamp ([`distrust`]; rows without one are not counted here).
     pub rows_untrusted: u64,
     /// Offsets landed more than once.
     pub duplicated_offsets: u64,
@@ -233,7 +240,7 @@ pub async fn run(args: AuditArgs) -> Result<()> {
     }
     if args.apply {
         let notes = std::mem::take(&mut report.notes);
-        let sql = sql_client(&args.sink)?;
+        let sql = sql_client(&args.sink, args.sql_timeout)?;
         let mut applied = Vec::new();
         for t in report.tables.iter().filter(|t| t.error.is_none()) {
             if t.partitions.iter().all(|p| p.extra_copies == 0) {
@@ -285,14 +292,25 @@ fn print_report(report: &Audit, format: Format) -> Result<()> {
     Ok(())
 }
 
-/// The SQL API client of `args`' connection, in its database and schema.
-fn sql_client(args: &SinkArgs) -> Result<SqlClient> {
+/// The most one SQL API answer of the audit may hold (decompressed): its answers are a row
+/// per partition, the first `--list` duplicates and at most [`queries::MAX_HOLES`] + 1 holes.
+const SQL_ANSWER_BYTES: usize = 16 << 20;
+
+/// The most the rows of one of the audit's queries may hold in memory.
+const SQL_ROWS_BYTES: usize = 64 << 20;
+
+/// The SQL API client of `args`' connection, in its database and schema, its statements
+/// cancelled after `timeout`, its answers within [`SQL_ANSWER_BYTES`] and [`SQL_ROWS_BYTES`].
+fn sql_client(args: &SinkArgs, timeout: std::time::Duration) -> Result<SqlClient> {
     Ok(args
         .client_builder()?
         .build_sql()
         .context(Error::Snowflake, "cannot make the SQL API client")?
         .database(&args.database)
-        .schema(&args.schema))
+        .schema(&args.schema)
+        .timeout(timeout)
+        .max_partition_bytes(SQL_ANSWER_BYTES)
+        .max_result_bytes(SQL_ROWS_BYTES))
 }
 
 /// Audits every table of `args`' topics (see the module docs).
@@ -336,7 +354,7 @@ pub(crate) async fn audit(args: &AuditArgs) -> Result<Audit> {
             .problems
             .push("no topic to audit: give --topic (or --topic-regex matching topics)".into());
     }
-    let sql = match sql_client(&sink) {
+    let sql = match sql_client(&sink, args.sql_timeout) {
         Ok(s) => Some(s),
         Err(e) => {
             report.problems.push(format!("{e:#}"));
@@ -528,69 +546,13 @@ fn problems_of(table: &str, p: &PartitionAudit) -> Vec<String> {
     out
 }
 
-/// Whether a row's push time can be trusted, as SQL (`0`: it can, `1`: it cannot): present,
-/// after the epoch, and not before the row's own record timestamp (`CreateTime` or
-/// `LogAppendTime`): a writer converts a record after it exists; and its partition, offset and
-/// push time are JSON integers, as every writer writes them (a float or a text `"5"` casts to
-/// a number another row holds). A row whose metadata a producer forged (issue 81:
-/// `SnowflakeConnectorPushTime` 0, an offset `4.6`) fails it, and the dedup statement never
-/// keeps such a copy over one that passes. (`UPPER(TYPEOF(…))`: Snowflake's `TYPEOF` says
-/// `INTEGER`, the emulator's SQLite `integer`.)
-pub(crate) const DISTRUST: &str = "CASE WHEN \
-     UPPER(TYPEOF(RECORD_METADATA:partition)) = 'INTEGER' AND \
-     UPPER(TYPEOF(RECORD_METADATA:offset)) = 'INTEGER' AND \
-     UPPER(TYPEOF(RECORD_METADATA:SnowflakeConnectorPushTime)) = 'INTEGER' AND \
-     CAST(RECORD_METADATA:SnowflakeConnectorPushTime AS NUMBER) > 0 AND \
-     CAST(RECORD_METADATA:SnowflakeConnectorPushTime AS NUMBER) >= \
-     COALESCE(CAST(RECORD_METADATA:CreateTime AS NUMBER), \
-     CAST(RECORD_METADATA:LogAppendTime AS NUMBER), 0) THEN 0 ELSE 1 END";
-
-/// The statement that keeps exactly one row of every (topic, partition, offset) of `topics`
-/// in `table`: a copy whose push time can be trusted ([`DISTRUST`]) before one whose cannot,
-/// then the earliest `SnowflakeConnectorPushTime` (rows without one after those with one),
-/// ties broken by the smallest `RECORD_METADATA` text; rows without a topic, partition or
-/// offset, and rows of other topics, are all kept. Snowflake SQL: `INSERT OVERWRITE`
-/// replaces the table's rows with the query's in one transaction, and is the one statement
-/// that can keep one of two identical rows, which no `DELETE` can tell apart.
-pub(crate) fn dedup_statement(table: &str, topics: &[String]) -> String {
-    let quoted: Vec<String> = topics
-        .iter()
-        .map(|t| format!("'{}'", t.replace('\'', "''")))
-        .collect();
-    format!(
-        "INSERT OVERWRITE INTO {table} SELECT * FROM {table} QUALIFY \
-         RECORD_METADATA:topic::STRING IS NULL \
-         OR CAST(RECORD_METADATA:partition AS NUMBER) IS NULL \
-         OR CAST(RECORD_METADATA:offset AS NUMBER) IS NULL \
-         OR RECORD_METADATA:topic::STRING NOT IN ({}) \
-         OR ROW_NUMBER() OVER (PARTITION BY RECORD_METADATA:topic::STRING, \
-         CAST(RECORD_METADATA:partition AS NUMBER), CAST(RECORD_METADATA:offset AS NUMBER) \
-         ORDER BY {DISTRUST} ASC, \
-         CAST(RECORD_METADATA:SnowflakeConnectorPushTime AS NUMBER) ASC NULLS LAST, \
-         RECORD_METADATA::STRING ASC) = 1",
-        quoted.join(", ")
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The statement names the table on both sides, keeps rows without an offset and of
-    /// other topics, and orders by push time then the metadata's text.
+    /// A table is qualified with the configuration's database and schema where it names none.
     #[test]
-    fn the_dedup_statement_keeps_one_copy_and_other_rows() {
-        let s = dedup_statement("D.S.T", &["orders".into(), "it's".into()]);
-        assert!(
-            s.starts_with("INSERT OVERWRITE INTO D.S.T SELECT * FROM D.S.T QUALIFY "),
-            "{s}"
-        );
-        assert!(s.contains("NOT IN ('orders', 'it''s')"), "{s}");
-        assert!(
-            s.contains("SnowflakeConnectorPushTime AS NUMBER) ASC NULLS LAST"),
-            "{s}"
-        );
-        assert!(s.ends_with("RECORD_METADATA::STRING ASC) = 1"), "{s}");
+    fn a_table_is_qualified_where_it_names_no_database_or_schema() {
         assert_eq!(qualify("T", "D", "S"), "D.S.T");
         assert_eq!(qualify("X.T", "D", "S"), "D.X.T");
         assert_eq!(qualify("A.B.T", "D", "S"), "A.B.T");
