@@ -295,7 +295,7 @@ impl Early {
                     }
                 }
             }
-            match OpenFrame::start(cctx, &self.buffers) {
+            match OpenFrame::start(cctx) {
                 Ok(f) => {
                     open.frame = Some(f);
                     open.budget.merge(charge);

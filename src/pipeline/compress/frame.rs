@@ -7,11 +7,6 @@
 //! they are fresh, and the batch holds its compressed bytes and a zstd context instead: the
 //! rows' buffers go back to their pool at once, to be filled again.
 //!
-//! A frame's body is taken from the client's [`BufferPool`], sized from the last body its
-//! context made: committed bodies come back to that pool, so the next frames write into memory
-//! already mapped rather than fresh pages the kernel faults in and zeroes (with 96 busy
-//! channels, a tenth of the sink's page faults were frames' bodies made anew and grown).
-//!
 //! The frame states no content size (it is not known when the frame starts): the official
 //! SDK's append bodies state none either (`docs/protocol.md`, §4.4), so the service reads such
 //! frames. Its window is small ([`FRAME_WINDOW_LOG`]) so that a context costs little next to
@@ -22,7 +17,7 @@ use zstd::zstd_safe::zstd_sys::ZSTD_EndDirective;
 use zstd::zstd_safe::{CCtx, InBuffer, ResetDirective};
 
 use super::codec::{stream_step, zstd_context, zstd_error, INLINE_BELOW};
-use crate::pipeline::pool::{trimmed, BufferPool};
+use crate::pipeline::pool::trimmed;
 
 /// log2 of an early frame's window: 128 KiB. On realistic NDJSON (clickstream rows of about
 /// 550 bytes, 3 MB) at level 1 the frame is 2.4 % larger than with a window of the whole batch
@@ -59,18 +54,13 @@ pub(crate) const FEED_INLINE_MAX: usize = 2 * INLINE_BELOW;
 /// The first capacity of a frame's body, and the least it grows by.
 const GROW_MIN: usize = 64 << 10;
 
-/// A zstd context for early frames, kept by the client's pool between batches, with the size
-/// of the last body it made (the next body's buffer is sized from it).
-pub(crate) struct FrameContext {
-    cctx: CCtx<'static>,
-    last_body: usize,
-}
+/// A zstd context for early frames, kept by the client's pool between batches.
+pub(crate) struct FrameContext(CCtx<'static>);
 
 impl std::fmt::Debug for FrameContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FrameContext")
-            .field("bytes", &self.cctx.sizeof())
-            .field("last_body", &self.last_body)
+            .field("bytes", &self.0.sizeof())
             .finish()
     }
 }
@@ -81,16 +71,7 @@ impl FrameContext {
     /// # Errors
     /// zstd's, when the context cannot be made or set.
     pub(super) fn new(level: i32) -> std::io::Result<Self> {
-        Ok(Self {
-            cctx: zstd_context(level, FRAME_WINDOW_LOG)?,
-            last_body: 0,
-        })
-    }
-
-    /// What the next body is expected to take: the last one's size and a sixteenth, at least
-    /// [`GROW_MIN`] (a [`BufferPool::take_about`] size).
-    fn body_estimate(&self) -> usize {
-        (self.last_body + self.last_body / 16).max(GROW_MIN)
+        zstd_context(level, FRAME_WINDOW_LOG).map(Self)
     }
 }
 
@@ -109,17 +90,17 @@ impl std::fmt::Debug for OpenFrame {
 }
 
 impl OpenFrame {
-    /// Starts a frame with `context` (any earlier frame of it is forgotten), its body in a
-    /// buffer from `buffers` about the size of the context's last body, when one is idle.
+    /// Starts a frame with `cctx` (any earlier frame of it is forgotten).
     ///
     /// # Errors
     /// zstd's, when the context cannot be reset.
-    pub(crate) fn start(context: FrameContext, buffers: &BufferPool) -> std::io::Result<Self> {
-        let body = buffers.take_about(context.body_estimate());
-        let mut cctx = context.cctx;
+    pub(crate) fn start(FrameContext(mut cctx): FrameContext) -> std::io::Result<Self> {
         cctx.reset(ResetDirective::SessionOnly)
             .map_err(zstd_error)?;
-        Ok(Self { cctx, body })
+        Ok(Self {
+            cctx,
+            body: Vec::with_capacity(GROW_MIN),
+        })
     }
 
     /// Compresses `data` into the frame.
@@ -141,23 +122,15 @@ impl OpenFrame {
             match self.step(&mut empty, ZSTD_EndDirective::ZSTD_e_end) {
                 Ok(0) => break,
                 Ok(_) => {}
-                Err(e) => return (Err(e), self.into_context()),
+                Err(e) => return (Err(e), FrameContext(self.cctx)),
             }
         }
-        let last_body = self.body.len();
-        let context = FrameContext {
-            cctx: self.cctx,
-            last_body,
-        };
-        (Ok(Bytes::from(trimmed(self.body))), context)
+        (Ok(Bytes::from(trimmed(self.body))), FrameContext(self.cctx))
     }
 
-    /// The context, the frame abandoned (the next body is sized as before).
+    /// The context, the frame abandoned.
     pub(crate) fn into_context(self) -> FrameContext {
-        FrameContext {
-            cctx: self.cctx,
-            last_body: 0,
-        }
+        FrameContext(self.cctx)
     }
 
     /// The bytes the frame is charged: its body so far and its context's [`CONTEXT_CHARGE`]
@@ -180,11 +153,6 @@ impl OpenFrame {
 mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
-
-    /// The client's pool of buffers, as tests start frames with it.
-    fn buffers() -> BufferPool {
-        BufferPool::new(16 << 20)
-    }
 
     /// NDJSON rows of varied content (ids, hex strings), `n` bytes or a little more.
     fn rows(n: usize, rng: &mut rand_chacha::ChaCha8Rng) -> Vec<u8> {
@@ -210,10 +178,9 @@ mod tests {
     fn a_frame_fed_in_pieces_is_one_frame_of_the_pieces_in_order() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(17);
         let mut cctx = FrameContext::new(1).unwrap();
-        let buffers = buffers();
         for round in 0..12 {
             let data = rows(rng.gen_range(0..3_000_000), &mut rng);
-            let mut frame = OpenFrame::start(cctx, &buffers).unwrap();
+            let mut frame = OpenFrame::start(cctx).unwrap();
             let mut at = 0;
             while at < data.len() {
                 let n = rng.gen_range(1..200_000).min(data.len() - at);
@@ -247,8 +214,7 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         let data = rows(2_000_000, &mut rng);
         for level in (-7..=MAX_LEVEL).filter(|l| early_level(*l)) {
-            let mut frame =
-                OpenFrame::start(FrameContext::new(level).unwrap(), &buffers()).unwrap();
+            let mut frame = OpenFrame::start(FrameContext::new(level).unwrap()).unwrap();
             for piece in data.chunks(100_000) {
                 frame.feed(piece).unwrap();
             }
@@ -262,45 +228,11 @@ mod tests {
         }
         for level in [0, 2, 3] {
             assert!(!early_level(level));
-            let mut frame =
-                OpenFrame::start(FrameContext::new(level).unwrap(), &buffers()).unwrap();
+            let mut frame = OpenFrame::start(FrameContext::new(level).unwrap()).unwrap();
             frame.feed(&data).unwrap();
             let held = frame.cctx.sizeof();
             assert!(held > CONTEXT_CHARGE, "level {level}: {held} bytes");
         }
-    }
-
-    /// A committed body's buffer, back in the client's pool, holds the next frame's body of
-    /// the same context (no fresh memory), and that frame is as sound as the first.
-    #[test]
-    fn the_next_body_reuses_a_committed_one() {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
-        let buffers = buffers();
-        let first = rows(1_500_000, &mut rng);
-        let mut frame = OpenFrame::start(FrameContext::new(1).unwrap(), &buffers).unwrap();
-        frame.feed(&first).unwrap();
-        let (body, cctx) = frame.finish();
-        let body = body.unwrap();
-        assert!(zstd::decode_all(&body[..]).unwrap() == first);
-        let at = body.as_ptr();
-        buffers.give(body);
-        assert!(
-            buffers.idle_bytes() > 0,
-            "the committed body is idle in the pool"
-        );
-        let second = rows(1_500_000, &mut rng);
-        let mut frame = OpenFrame::start(cctx, &buffers).unwrap();
-        assert_eq!(
-            frame.body.as_ptr(),
-            at,
-            "the body is the committed one's buffer"
-        );
-        assert_eq!(buffers.idle_bytes(), 0);
-        for piece in second.chunks(70_000) {
-            frame.feed(piece).unwrap();
-        }
-        let (body, _) = frame.finish();
-        assert!(zstd::decode_all(&body.unwrap()[..]).unwrap() == second);
     }
 
     /// What a frame is charged covers its body and its context, which the next frame reuses.
@@ -308,8 +240,7 @@ mod tests {
     fn what_a_frame_holds_is_its_body_and_its_context() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
         let data = rows(3_000_000, &mut rng);
-        let buffers = buffers();
-        let mut frame = OpenFrame::start(FrameContext::new(1).unwrap(), &buffers).unwrap();
+        let mut frame = OpenFrame::start(FrameContext::new(1).unwrap()).unwrap();
         frame.feed(&data).unwrap();
         let held = frame.held();
         assert!(held >= frame.body.len() + frame.cctx.sizeof());
@@ -320,7 +251,7 @@ mod tests {
             data.len()
         );
         let (body, cctx) = frame.finish();
-        let mut again = OpenFrame::start(cctx, &buffers).unwrap();
+        let mut again = OpenFrame::start(cctx).unwrap();
         again.feed(b"{\"a\":1}\n").unwrap();
         let (second, _) = again.finish();
         assert_eq!(
