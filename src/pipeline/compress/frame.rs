@@ -29,6 +29,16 @@ pub(crate) const FRAME_WINDOW_LOG: u32 = 17;
 /// What an early frame's context is charged to the memory budget when the frame starts: at
 /// least what it holds once used, at every level early frames are made at (checked by a
 /// test), so that the batch's charge covers its context and its body from the start.
+///
+/// At level 1 a used context holds 953 KiB (`CCtx::sizeof`): zstd's streaming input buffer
+/// (the window and a block, 256 KiB), its output buffer (a block's bound, 128 KiB), one
+/// 128 KiB block's sequences and their codes (352 KiB) and literals (128 KiB), the match table
+/// (32 KiB) and the entropy tables. About 440 KiB of it is ever written, so a fresh context
+/// costs about 110 page faults. A smaller block (zstd's experimental `ZSTD_c_maxBlockSize`)
+/// shrinks both (32 KiB blocks: 401 KiB held, 280 KiB written; 16 KiB: 309 and 256) but every
+/// block pays for its entropy tables: zstd spent 20–40 % more CPU on the same rows, and the
+/// sink 4.8–5.0 CPU-s per GB against 3.6–3.9 with 128 KiB blocks on the mock cluster
+/// (`docs/PERFORMANCE.md`, "The sink against the least, now"), so the block is zstd's own.
 pub(crate) const CONTEXT_CHARGE: usize = 1 << 20;
 
 /// The highest zstd level early frames are made at (the default, 1, and the negative "fast"
