@@ -12,6 +12,16 @@ pub fn quote(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
 
+/// Every column of `table`, quoted, in its order: a `SELECT` list.
+pub fn select_list(table: &SourceTable) -> String {
+    table
+        .columns
+        .iter()
+        .map(|c| quote(&c.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Connects and sets the session to UTC (TIMESTAMP values are read as UTC) and utf8mb4.
 ///
 /// # Errors
@@ -139,12 +149,7 @@ pub struct KeysetReader {
 
 impl KeysetReader {
     pub fn new(table: &SourceTable) -> Self {
-        let cols = table
-            .columns
-            .iter()
-            .map(|c| quote(&c.name))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let cols = select_list(table);
         let key = quote(&table.columns[table.key].name);
         Self {
             select: format!(

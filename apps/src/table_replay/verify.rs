@@ -15,7 +15,7 @@ use crate::table_replay::source::{self, KeysetReader};
 use crate::table_replay::{verify_dead, verify_keyed};
 
 pub(super) use crate::table_replay::verify_report::{
-    class_of, decimal, from_dest, from_source, Class, Dest, Difference, Verification,
+    class_of, decimal, from_dest, from_source, hash_value, Class, Dest, Difference, Verification,
 };
 
 /// The current state a change table implies, as a subquery both Snowflake and the emulator
@@ -286,14 +286,7 @@ fn merge(
     let feed = |h: &mut [Sha256], key: u64, row: &[Option<String>]| {
         for (h, value) in h.iter_mut().zip(row) {
             h.update(key.to_be_bytes());
-            match value {
-                Some(s) => {
-                    h.update([1]);
-                    h.update((s.len() as u64).to_be_bytes());
-                    h.update(s.as_bytes());
-                }
-                None => h.update([0]),
-            }
+            hash_value(h, value.as_deref());
         }
     };
     let (mut i, mut j) = (0, 0);

@@ -21,7 +21,7 @@ use snowpipe_streaming::sql::SqlClient;
 use crate::table_replay::cdc::key::{readable, Pager};
 use crate::table_replay::schema::{self, Kind, SourceTable};
 use crate::table_replay::verify_report::{
-    class_of, from_dest, from_source, Class, Difference, Verification,
+    class_of, from_dest, from_source, hash_value, Class, Difference, Verification,
 };
 
 /// A row's values in canonical form.
@@ -249,14 +249,7 @@ impl Hashes {
         };
         for (h, value) in hashes.iter_mut().zip(row) {
             for part in key.iter().chain(std::iter::once(value)) {
-                match part {
-                    Some(s) => {
-                        h.update([1]);
-                        h.update((s.len() as u64).to_be_bytes());
-                        h.update(s.as_bytes());
-                    }
-                    None => h.update([0]),
-                }
+                hash_value(h, part.as_deref());
             }
         }
     }

@@ -10,6 +10,20 @@ use serde_json::Value as Json;
 use crate::common::thousands;
 use crate::table_replay::schema::Kind;
 
+/// Feeds one canonical value to a column's hash: `0` for NULL, else `1`, its length and its
+/// bytes (so no two sequences of values feed the same bytes).
+pub(super) fn hash_value(h: &mut sha2::Sha256, value: Option<&str>) {
+    use sha2::Digest;
+    match value {
+        Some(s) => {
+            h.update([1]);
+            h.update((s.len() as u64).to_be_bytes());
+            h.update(s.as_bytes());
+        }
+        None => h.update([0]),
+    }
+}
+
 /// How a value is compared: by its Snowflake type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Class {

@@ -391,12 +391,7 @@ pub struct Pager {
 
 impl Pager {
     pub fn new(table: &SourceTable) -> Self {
-        let cols = table
-            .columns
-            .iter()
-            .map(|c| quote(&c.name))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let cols = source::select_list(table);
         let keys: Vec<String> = table
             .keys
             .iter()
