@@ -369,3 +369,77 @@ impl Bits {
         self.out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connected pair on loopback: (the server's end, the client's end).
+    fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        (server, client)
+    }
+
+    #[test]
+    fn a_reset_after_a_partial_answer_reads_as_a_connection_reset() {
+        let (mut server, mut client) = pair();
+        server.write_all(b"HTTP/1.1 200 OK\r\nContent-Le").unwrap();
+        // Let the bytes arrive before the reset, as a client that reads them meets it.
+        let mut got = [0u8; 27];
+        client.read_exact(&mut got).unwrap();
+        reset(&server);
+        drop(server);
+        let mut rest = Vec::new();
+        let err = client.read_to_end(&mut rest).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+    }
+
+    #[test]
+    fn a_drip_writes_every_byte_in_order() {
+        let (mut server, mut client) = pair();
+        drip(&mut server, b"{\"a\":1}", Duration::ZERO).unwrap();
+        drop(server);
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"{\"a\":1}");
+    }
+
+    #[test]
+    fn invalid_utf8_goes_inside_the_first_string() {
+        let broken = invalid_utf8_in_first_string(br#"{"token":"abc"}"#);
+        assert_eq!(broken, b"{\"\xC3\x28\xFF\xFEtoken\":\"abc\"}");
+        assert!(std::str::from_utf8(&broken).is_err());
+        assert_eq!(
+            invalid_utf8_in_first_string(b"host"),
+            b"\xC3\x28\xFF\xFEhost"
+        );
+    }
+
+    #[test]
+    fn a_huge_length_answer_claims_2_pow_62_bytes() {
+        let (mut server, client) = pair();
+        let reader = thread::spawn(move || {
+            let (mut client, mut buf, mut chunk) = (client, Vec::new(), [0u8; 4096]);
+            while head_end(&buf).is_none() {
+                let n = client.read(&mut chunk).unwrap();
+                assert!(n > 0, "the answer ended before its head");
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            buf.truncate(head_end(&buf).unwrap_or(0));
+            buf
+        });
+        // The reader drops its end after the head: the stream then fails, as a client's cap.
+        let sent = huge_length(&mut server, "HTTP/1.1 200 OK");
+        let head = String::from_utf8(reader.join().unwrap()).unwrap();
+        assert_eq!(header(&head, "content-length"), Some("4611686018427387904"));
+        assert!(
+            sent.is_err(),
+            "the stream ends only when the client is gone"
+        );
+    }
+}
