@@ -1,12 +1,14 @@
 //! A hostile HTTP server in front of a real one, written in the test: a plain-HTTP proxy on
 //! loopback that forwards every request upstream unless a hook answers it itself, and the
-//! pieces a hook writes its answers with (a framed answer, an endless stream, a gzip bomb).
+//! pieces a hook writes its answers with (a framed answer, endless and 2^62-byte bodies, a gzip
+//! bomb, a drip, a TCP reset, invalid UTF-8 in an answer).
 //!
 //! One request per connection: the request forwarded upstream carries `Connection: close`,
 //! and the proxy closes the client's connection after the answer, so every request is seen.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
@@ -241,8 +243,81 @@ pub fn stream(conn: &mut TcpStream, chunk: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Writes `head` (a status line and headers, no framing) as a `Transfer-Encoding: chunked`
+/// answer whose chunks (64 KiB of spaces each) never end: until 2 GiB or the client stops
+/// reading.
+///
+/// # Errors
+/// When the client is gone (expected: it stops reading what is past its caps).
+pub fn endless_chunked(conn: &mut TcpStream, head: &str) -> std::io::Result<()> {
+    conn.write_all(
+        format!("{}\r\nTransfer-Encoding: chunked\r\n\r\n", head.trim_end()).as_bytes(),
+    )?;
+    let chunk = [
+        format!("{:x}\r\n", 1 << 16).into_bytes(),
+        vec![b' '; 1 << 16],
+        b"\r\n".to_vec(),
+    ]
+    .concat();
+    stream(conn, &chunk)
+}
+
+/// Writes `head` with `Content-Length: 2^62`, then spaces until 2 GiB or the client stops
+/// reading.
+///
+/// # Errors
+/// When the client is gone (expected: it stops reading what is past its caps).
+pub fn huge_length(conn: &mut TcpStream, head: &str) -> std::io::Result<()> {
+    let head = format!(
+        "{}\r\nContent-Length: {}\r\n\r\n",
+        head.trim_end(),
+        1u64 << 62
+    );
+    conn.write_all(head.as_bytes())?;
+    stream(conn, &[b' '; 1 << 16])
+}
+
+/// Writes `bytes` one at a time, `gap` apart (a server that drips its answer).
+///
+/// # Errors
+/// When the client is gone.
+pub fn drip(conn: &mut TcpStream, bytes: &[u8], gap: Duration) -> std::io::Result<()> {
+    for b in bytes {
+        conn.write_all(&[*b])?;
+        thread::sleep(gap);
+    }
+    Ok(())
+}
+
+/// Closes `conn` with a TCP reset (`SO_LINGER` 0) instead of an orderly close: what a client
+/// reads after what was written is a connection reset, not an end of stream.
+pub fn reset(conn: &TcpStream) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a valid socket and a pointer to a local of the size given.
+    #[allow(unsafe_code, reason = "SO_LINGER through libc (std has no setter)")]
+    unsafe {
+        libc::setsockopt(
+            conn.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+}
+
+/// `body` (an answer) with invalid UTF-8 (`C3 28 FF FE`) inside its first string: just after
+/// its first `"`, or at its start when it has none.
+pub fn invalid_utf8_in_first_string(body: &[u8]) -> Vec<u8> {
+    let at = body.iter().position(|b| *b == b'"').map_or(0, |p| p + 1);
+    [&body[..at], b"\xC3\x28\xFF\xFE", &body[at..]].concat()
+}
+
 /// A gzip member whose deflate stream (one fixed-Huffman block: a space, then matches of 258
-/// at distance 1) inflates to 256 MiB of spaces (1 MB on the wire); no valid trailer (no
+/// at distance 1) inflates to 256 MiB of spaces (1.7 MB on the wire); no valid trailer (no
 /// client gets that far).
 pub fn gzip_bomb() -> &'static [u8] {
     static BOMB: OnceLock<Vec<u8>> = OnceLock::new();
@@ -292,5 +367,79 @@ impl Bits {
             self.out.push(self.acc as u8);
         }
         self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connected pair on loopback: (the server's end, the client's end).
+    fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        (server, client)
+    }
+
+    #[test]
+    fn a_reset_after_a_partial_answer_reads_as_a_connection_reset() {
+        let (mut server, mut client) = pair();
+        server.write_all(b"HTTP/1.1 200 OK\r\nContent-Le").unwrap();
+        // Let the bytes arrive before the reset, as a client that reads them meets it.
+        let mut got = [0u8; 27];
+        client.read_exact(&mut got).unwrap();
+        reset(&server);
+        drop(server);
+        let mut rest = Vec::new();
+        let err = client.read_to_end(&mut rest).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+    }
+
+    #[test]
+    fn a_drip_writes_every_byte_in_order() {
+        let (mut server, mut client) = pair();
+        drip(&mut server, b"{\"a\":1}", Duration::ZERO).unwrap();
+        drop(server);
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"{\"a\":1}");
+    }
+
+    #[test]
+    fn invalid_utf8_goes_inside_the_first_string() {
+        let broken = invalid_utf8_in_first_string(br#"{"token":"abc"}"#);
+        assert_eq!(broken, b"{\"\xC3\x28\xFF\xFEtoken\":\"abc\"}");
+        assert!(std::str::from_utf8(&broken).is_err());
+        assert_eq!(
+            invalid_utf8_in_first_string(b"host"),
+            b"\xC3\x28\xFF\xFEhost"
+        );
+    }
+
+    #[test]
+    fn a_huge_length_answer_claims_2_pow_62_bytes() {
+        let (mut server, client) = pair();
+        let reader = thread::spawn(move || {
+            let (mut client, mut buf, mut chunk) = (client, Vec::new(), [0u8; 4096]);
+            while head_end(&buf).is_none() {
+                let n = client.read(&mut chunk).unwrap();
+                assert!(n > 0, "the answer ended before its head");
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            buf.truncate(head_end(&buf).unwrap_or(0));
+            buf
+        });
+        // The reader drops its end after the head: the stream then fails, as a client's cap.
+        let sent = huge_length(&mut server, "HTTP/1.1 200 OK");
+        let head = String::from_utf8(reader.join().unwrap()).unwrap();
+        assert_eq!(header(&head, "content-length"), Some("4611686018427387904"));
+        assert!(
+            sent.is_err(),
+            "the stream ends only when the client is gone"
+        );
     }
 }

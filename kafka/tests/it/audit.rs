@@ -78,6 +78,24 @@ pub(crate) async fn append(
     ch.close().await.expect("close");
 }
 
+/// Appends `records` genuine rows of partition 0 of `topic` (offsets 0 to `records` - 1, each
+/// pushed at 5000 + its offset) through channel `name`, as the connector writes them.
+pub(crate) async fn append_genuine(
+    client: &StreamingIngestClient,
+    topic: &str,
+    name: &str,
+    records: i64,
+) {
+    let rows: Vec<Value> = (0..records)
+        .map(|o| {
+            json!({"ID": o, "KIND": "genuine", "AMOUNT": o, "RECORD_METADATA":
+                {"topic": topic, "partition": 0, "offset": o, "CreateTime": 1,
+                 "SnowflakeConnectorPushTime": 5000 + o}})
+        })
+        .collect();
+    append(client, name, rows, records - 1).await;
+}
+
 /// A row as the connector writes it: the record's partition and offset, a push time (`None`:
 /// left out) and a kind naming the copy.
 fn row(p: i64, o: i64, push: Option<i64>, kind: &str) -> Value {

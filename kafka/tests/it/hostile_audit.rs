@@ -22,13 +22,13 @@
 use std::process::Command;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use snowpipe_hostile::gen::{self, Class};
 use snowpipe_hostile::{check, Case, Input, Limits, Outcome, Rng, Suite, MIB};
 use snowpipe_kafka::demo::{Lab, DATABASE, PIPE, SCHEMA};
 use snowpipe_streaming::{OffsetToken, Positions, Rows, StreamingIngestClient};
 
-use crate::audit::{append, table_rows};
+use crate::audit::{append_genuine, table_rows};
 use crate::common::{bin, client, lab, produce_per_partition};
 
 /// Records (and genuine rows) per case's topic.
@@ -274,14 +274,7 @@ async fn run_suite() {
     let mut failures = Vec::new();
     for (mut case, topic) in cases.into_iter().zip(&topics) {
         produce_per_partition(&lab, topic, 1, RECORDS).await;
-        let rows: Vec<Value> = (0..RECORDS)
-            .map(|o| {
-                json!({"ID": o, "KIND": "genuine", "AMOUNT": o, "RECORD_METADATA":
-                    {"topic": topic, "partition": 0, "offset": o, "CreateTime": 1,
-                     "SnowflakeConnectorPushTime": 5000 + o}})
-            })
-            .collect();
-        append(&client, &format!("genuine_{topic}"), rows, RECORDS - 1).await;
+        append_genuine(&client, topic, &format!("genuine_{topic}"), RECORDS).await;
         let (lines, what) = hostile_rows(case.class, &mut case.rng, topic, 1_000_000);
         append_raw(&client, &format!("hostile_{topic}"), &lines).await;
         let (lab, topic) = (&lab, topic.as_str());

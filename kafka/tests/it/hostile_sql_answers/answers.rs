@@ -7,7 +7,10 @@ use std::net::{SocketAddr, TcpStream};
 
 use serde_json::{json, Value};
 use snowpipe_hostile::gen;
-use snowpipe_hostile::http::{forward, gzip_bomb, respond, stream, Request};
+use snowpipe_hostile::http::{
+    endless_chunked, forward, gzip_bomb, huge_length, invalid_utf8_in_first_string, respond,
+    Request,
+};
 use snowpipe_hostile::Rng;
 
 /// What the hostile SQL API answers.
@@ -17,7 +20,7 @@ pub(super) enum Answer {
     EndlessChunked,
     /// `Content-Length: 2^62`, then bytes until the client stops reading.
     HugeLength,
-    /// `Content-Encoding: gzip`: 1 MB that inflate to 256 MiB.
+    /// `Content-Encoding: gzip`: 1.7 MB that inflate to 256 MiB.
     GzipBomb,
     /// The first answer claims two partitions; the second is a gzip bomb.
     GzipBombPartition,
@@ -89,20 +92,8 @@ pub(super) fn answer(
     upstream: SocketAddr,
 ) -> std::io::Result<()> {
     match a {
-        Answer::EndlessChunked => {
-            conn.write_all(format!("{OK}\r\nTransfer-Encoding: chunked\r\n\r\n").as_bytes())?;
-            let chunk = [
-                format!("{:x}\r\n", 1 << 16).into_bytes(),
-                vec![b' '; 1 << 16],
-                b"\r\n".to_vec(),
-            ]
-            .concat();
-            stream(conn, &chunk)
-        }
-        Answer::HugeLength => {
-            conn.write_all(format!("{OK}\r\nContent-Length: {}\r\n\r\n", 1u64 << 62).as_bytes())?;
-            stream(conn, &[b' '; 1 << 16])
-        }
+        Answer::EndlessChunked => endless_chunked(conn, OK),
+        Answer::HugeLength => huge_length(conn, OK),
         Answer::GzipBomb => conn.write_all(&respond(OK, gzip_bomb(), &["Content-Encoding: gzip"])),
         Answer::GzipBombPartition if req.path.contains("partition=") => {
             conn.write_all(&respond(OK, gzip_bomb(), &["Content-Encoding: gzip"]))
@@ -142,8 +133,7 @@ pub(super) fn answer(
 /// The emulator's answer `body` rewritten as `a` says.
 fn rewrite(a: Answer, body: &[u8]) -> Vec<u8> {
     if a == Answer::InvalidUtf8 {
-        let at = body.iter().position(|b| *b == b'"').map_or(0, |p| p + 1);
-        return [&body[..at], b"\xC3\x28\xFF\xFE", &body[at..]].concat();
+        return invalid_utf8_in_first_string(body);
     }
     let Ok(mut v) = serde_json::from_slice::<Value>(body) else {
         return body.to_vec();

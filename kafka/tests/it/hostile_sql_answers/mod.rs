@@ -20,12 +20,12 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use snowpipe_hostile::http::{Hook, Proxy};
 use snowpipe_hostile::{check, Case, Input, Limits, Outcome, Suite, MIB};
 use snowpipe_kafka::demo::{Lab, DATABASE, PIPE, SCHEMA};
 
-use crate::audit::append;
+use crate::audit::append_genuine;
 use crate::common::{bin, client, lab, produce_per_partition};
 
 mod answers;
@@ -124,14 +124,7 @@ async fn hostile_sql_answers() {
         .unwrap_or_else(|| panic!("the lab's emulator is not plain HTTP on an address: {url}"));
     produce_per_partition(&lab, TOPIC, 1, RECORDS).await;
     let client = client(&lab).await;
-    let rows: Vec<Value> = (0..RECORDS)
-        .map(|o| {
-            json!({"ID": o, "KIND": "genuine", "AMOUNT": o, "RECORD_METADATA":
-                {"topic": TOPIC, "partition": 0, "offset": o, "CreateTime": 1,
-                 "SnowflakeConnectorPushTime": 5000 + o}})
-        })
-        .collect();
-    append(&client, "genuine", rows, RECORDS - 1).await;
+    append_genuine(&client, TOPIC, "genuine", RECORDS).await;
     client.close().await.ok();
     let proxy = Proxy::start(upstream);
     let mut failures = suite.failures(&Answer::ALL, |case| {

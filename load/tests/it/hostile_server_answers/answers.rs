@@ -3,11 +3,10 @@
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::os::fd::AsRawFd;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::Value;
+use snowpipe_hostile::http::{self, gzip_bomb, respond};
 use snowpipe_hostile::{gen, Rng};
 
 /// What a hostile server answers.
@@ -17,7 +16,7 @@ pub(super) enum Answer {
     EndlessChunked,
     /// `Content-Length: 2^62`, then bytes until the client stops reading.
     HugeLength,
-    /// `Content-Encoding: gzip`: 1.6 MB that inflate to 256 MiB of spaces.
+    /// `Content-Encoding: gzip`: 1.7 MB that inflate to 256 MiB of spaces.
     GzipBomb,
     /// JSON nested 50,000 deep.
     DeepJson,
@@ -45,23 +44,6 @@ pub(super) enum Answer {
     SlowDrip,
 }
 
-/// `head` (a status line and headers, no framing) with `extra` headers and `body`, framed by
-/// `Content-Length`, the connection closed after it.
-pub(super) fn respond(head: &str, body: &[u8], extra: &[&str]) -> Vec<u8> {
-    let mut out = head.trim_end().to_owned();
-    for h in extra {
-        out.push_str("\r\n");
-        out.push_str(h);
-    }
-    out.push_str(&format!(
-        "\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    ));
-    let mut out = out.into_bytes();
-    out.extend_from_slice(body);
-    out
-}
-
 const OK: &str = "HTTP/1.1 200 OK\r\nContent-Type: application/json";
 
 /// Writes `a`'s answer on `conn`; `upstream` asks the emulator (the request is forwarded).
@@ -74,20 +56,8 @@ pub(super) fn hostile(
     upstream: impl FnOnce() -> std::io::Result<(String, Vec<u8>)>,
 ) -> std::io::Result<()> {
     match a {
-        Answer::EndlessChunked => {
-            conn.write_all(format!("{OK}\r\nTransfer-Encoding: chunked\r\n\r\n").as_bytes())?;
-            let chunk = [
-                format!("{:x}\r\n", 1 << 16).into_bytes(),
-                vec![b' '; 1 << 16],
-                b"\r\n".to_vec(),
-            ]
-            .concat();
-            stream(conn, &chunk)
-        }
-        Answer::HugeLength => {
-            conn.write_all(format!("{OK}\r\nContent-Length: {}\r\n\r\n", 1u64 << 62).as_bytes())?;
-            stream(conn, &[b' '; 1 << 16])
-        }
+        Answer::EndlessChunked => http::endless_chunked(conn, OK),
+        Answer::HugeLength => http::huge_length(conn, OK),
         Answer::GzipBomb => conn.write_all(&respond(OK, gzip_bomb(), &["Content-Encoding: gzip"])),
         Answer::DeepJson => {
             let mut body = b"{\"hostname\":".to_vec();
@@ -109,16 +79,16 @@ pub(super) fn hostile(
             let (head, body) = upstream()?;
             let whole = respond(&head, &body, &[]);
             conn.write_all(&whole[..whole.len() / 2])?;
-            reset(conn);
+            http::reset(conn);
             Ok(())
         }
         Answer::SlowDrip => {
             let (head, body) = upstream()?;
-            for b in respond(&head, &body, &[]) {
-                conn.write_all(&[b])?;
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            Ok(())
+            http::drip(
+                conn,
+                &respond(&head, &body, &[]),
+                Duration::from_millis(100),
+            )
         }
         _ => {
             let (head, body) = upstream()?;
@@ -128,44 +98,10 @@ pub(super) fn hostile(
     }
 }
 
-/// Writes `chunk` again and again until 2 GiB or the client stops reading.
-fn stream(conn: &mut TcpStream, chunk: &[u8]) -> std::io::Result<()> {
-    conn.set_write_timeout(Some(Duration::from_secs(30)))?;
-    let mut sent = 0u64;
-    while sent < 2 << 30 {
-        conn.write_all(chunk)?;
-        sent += chunk.len() as u64;
-    }
-    Ok(())
-}
-
-/// Closes `conn` with a TCP reset (`SO_LINGER` 0).
-fn reset(conn: &TcpStream) {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: a valid socket and a pointer to a local of the size given.
-    #[allow(
-        unsafe_code,
-        reason = "the test child's exit state and the clock tick, through libc"
-    )]
-    unsafe {
-        libc::setsockopt(
-            conn.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        );
-    }
-}
-
 /// The emulator's answer `body` corrupted as `a` says.
 fn corrupt(a: Answer, body: &[u8]) -> Vec<u8> {
     if a == Answer::InvalidUtf8 {
-        let at = body.iter().position(|b| *b == b'"').map_or(0, |p| p + 1);
-        return [&body[..at], b"\xC3\x28\xFF\xFE", &body[at..]].concat();
+        return http::invalid_utf8_in_first_string(body);
     }
     let Ok(mut v) = serde_json::from_slice::<Value>(body) else {
         // The hostname answer is bare text.
@@ -242,58 +178,5 @@ fn rewrite_one(a: Answer, s: &mut Value) {
             }
         }
         _ => {}
-    }
-}
-
-/// A gzip member whose deflate stream (one fixed-Huffman block: a space, then matches of 258
-/// at distance 1) inflates to 256 MiB of spaces; no valid trailer (no client gets that far).
-fn gzip_bomb() -> &'static [u8] {
-    static BOMB: OnceLock<Vec<u8>> = OnceLock::new();
-    BOMB.get_or_init(|| {
-        let mut w = Bits::default();
-        w.lsb(1, 1); // BFINAL
-        w.lsb(1, 2); // BTYPE 01: fixed Huffman
-        w.code(0x30 + u32::from(b' '), 8); // the literal ' '
-        for _ in 0..(256u64 << 20) / 258 {
-            w.code(0b1100_0101, 8); // length code 285: 258
-            w.code(0, 5); // distance code 0: 1
-        }
-        w.code(0, 7); // end of block
-        let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
-        out.extend_from_slice(&w.done());
-        out.extend_from_slice(&[0; 8]);
-        out
-    })
-}
-
-/// A deflate bit writer: fields least significant bit first, Huffman codes most first.
-#[derive(Default)]
-struct Bits {
-    out: Vec<u8>,
-    acc: u64,
-    n: u32,
-}
-
-impl Bits {
-    fn lsb(&mut self, v: u32, bits: u32) {
-        self.acc |= u64::from(v) << self.n;
-        self.n += bits;
-        while self.n >= 8 {
-            self.out.push(self.acc as u8);
-            self.acc >>= 8;
-            self.n -= 8;
-        }
-    }
-
-    fn code(&mut self, code: u32, bits: u32) {
-        let rev = code.reverse_bits() >> (32 - bits);
-        self.lsb(rev, bits);
-    }
-
-    fn done(mut self) -> Vec<u8> {
-        if self.n > 0 {
-            self.out.push(self.acc as u8);
-        }
-        self.out
     }
 }

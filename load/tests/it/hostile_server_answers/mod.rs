@@ -1,7 +1,8 @@
 //! The hostile-input suite (issue 81, item 21) on the SDK's side of the wire: a hostile
 //! server's answers, through the real `snowpipe load` (which drives the SDK end to end).
 //!
-//! A proxy written in the test ([`proxy`]) sits in front of the lab's emulator on loopback
+//! The harness's hostile proxy (`snowpipe_hostile::http::Proxy`, its hook made from a
+//! [`plan`]) sits in front of the lab's emulator on loopback
 //! (plain HTTP: the SDK sends `http://` to loopback hosts) and answers one step of the
 //! protocol (hostname, token, pipe info and open, append, status) with one hostile [`Answer`]
 //! while the others behave like the emulator. Each case loads a small NDJSON file through it
@@ -16,15 +17,16 @@
 use std::path::Path;
 use std::time::Duration;
 
+use snowpipe_hostile::http::Proxy;
 use snowpipe_hostile::{check, Case, Input, Limits, Outcome, Suite, MIB};
 
 use crate::common::Lab;
 
 mod answers;
-mod proxy;
+mod plan;
 
 use answers::Answer;
-use proxy::{Plan, Proxy, Step};
+use plan::{Plan, Step};
 
 /// The SDK's memory budget in these runs (`memory_budget_bytes` in the profile).
 const BUDGET: u64 = 256 * MIB;
@@ -124,7 +126,7 @@ fn one_case(case: &Case<Plan>) {
             "recovery_timeout": "10s",
         }),
     );
-    proxy.set(Some(case.class));
+    proxy.set(Some(plan::hook(case.class)));
     let o = run_load(&lab, &file, &profile);
     eprintln!("{:?}: {}", case.class, o.summary());
     check::no_crash(case, &o);
