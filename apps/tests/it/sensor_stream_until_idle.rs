@@ -33,7 +33,8 @@ fn until_idle_waits_for_a_big_pull_still_arriving() {
                 .publish("sensors.0", Bytes::from(wide_reading(n)))
                 .await
                 .expect("publish");
-            ack.await.expect("the broker stores a message within its max payload");
+            ack.await
+                .expect("the broker stores a message within its max payload");
         }
     });
     let mut cmd = common::sensor_stream::consume_cmd(
