@@ -181,7 +181,8 @@ pub struct ConsumeArgs {
     /// Connection.
     #[command(flatten)]
     pub connect: ConnectArgs,
-    /// Exit after this long with nothing new and everything committed (e.g. 5s).
+    /// Exit after this long with nothing new, everything committed and nothing more at the
+    /// broker (the shard's last sequence handled; on Kinesis an empty page at the tip), e.g. 5s.
     #[arg(long, value_parser = snowpipe_streaming::duration::parse)]
     pub until_idle: Option<Duration>,
 }

@@ -82,7 +82,8 @@ pub(super) struct ConsumeOptions {
 pub(super) enum Until {
     /// Never (until Ctrl-C).
     Forever,
-    /// After this long with nothing new and everything committed.
+    /// After this long with nothing new and everything committed, and the broker holding
+    /// nothing past what was read (`Session::done`).
     Idle(Duration),
     /// Once each shard is handled (committed or dead-lettered) up to its entry (set when the
     /// publisher is done).
@@ -268,8 +269,13 @@ async fn session(
                 session.events_open = note_row_errors(event, shard, s);
             }
             _ = tick.tick() => {
-                if *stop.borrow_and_update() || session.done(&mut until) {
+                if *stop.borrow_and_update() {
                     break;
+                }
+                match session.done(&mut until).await? {
+                    Quiet::Done => break,
+                    Quiet::Behind => resubscribe = true,
+                    Quiet::No => {}
                 }
             }
         }
@@ -279,6 +285,16 @@ async fn session(
         }
     }
     session.finish().await
+}
+
+/// What [`Session::done`] found.
+enum Quiet {
+    /// `until` is reached.
+    Done,
+    /// Not yet.
+    No,
+    /// Quiet for the idle window while the broker holds more: read the shard again.
+    Behind,
 }
 
 /// The state a session's loop shares: the shard's channel and how far it got.
@@ -477,15 +493,48 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Whether `until` is reached.
-    fn done(&self, until: &mut Until) -> bool {
-        match until {
-            Until::Forever => false,
-            Until::Idle(d) => self.sent.is_empty() && self.last_new.elapsed() >= *d,
-            Until::Reached(targets) => targets.borrow_and_update().as_ref().is_some_and(|t| {
-                self.read.max(self.committed) >= t[self.shard as usize] && self.sent.is_empty()
-            }),
-        }
+    /// Whether `until` is reached. Idle is the broker's word, not the clock's alone: after the
+    /// window with nothing new and everything committed, the shard's last stream sequence must
+    /// be one already handled; a message the broker holds past it (a large pull still arriving,
+    /// a consumer being recreated) restarts the window.
+    ///
+    /// A pull that stays quiet for the window while the broker holds more is stalled: the
+    /// shard is read again after the last sequence handled ([`Quiet::Behind`]).
+    ///
+    /// # Errors
+    /// When the broker cannot say the shard's last sequence.
+    async fn done(&mut self, until: &mut Until) -> Result<Quiet> {
+        Ok(match until {
+            Until::Forever => Quiet::No,
+            Until::Idle(d) => {
+                if !(self.sent.is_empty() && self.last_new.elapsed() >= *d) {
+                    return Ok(Quiet::No);
+                }
+                let last = broker::last_seq(&self.source.stream, self.shard).await?;
+                if last > self.read {
+                    tracing::debug!(
+                        "shard {}: quiet for {} but the broker holds up to {last} (read {}): \
+                         not idle; reading it again",
+                        self.shard,
+                        humantime::format_duration(*d),
+                        self.read
+                    );
+                    self.last_new = Instant::now();
+                    return Ok(Quiet::Behind);
+                }
+                Quiet::Done
+            }
+            Until::Reached(targets) => {
+                let reached = targets.borrow_and_update().as_ref().is_some_and(|t| {
+                    self.read.max(self.committed) >= t[self.shard as usize] && self.sent.is_empty()
+                });
+                if reached {
+                    Quiet::Done
+                } else {
+                    Quiet::No
+                }
+            }
+        })
     }
 
     /// Stopping: what was appended is committed before the channel closes (Ctrl-C drains);

@@ -41,7 +41,8 @@ pub struct Options {
     pub batch_max: i32,
     /// Least time between two GetRecords of one shard.
     pub poll: Duration,
-    /// Stop after this long with nothing new and everything committed (`None`: never).
+    /// Stop after this long with nothing new and everything committed, counted from the last
+    /// page that was not empty at the shard's tip (`MillisBehindLatest` 0) (`None`: never).
     pub until_idle: Option<Duration>,
     /// Consecutive failed sessions of a shard before the consumer gives up.
     pub max_failures: u32,
@@ -223,9 +224,12 @@ async fn session(
             .iter()
             .map(|r| to_record(shard_id, r))
             .collect::<Result<Vec<_>>>()?;
+        // Idle only from an empty page at the shard's tip: a page of records, or one that says
+        // the shard holds more (`MillisBehindLatest` > 0), restarts the window.
+        let behind = page.millis_behind_latest().is_some_and(|m| m > 0);
+        let at_tip = records.is_empty() && !behind;
         if let Some(last) = records.last() {
             read = Some(last.seq.clone());
-            last_new = Instant::now();
         }
         let written = writer
             .write(
@@ -237,6 +241,9 @@ async fn session(
         if let Some(last) = written.last_appended.clone() {
             sent.push(last.clone(), written.event_ms);
             last_appended = Some(last);
+        }
+        if !at_tip {
+            last_new = Instant::now(); // after the write: a slow one is not quiet time
         }
         update(progress, shard_id, |p| {
             p.dead_lettered += written.dead_lettered as u64;
@@ -251,7 +258,7 @@ async fn session(
         }
         let idle = opts
             .until_idle
-            .is_some_and(|d| sent.is_empty() && last_new.elapsed() >= d);
+            .is_some_and(|d| at_tip && sent.is_empty() && last_new.elapsed() >= d);
         if *stop.borrow() || idle {
             break false;
         }

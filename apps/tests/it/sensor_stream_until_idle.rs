@@ -1,0 +1,67 @@
+//! `sensor_stream consume --until-idle` stops only when the broker has nothing more to give:
+//! 120 messages of ~1000 KiB, written here (async-nats, not the application's `publish`) into
+//! the JetStream stream of a private `nats-server -js`, read by the real binary with one pull
+//! asking for all of them at once (`--batch-max 500 --batch-max-bytes 1 GiB`) and
+//! `--until-idle 2s`: exit 0 must mean every message is a row of `SENSOR_READINGS`.
+
+use async_nats::jetstream;
+use bytes::Bytes;
+use snowpipe_apps::sensor_stream::nats_server;
+
+use crate::common;
+use crate::hostile_suite::{keys_within, wide_reading};
+
+const STREAM: &str = "SENSORS";
+const MESSAGES: usize = 120;
+
+#[test]
+fn until_idle_waits_for_a_big_pull_still_arriving() {
+    if !common::sensor_stream::nats_available("until_idle_waits_for_a_big_pull_still_arriving") {
+        return;
+    }
+    let rt = common::sensor_stream::runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let nats =
+        nats_server::NatsServer::start(Some(&dir.path().join("nats"))).expect("start nats-server");
+    let (emulator, key) = common::sensor_stream::start_emulator(&rt, dir.path());
+    let js: jetstream::Context =
+        rt.block_on(common::sensor_stream::provision_stream(&nats.url(), STREAM));
+    let n = keys_within(1_000 * 1024);
+    rt.block_on(async {
+        for _ in 0..MESSAGES {
+            let ack = js
+                .publish("sensors.0", Bytes::from(wide_reading(n)))
+                .await
+                .expect("publish");
+            ack.await
+                .expect("the broker stores a message within its max payload");
+        }
+    });
+    let mut cmd = common::sensor_stream::consume_cmd(
+        &common::bin::sensor_stream_bin(),
+        &nats.url(),
+        STREAM,
+        1,
+        &emulator.url(),
+        &key,
+    );
+    let out = cmd
+        .args(["--until-idle", "2s", "--batch-max", "500"])
+        .args(["--batch-max-bytes", "1073741824"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run sensor_stream consume");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "consume failed: {stderr}");
+    let sql = common::sensor_stream::sql_client(&emulator.url(), &key);
+    let rows = rt
+        .block_on(sql.query("SELECT COUNT(DISTINCT STREAM_SEQ) FROM SENSOR_READINGS"))
+        .expect("count SENSOR_READINGS")
+        .rows;
+    let landed = rows[0][0].clone().unwrap_or_default();
+    assert_eq!(
+        landed,
+        MESSAGES.to_string(),
+        "exit 0 after landing {landed} of {MESSAGES} messages: {stderr}"
+    );
+}
