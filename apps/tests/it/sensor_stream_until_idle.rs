@@ -65,3 +65,76 @@ fn until_idle_waits_for_a_big_pull_still_arriving() {
         "exit 0 after landing {landed} of {MESSAGES} messages: {stderr}"
     );
 }
+
+/// The production mode (no `--until-idle`): the same big pull must land every message within
+/// 45 s, and a stall must not be silent. Stopped with SIGTERM once all landed (or the bound
+/// passed); the broker's log is quoted when not all landed (it names a slow consumer cut).
+#[test]
+fn forever_lands_every_message_of_a_big_pull() {
+    if !common::sensor_stream::nats_available("forever_lands_every_message_of_a_big_pull") {
+        return;
+    }
+    let rt = common::sensor_stream::runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let nats =
+        nats_server::NatsServer::start(Some(&dir.path().join("nats"))).expect("start nats-server");
+    let (emulator, key) = common::sensor_stream::start_emulator(&rt, dir.path());
+    let js: jetstream::Context =
+        rt.block_on(common::sensor_stream::provision_stream(&nats.url(), STREAM));
+    let n = keys_within(1_000 * 1024);
+    rt.block_on(async {
+        for _ in 0..MESSAGES {
+            let ack = js
+                .publish("sensors.0", Bytes::from(wide_reading(n)))
+                .await
+                .expect("publish");
+            ack.await
+                .expect("the broker stores a message within its max payload");
+        }
+    });
+    let mut cmd = common::sensor_stream::consume_cmd(
+        &common::bin::sensor_stream_bin(),
+        &nats.url(),
+        STREAM,
+        1,
+        &emulator.url(),
+        &key,
+    );
+    let child = cmd
+        .args(["--batch-max", "500", "--batch-max-bytes", "1073741824"])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run sensor_stream consume");
+    let sql = common::sensor_stream::sql_client(&emulator.url(), &key);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(45);
+    let mut landed = String::new();
+    while std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let rows = rt
+            .block_on(sql.query("SELECT COUNT(DISTINCT STREAM_SEQ) FROM SENSOR_READINGS"))
+            .expect("count SENSOR_READINGS")
+            .rows;
+        landed = rows[0][0].clone().unwrap_or_default();
+        if landed == MESSAGES.to_string() {
+            break;
+        }
+    }
+    #[allow(unsafe_code, reason = "SIGTERM to our child, through libc")]
+    // SAFETY: signalling a child we spawned and have not reaped.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().expect("consume exits on SIGTERM");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let log = std::fs::read_to_string(dir.path().join("nats/nats-server.log")).unwrap_or_default();
+    let log_tail: Vec<&str> = log.lines().rev().take(8).collect();
+    assert_eq!(
+        landed,
+        MESSAGES.to_string(),
+        "without --until-idle, {landed} of {MESSAGES} messages landed in 45 s\n\
+         consume's log: {stderr}\nthe broker's log (last lines, newest first): {log_tail:#?}"
+    );
+    assert!(out.status.success(), "consume failed on SIGTERM: {stderr}");
+}
