@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use async_nats::jetstream::{self, consumer, stream};
 use futures_util::StreamExt;
+use snowpipe_streaming::OffsetToken;
 
 /// The most bytes one pull may ask for: a quarter of `nats-server`'s default `max_pending`
 /// (64 MiB), so the pull and a half the ordered consumer may have outstanding stay well under
@@ -66,7 +67,7 @@ pub async fn connect(url: &str) -> Result<jetstream::Context> {
 /// the server cutting a slow consumer (what it had sent is then lost and read again).
 fn log_event(event: &async_nats::Event) {
     match event {
-        async_nats::Event::Connected => tracing::info!("NATS: connected"),
+        async_nats::Event::Connected | async_nats::Event::Closed => tracing::info!("NATS: {event}"),
         async_nats::Event::Disconnected => tracing::warn!(
             "NATS: disconnected; reconnecting (a server that cut this client as a slow consumer \
              logs \"Slow Consumer Detected\": lower --batch-max-bytes or raise the server's \
@@ -185,6 +186,22 @@ pub async fn shard_messages(
         .with_context(|| format!("cannot read {}", subject(shard)))
 }
 
+/// The committed token of `channel` as a stream sequence (0 when it has none).
+///
+/// # Errors
+/// When the token is not a number: another program fed the channel.
+pub fn committed_seq(token: Option<OffsetToken>, channel: &str) -> Result<u64> {
+    match token {
+        None => Ok(0),
+        Some(t) => t.as_u64().with_context(|| {
+            format!(
+                "channel {channel}'s committed offset token {t:?} is not a stream sequence: it was \
+                 fed by another program; use another --stream name or another pipe"
+            )
+        }),
+    }
+}
+
 /// Every stream sequence `shard` holds up to `last` (read with a headers-only consumer).
 ///
 /// # Errors
@@ -219,6 +236,17 @@ pub async fn shard_sequences(stream: &stream::Stream, shard: u32, last: u64) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn committed_tokens_must_be_stream_sequences() {
+        assert_eq!(committed_seq(None, "S_0").unwrap(), 0);
+        assert_eq!(
+            committed_seq(Some(OffsetToken::from(42u64)), "S_0").unwrap(),
+            42
+        );
+        let err = committed_seq(Some(OffsetToken::new("abc").unwrap()), "S_0").unwrap_err();
+        assert!(err.to_string().contains("not a stream sequence"));
+    }
 
     #[test]
     fn a_pull_holds_at_most_the_byte_cap_at_the_max_payload() {

@@ -25,6 +25,10 @@
 //! consumer (or, failing that, a new one after the last sequence handled) carries on; the
 //! channel is untouched.
 //!
+//! A pull that brings nothing for 30 s while the broker holds more (a server that cut the
+//! client as a slow consumer lost what it had sent) is read again with a warning, in pulls of
+//! half the size.
+//!
 //! A shard's failed session is retried with a new one, except after `OwnershipLost` (another
 //! process opened the shard's channel): that is final, so the shard stops without reopening
 //! and [`consume_all`] returns it, dropping the other shards' channels.
@@ -147,19 +151,6 @@ async fn append_batch(channel: &Channel, rows: &[Reading]) -> Result<()> {
         .with_context(|| format!("append to channel {} failed", channel.name()))
 }
 
-/// The committed token of a channel as a stream sequence.
-fn committed_seq(token: Option<OffsetToken>, channel: &str) -> Result<u64> {
-    match token {
-        None => Ok(0),
-        Some(t) => t.as_u64().with_context(|| {
-            format!(
-                "channel {channel}'s committed offset token {t:?} is not a stream sequence: it was \
-                 fed by another program; use another --stream name or another pipe"
-            )
-        }),
-    }
-}
-
 /// Consumes every shard until `opts.until` (or `stop`), one task per shard; messages that
 /// cannot become rows go to `dead_letters`.
 ///
@@ -256,7 +247,7 @@ async fn session(
                 if changed.is_err() {
                     return Err(session.stopped().await);
                 }
-                let now_seq = committed_seq(watch.borrow_and_update().clone(), &session.name)?;
+                let now_seq = broker::committed_seq(watch.borrow_and_update().clone(), &session.name)?;
                 session.committed_to(now_seq);
             }
             event = session.events.recv(), if session.events_open => {
@@ -281,8 +272,7 @@ async fn session(
     session.finish().await
 }
 
-/// How long a pull may bring nothing while the broker holds more before it counts as stalled:
-/// the ordered consumer's pull expiry (30 s), past its idle heartbeat (15 s).
+/// How long a pull may bring nothing while the broker holds more: the pull's expiry (30 s).
 const STALL_AFTER: Duration = Duration::from_secs(30);
 
 /// What [`Session::done`] found.
@@ -316,8 +306,10 @@ struct Session<'a> {
     sent: Pending<u64>,
     /// When a row was last appended or a message dead-lettered.
     last_new: Instant,
-    /// When a message last came, or the broker was last asked whether the pull stalled.
+    /// When a message last came, or the broker was last asked whether the pull stalled; and
+    /// how many pulls stalled (each halves the next pulls: a server buffering less than one).
     quiet_since: Instant,
+    stalls: u32,
 }
 
 impl<'a> Session<'a> {
@@ -344,7 +336,7 @@ impl<'a> Session<'a> {
         // before anything is sent, so no report is missed).
         let events = channel.events();
         s.sessions.fetch_add(1, Ordering::Relaxed);
-        let committed = committed_seq(channel.latest_committed_offset_token(), &name)?;
+        let committed = broker::committed_seq(channel.latest_committed_offset_token(), &name)?;
         s.committed_seq.store(committed, Ordering::Relaxed);
         s.through_seq.fetch_max(committed, Ordering::Relaxed);
         Ok(Session {
@@ -362,6 +354,7 @@ impl<'a> Session<'a> {
             sent: Pending::default(),
             last_new: Instant::now(),
             quiet_since: Instant::now(),
+            stalls: 0,
         })
     }
 
@@ -374,7 +367,10 @@ impl<'a> Session<'a> {
             self.opts.batch_max,
             self.opts.batch_max_bytes,
             self.source.dead_letters.max_payload(),
-        );
+        )
+        .checked_shr(self.stalls)
+        .unwrap_or(0)
+        .max(1);
         Ok(broker::shard_messages(
             &self.source.stream,
             self.shard,
@@ -547,7 +543,8 @@ impl<'a> Session<'a> {
             quiet.as_secs(),
         );
         if last > read {
-            tracing::warn!("shard {}: no message for {quiet} s though the broker holds up to {last} (read {read}): the pull stalled (a server that cut this client as a slow consumer logs \"Slow Consumer Detected\"); reading again after {read}", self.shard);
+            self.stalls += 1;
+            tracing::warn!("shard {}: no message for {quiet} s though the broker holds up to {last} (read {read}): the pull stalled (a server that cut this client as a slow consumer logs \"Slow Consumer Detected\"); reading again after {read}, in pulls of half the bytes", self.shard);
         }
         Ok(last > read)
     }
@@ -684,16 +681,5 @@ mod tests {
         record_commits(&mut sent, 9, &s);
         assert!(sent.is_empty());
         assert_eq!(lock(&s.window).count(), 3);
-    }
-
-    #[test]
-    fn committed_tokens_must_be_stream_sequences() {
-        assert_eq!(committed_seq(None, "S_0").unwrap(), 0);
-        assert_eq!(
-            committed_seq(Some(OffsetToken::from(42u64)), "S_0").unwrap(),
-            42
-        );
-        let err = committed_seq(Some(OffsetToken::new("abc").unwrap()), "S_0").unwrap_err();
-        assert!(err.to_string().contains("not a stream sequence"));
     }
 }
