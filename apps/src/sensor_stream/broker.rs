@@ -1,11 +1,34 @@
 //! The JetStream side: connecting, attaching to (or creating) the stream, per-shard subjects,
-//! the last sequence of each shard, and every sequence a shard holds (for reconciliation).
+//! how many messages one pull may ask for ([`pull_size`]), the last sequence of each shard,
+//! and every sequence a shard holds (for reconciliation).
+//!
+//! A pull's size is bounded by what the server will buffer for one client: `nats-server`
+//! closes a connection whose unsent bytes pass its `max_pending` (64 MiB by default, "Slow
+//! Consumer Detected: MaxPending … Exceeded" in its log). What it had sent on that connection
+//! is lost, and an ack-less ordered consumer whose pull was cut sees no gap until the next
+//! message comes: with the whole shard in the cut pull, none comes, and reading stalls for good
+//! (120 × 1000 KiB in one pull of 500 delivered 13–18). So one pull asks for at most
+//! [`PULL_MAX_BYTES`] at the max payload, whatever `--batch-max-bytes` allows.
 
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use async_nats::jetstream::{self, consumer, stream};
 use futures_util::StreamExt;
+use snowpipe_streaming::OffsetToken;
+
+/// The most bytes one pull may ask for: a quarter of `nats-server`'s default `max_pending`
+/// (64 MiB), so the pull and a half the ordered consumer may have outstanding stay well under
+/// what the server buffers for a client before cutting it as a slow consumer.
+pub const PULL_MAX_BYTES: usize = 16 << 20;
+
+/// How many messages one pull asks the broker for: as many as two thirds of `max_bytes` (and
+/// at most [`PULL_MAX_BYTES`]) hold at `max_payload` each (the ordered consumer pulls again
+/// when half of a pull is read, so it holds at most one and a half pulls), at least one, at
+/// most `batch_max`.
+pub fn pull_size(batch_max: usize, max_bytes: usize, max_payload: usize) -> usize {
+    ((max_bytes / 3 * 2).min(PULL_MAX_BYTES) / max_payload.max(1)).clamp(1, batch_max.max(1))
+}
 
 /// Subjects are `sensors.<shard>`.
 pub const SUBJECT_PREFIX: &str = "sensors";
@@ -24,6 +47,7 @@ pub async fn connect(url: &str) -> Result<jetstream::Context> {
         .name("sensor_stream")
         .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(5))
+        .event_callback(|event| async move { log_event(&event) })
         .connect(url)
         .await
         .with_context(|| format!("cannot connect to the NATS server at {url}"))?;
@@ -37,6 +61,24 @@ pub async fn connect(url: &str) -> Result<jetstream::Context> {
         })?
         .with_context(|| format!("cannot reach the NATS server at {url}"))?;
     Ok(jetstream::new(client))
+}
+
+/// Logs what the client reports of its connection: a disconnect is a warning, as it may be
+/// the server cutting a slow consumer (what it had sent is then lost and read again).
+fn log_event(event: &async_nats::Event) {
+    match event {
+        async_nats::Event::Connected | async_nats::Event::Closed => tracing::info!("NATS: {event}"),
+        async_nats::Event::Disconnected => tracing::warn!(
+            "NATS: disconnected; reconnecting (a server that cut this client as a slow consumer \
+             logs \"Slow Consumer Detected\": lower --batch-max-bytes or raise the server's \
+             max_pending)"
+        ),
+        async_nats::Event::SlowConsumer(sid) => tracing::warn!(
+            "NATS: subscription {sid} dropped messages (the client's buffer is full); they are \
+             read again"
+        ),
+        other => tracing::warn!("NATS: {other}"),
+    }
 }
 
 /// Attaches to the stream `name`, whatever its settings; creates it (file storage, subjects
@@ -144,6 +186,22 @@ pub async fn shard_messages(
         .with_context(|| format!("cannot read {}", subject(shard)))
 }
 
+/// The committed token of `channel` as a stream sequence (0 when it has none).
+///
+/// # Errors
+/// When the token is not a number: another program fed the channel.
+pub fn committed_seq(token: Option<OffsetToken>, channel: &str) -> Result<u64> {
+    match token {
+        None => Ok(0),
+        Some(t) => t.as_u64().with_context(|| {
+            format!(
+                "channel {channel}'s committed offset token {t:?} is not a stream sequence: it was \
+                 fed by another program; use another --stream name or another pipe"
+            )
+        }),
+    }
+}
+
 /// Every stream sequence `shard` holds up to `last` (read with a headers-only consumer).
 ///
 /// # Errors
@@ -173,4 +231,50 @@ pub async fn shard_sequences(stream: &stream::Stream, shard: u32, last: u64) -> 
         }
     }
     Ok(seqs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_tokens_must_be_stream_sequences() {
+        assert_eq!(committed_seq(None, "S_0").unwrap(), 0);
+        assert_eq!(
+            committed_seq(Some(OffsetToken::from(42u64)), "S_0").unwrap(),
+            42
+        );
+        let err = committed_seq(Some(OffsetToken::new("abc").unwrap()), "S_0").unwrap_err();
+        assert!(err.to_string().contains("not a stream sequence"));
+    }
+
+    #[test]
+    fn a_pull_holds_at_most_the_byte_cap_at_the_max_payload() {
+        let mib = 1 << 20;
+        // 2/3 of 24 MiB at 1 MiB a message: 16; never more than --batch-max, never none.
+        assert_eq!(pull_size(500, 24 * mib, mib), 16);
+        assert_eq!(pull_size(10, 24 * mib, mib), 10);
+        assert_eq!(pull_size(500, mib, 8 * mib), 1);
+        assert_eq!(pull_size(500, 12 * mib, mib), 8);
+        // A small max payload: the count cap holds.
+        assert_eq!(pull_size(500, 256 * mib, 16 * 1024), 500);
+    }
+
+    #[test]
+    fn a_pull_stays_under_what_the_server_buffers_for_a_client() {
+        let mib = 1 << 20;
+        // The default 256 MiB and 1 GiB budgets both ask for 16 MiB at 1 MiB a message, not
+        // 170 or 500 (a 500 MiB pull was cut by the server's 64 MiB max_pending).
+        assert_eq!(pull_size(500, 256 * mib, mib), 16);
+        assert_eq!(pull_size(500, 1 << 30, mib), 16);
+        assert_eq!(pull_size(500, usize::MAX, 0), 500);
+        assert_eq!(pull_size(500, usize::MAX, 64 * 1024), 256);
+        for payload in [1, 1024, mib, 8 * mib] {
+            let pull = pull_size(usize::MAX, usize::MAX, payload);
+            assert!(
+                pull == 1 || pull * payload <= PULL_MAX_BYTES,
+                "{payload}: {pull}"
+            );
+        }
+    }
 }

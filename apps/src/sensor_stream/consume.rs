@@ -6,7 +6,8 @@
 //! 2. read the shard's subject with an ordered (ephemeral, ack-less) consumer from sequence
 //!    `c + 1`: the broker keeps no consumer state we depend on;
 //! 3. decode what is ready (one broker batch, at most `batch_max` messages, and as many as
-//!    `--batch-max-bytes` holds at the broker's max payload: [`pull_size`]); a message that
+//!    `--batch-max-bytes` holds at the broker's max payload, capped under what the server buffers
+//!    for a client: [`broker::pull_size`]); a message that
 //!    cannot become a row (`reading.rs`, or values past the table's columns: `columns.rs`) is
 //!    dead-lettered (`dead_letter.rs`: published and acknowledged
 //!    before anything after it is appended) and skipped;
@@ -23,6 +24,10 @@
 //! second copy). A shard never stops on a bad message. When the broker restarts, the ordered
 //! consumer (or, failing that, a new one after the last sequence handled) carries on; the
 //! channel is untouched.
+//!
+//! A pull that brings nothing for 30 s while the broker holds more (a server that cut the
+//! client as a slow consumer lost what it had sent) is read again with a warning, in pulls of
+//! half the size.
 //!
 //! A shard's failed session is retried with a new one, except after `OwnershipLost` (another
 //! process opened the shard's channel): that is final, so the shard stops without reopening
@@ -47,13 +52,6 @@ use crate::sensor_stream::dead_letter::{DeadLetters, Letter, Outcome};
 use crate::sensor_stream::latency::{Histogram, Pending};
 use crate::sensor_stream::reading::{BadRecord, Reading};
 
-/// How many messages one pull asks the broker for: as many as two thirds of `max_bytes` hold
-/// at `max_payload` each (the ordered consumer pulls again when half of a pull is read, so it
-/// holds at most one and a half pulls), at least one, at most `batch_max`.
-pub(super) fn pull_size(batch_max: usize, max_bytes: usize, max_payload: usize) -> usize {
-    (max_bytes / 3 * 2 / max_payload.max(1)).clamp(1, batch_max.max(1))
-}
-
 /// Where rows go and how they are read.
 #[derive(Debug, Clone)]
 pub(super) struct ConsumeOptions {
@@ -69,7 +67,7 @@ pub(super) struct ConsumeOptions {
     pub pipe: String,
     /// Most rows per append (one broker batch).
     pub batch_max: usize,
-    /// Most bytes of broker messages held at once ([`pull_size`]).
+    /// Most bytes of broker messages held at once ([`broker::pull_size`]).
     pub batch_max_bytes: usize,
     /// When to stop.
     pub until: Until,
@@ -151,19 +149,6 @@ async fn append_batch(channel: &Channel, rows: &[Reading]) -> Result<()> {
         )
         .await
         .with_context(|| format!("append to channel {} failed", channel.name()))
-}
-
-/// The committed token of a channel as a stream sequence.
-fn committed_seq(token: Option<OffsetToken>, channel: &str) -> Result<u64> {
-    match token {
-        None => Ok(0),
-        Some(t) => t.as_u64().with_context(|| {
-            format!(
-                "channel {channel}'s committed offset token {t:?} is not a stream sequence: it was \
-                 fed by another program; use another --stream name or another pipe"
-            )
-        }),
-    }
 }
 
 /// Consumes every shard until `opts.until` (or `stop`), one task per shard; messages that
@@ -262,7 +247,7 @@ async fn session(
                 if changed.is_err() {
                     return Err(session.stopped().await);
                 }
-                let now_seq = committed_seq(watch.borrow_and_update().clone(), &session.name)?;
+                let now_seq = broker::committed_seq(watch.borrow_and_update().clone(), &session.name)?;
                 session.committed_to(now_seq);
             }
             event = session.events.recv(), if session.events_open => {
@@ -286,6 +271,9 @@ async fn session(
     }
     session.finish().await
 }
+
+/// How long a pull may bring nothing while the broker holds more: the pull's expiry (30 s).
+const STALL_AFTER: Duration = Duration::from_secs(30);
 
 /// What [`Session::done`] found.
 enum Quiet {
@@ -318,6 +306,10 @@ struct Session<'a> {
     sent: Pending<u64>,
     /// When a row was last appended or a message dead-lettered.
     last_new: Instant,
+    /// When a message last came, or the broker was last asked whether the pull stalled; and
+    /// how many pulls stalled (each halves the next pulls: a server buffering less than one).
+    quiet_since: Instant,
+    stalls: u32,
 }
 
 impl<'a> Session<'a> {
@@ -344,7 +336,7 @@ impl<'a> Session<'a> {
         // before anything is sent, so no report is missed).
         let events = channel.events();
         s.sessions.fetch_add(1, Ordering::Relaxed);
-        let committed = committed_seq(channel.latest_committed_offset_token(), &name)?;
+        let committed = broker::committed_seq(channel.latest_committed_offset_token(), &name)?;
         s.committed_seq.store(committed, Ordering::Relaxed);
         s.through_seq.fetch_max(committed, Ordering::Relaxed);
         Ok(Session {
@@ -361,6 +353,8 @@ impl<'a> Session<'a> {
             last_appended: committed,
             sent: Pending::default(),
             last_new: Instant::now(),
+            quiet_since: Instant::now(),
+            stalls: 0,
         })
     }
 
@@ -369,11 +363,14 @@ impl<'a> Session<'a> {
         &self,
     ) -> Result<futures_util::stream::ReadyChunks<async_nats::jetstream::consumer::pull::Ordered>>
     {
-        let pull = pull_size(
+        let pull = broker::pull_size(
             self.opts.batch_max,
             self.opts.batch_max_bytes,
             self.source.dead_letters.max_payload(),
-        );
+        )
+        .checked_shr(self.stalls)
+        .unwrap_or(0)
+        .max(1);
         Ok(broker::shard_messages(
             &self.source.stream,
             self.shard,
@@ -393,6 +390,7 @@ impl<'a> Session<'a> {
     ) -> Result<bool> {
         let (shard, s) = (self.shard, self.s);
         let mut resubscribe = false;
+        self.quiet_since = Instant::now();
         let mut rows: Vec<Reading> = Vec::with_capacity(chunk.len());
         let mut event_ms = Vec::with_capacity(chunk.len());
         for item in chunk {
@@ -499,31 +497,29 @@ impl<'a> Session<'a> {
     /// a consumer being recreated) restarts the window.
     ///
     /// A pull that stays quiet for the window while the broker holds more is stalled: the
-    /// shard is read again after the last sequence handled ([`Quiet::Behind`]).
+    /// shard is read again after the last sequence handled ([`Quiet::Behind`]), with a
+    /// warning. Whatever `until`, a pull quiet for [`STALL_AFTER`] is checked the same way.
     ///
     /// # Errors
     /// When the broker cannot say the shard's last sequence.
     async fn done(&mut self, until: &mut Until) -> Result<Quiet> {
-        Ok(match until {
-            Until::Forever => Quiet::No,
-            Until::Idle(d) => {
-                if !(self.sent.is_empty() && self.last_new.elapsed() >= *d) {
-                    return Ok(Quiet::No);
-                }
-                let last = broker::last_seq(&self.source.stream, self.shard).await?;
-                if last > self.read {
-                    tracing::debug!(
-                        "shard {}: quiet for {} but the broker holds up to {last} (read {}): \
-                         not idle; reading it again",
-                        self.shard,
-                        humantime::format_duration(*d),
-                        self.read
-                    );
-                    self.last_new = Instant::now();
-                    return Ok(Quiet::Behind);
-                }
-                Quiet::Done
+        if let Until::Idle(d) = until {
+            if !(self.sent.is_empty() && self.last_new.elapsed() >= *d) {
+                return Ok(Quiet::No);
             }
+            let quiet = self.last_new.elapsed();
+            self.last_new = Instant::now();
+            return Ok(if self.behind(quiet).await? {
+                Quiet::Behind
+            } else {
+                Quiet::Done
+            });
+        }
+        if self.quiet_since.elapsed() >= STALL_AFTER && self.behind(STALL_AFTER).await? {
+            return Ok(Quiet::Behind);
+        }
+        Ok(match until {
+            Until::Forever | Until::Idle(_) => Quiet::No,
             Until::Reached(targets) => {
                 let reached = targets.borrow_and_update().as_ref().is_some_and(|t| {
                     self.read.max(self.committed) >= t[self.shard as usize] && self.sent.is_empty()
@@ -535,6 +531,22 @@ impl<'a> Session<'a> {
                 }
             }
         })
+    }
+
+    /// Whether the broker holds past what was read after `quiet` with nothing new (asked at
+    /// most once per [`STALL_AFTER`] of quiet): then the pull stalled, and a warning says so.
+    async fn behind(&mut self, quiet: Duration) -> Result<bool> {
+        self.quiet_since = Instant::now();
+        let (last, read, quiet) = (
+            broker::last_seq(&self.source.stream, self.shard).await?,
+            self.read,
+            quiet.as_secs(),
+        );
+        if last > read {
+            self.stalls += 1;
+            tracing::warn!("shard {}: no message for {quiet} s though the broker holds up to {last} (read {read}): the pull stalled (a server that cut this client as a slow consumer logs \"Slow Consumer Detected\"); reading again after {read}, in pulls of half the bytes", self.shard);
+        }
+        Ok(last > read)
     }
 
     /// Stopping: what was appended is committed before the channel closes (Ctrl-C drains);
@@ -669,29 +681,5 @@ mod tests {
         record_commits(&mut sent, 9, &s);
         assert!(sent.is_empty());
         assert_eq!(lock(&s.window).count(), 3);
-    }
-
-    #[test]
-    fn committed_tokens_must_be_stream_sequences() {
-        assert_eq!(committed_seq(None, "S_0").unwrap(), 0);
-        assert_eq!(
-            committed_seq(Some(OffsetToken::from(42u64)), "S_0").unwrap(),
-            42
-        );
-        let err = committed_seq(Some(OffsetToken::new("abc").unwrap()), "S_0").unwrap_err();
-        assert!(err.to_string().contains("not a stream sequence"));
-    }
-
-    #[test]
-    fn a_pull_holds_at_most_the_byte_cap_at_the_max_payload() {
-        let mib = 1 << 20;
-        // 2/3 of 24 MiB at 1 MiB a message: 16; never more than --batch-max, never none.
-        assert_eq!(pull_size(500, 24 * mib, mib), 16);
-        assert_eq!(pull_size(10, 24 * mib, mib), 10);
-        assert_eq!(pull_size(500, mib, 8 * mib), 1);
-        assert_eq!(pull_size(500, 256 * mib, mib), 170);
-        // A small max payload: the count cap holds.
-        assert_eq!(pull_size(500, 256 * mib, 64 * 1024), 500);
-        assert_eq!(pull_size(500, usize::MAX, 0), 500);
     }
 }

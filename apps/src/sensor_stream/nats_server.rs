@@ -28,6 +28,8 @@ pub struct NatsServer {
     port: u16,
     store: PathBuf,
     log: PathBuf,
+    /// A configuration file passed with `-c` (its settings under the flags'), if any.
+    conf: Option<PathBuf>,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -39,6 +41,15 @@ impl NatsServer {
     /// When the binary is missing (the message says how to install it) or the server does not
     /// report ready within 20 s (the message quotes its log).
     pub fn start(dir: Option<&Path>) -> std::io::Result<Self> {
+        Self::start_with(dir, None)
+    }
+
+    /// As [`start`](Self::start), with `conf` (`nats-server` configuration text, e.g.
+    /// `max_pending: 2MB`) written to `nats.conf` in the store's directory and passed with `-c`.
+    ///
+    /// # Errors
+    /// As [`start`](Self::start), and when the file cannot be written.
+    pub fn start_with(dir: Option<&Path>, conf: Option<&str>) -> std::io::Result<Self> {
         let bin = binary()
             .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, INSTALL_HINT))?;
         let (temp, dir) = match dir {
@@ -58,8 +69,14 @@ impl NatsServer {
             port: free_port()?,
             store: dir.join("jetstream"),
             log: dir.join("nats-server.log"),
+            conf: None,
             _temp: temp,
         };
+        if let Some(text) = conf {
+            let path = dir.join("nats.conf");
+            std::fs::write(&path, text)?;
+            server.conf = Some(path);
+        }
         server.spawn()?;
         Ok(server)
     }
@@ -102,7 +119,11 @@ impl NatsServer {
 
     fn spawn(&mut self) -> std::io::Result<()> {
         let log_start = std::fs::metadata(&self.log).map(|m| m.len()).unwrap_or(0);
-        let child = Command::new(&self.bin)
+        let mut cmd = Command::new(&self.bin);
+        if let Some(conf) = &self.conf {
+            cmd.arg("-c").arg(conf);
+        }
+        let child = cmd
             .args([
                 "-js",
                 "-a",

@@ -65,3 +65,151 @@ fn until_idle_waits_for_a_big_pull_still_arriving() {
         "exit 0 after landing {landed} of {MESSAGES} messages: {stderr}"
     );
 }
+
+/// The production mode (no `--until-idle`): the same big pull must land every message within
+/// 45 s (it landed 13 and then nothing: the server cut the client as a slow consumer). Stopped
+/// with SIGINT once all landed (or the bound passed): Ctrl-C is the stop `consume` drains on
+/// (SIGTERM kills it undrained). The broker's log is quoted when not all landed.
+#[test]
+fn forever_lands_every_message_of_a_big_pull() {
+    if !common::sensor_stream::nats_available("forever_lands_every_message_of_a_big_pull") {
+        return;
+    }
+    let rt = common::sensor_stream::runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let nats =
+        nats_server::NatsServer::start(Some(&dir.path().join("nats"))).expect("start nats-server");
+    let (emulator, key) = common::sensor_stream::start_emulator(&rt, dir.path());
+    let js: jetstream::Context =
+        rt.block_on(common::sensor_stream::provision_stream(&nats.url(), STREAM));
+    let n = keys_within(1_000 * 1024);
+    rt.block_on(async {
+        for _ in 0..MESSAGES {
+            let ack = js
+                .publish("sensors.0", Bytes::from(wide_reading(n)))
+                .await
+                .expect("publish");
+            ack.await
+                .expect("the broker stores a message within its max payload");
+        }
+    });
+    let mut cmd = common::sensor_stream::consume_cmd(
+        &common::bin::sensor_stream_bin(),
+        &nats.url(),
+        STREAM,
+        1,
+        &emulator.url(),
+        &key,
+    );
+    cmd.args(["--batch-max", "500", "--batch-max-bytes", "1073741824"]);
+    let sql = common::sensor_stream::sql_client(&emulator.url(), &key);
+    let (landed, out) = run_until_landed(&rt, cmd, &sql, MESSAGES, 45);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let log = std::fs::read_to_string(dir.path().join("nats/nats-server.log")).unwrap_or_default();
+    let log_tail: Vec<&str> = log.lines().rev().take(8).collect();
+    assert_eq!(
+        landed,
+        MESSAGES.to_string(),
+        "without --until-idle, {landed} of {MESSAGES} messages landed in 45 s\n\
+         consume's log: {stderr}\nthe broker's log (last lines, newest first): {log_tail:#?}"
+    );
+    assert!(out.status.success(), "consume failed on SIGINT: {stderr}");
+}
+
+/// Runs `consume` (no `--until-idle`) until `expected` distinct sequences are in
+/// `SENSOR_READINGS` or `bound_s` seconds passed, then stops it with SIGINT (Ctrl-C, the stop
+/// it drains on); what landed, and its output.
+fn run_until_landed(
+    rt: &tokio::runtime::Runtime,
+    mut cmd: std::process::Command,
+    sql: &snowpipe_streaming::sql::SqlClient,
+    expected: usize,
+    bound_s: u64,
+) -> (String, std::process::Output) {
+    let child = cmd
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run sensor_stream consume");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(bound_s);
+    let mut landed = String::new();
+    while std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let rows = rt
+            .block_on(sql.query("SELECT COUNT(DISTINCT STREAM_SEQ) FROM SENSOR_READINGS"))
+            .expect("count SENSOR_READINGS")
+            .rows;
+        landed = rows[0][0].clone().unwrap_or_default();
+        if landed == expected.to_string() {
+            break;
+        }
+    }
+    #[allow(unsafe_code, reason = "SIGINT to our child, through libc")]
+    // SAFETY: signalling a child we spawned and have not reaped.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = child.wait_with_output().expect("consume exits on SIGINT");
+    (landed, out)
+}
+
+/// A server that buffers less for a client than one pull asks for (`max_pending: 2MB`, under
+/// the 16 MiB pull of 1 MiB max payloads) cuts the consumer as a slow consumer, again and
+/// again: what it had sent is lost. Run forever (no `--until-idle`), every message must still
+/// land within 60 s (a cut pull that no message follows is found stalled after 30 s and read
+/// again), and the consumer's log must say what happened.
+#[test]
+fn a_consumer_cut_by_a_small_max_pending_lands_everything_and_says_so() {
+    let name = "a_consumer_cut_by_a_small_max_pending_lands_everything_and_says_so";
+    if !common::sensor_stream::nats_available(name) {
+        return;
+    }
+    const SMALL: usize = 30;
+    let rt = common::sensor_stream::runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let nats = nats_server::NatsServer::start_with(
+        Some(&dir.path().join("nats")),
+        Some("max_pending: 2MB\n"),
+    )
+    .expect("start nats-server");
+    let (emulator, key) = common::sensor_stream::start_emulator(&rt, dir.path());
+    let js: jetstream::Context =
+        rt.block_on(common::sensor_stream::provision_stream(&nats.url(), STREAM));
+    let n = keys_within(500 * 1024);
+    rt.block_on(async {
+        for _ in 0..SMALL {
+            let ack = js
+                .publish("sensors.0", Bytes::from(wide_reading(n)))
+                .await
+                .expect("publish");
+            ack.await.expect("the broker stores the message");
+        }
+    });
+    let cmd = common::sensor_stream::consume_cmd(
+        &common::bin::sensor_stream_bin(),
+        &nats.url(),
+        STREAM,
+        1,
+        &emulator.url(),
+        &key,
+    );
+    let sql = common::sensor_stream::sql_client(&emulator.url(), &key);
+    let (landed, out) = run_until_landed(&rt, cmd, &sql, SMALL, 150);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        landed,
+        SMALL.to_string(),
+        "{landed} of {SMALL} landed in 150 s: {stderr}"
+    );
+    assert!(out.status.success(), "consume failed on SIGINT: {stderr}");
+    let log = std::fs::read_to_string(dir.path().join("nats/nats-server.log")).unwrap_or_default();
+    assert!(
+        log.contains("Slow Consumer Detected"),
+        "the server did not cut the consumer, so this test shows nothing: {log}"
+    );
+    assert!(
+        stderr.contains("NATS: disconnected"),
+        "the cut was silent in consume's log: {stderr}"
+    );
+}
