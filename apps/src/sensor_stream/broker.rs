@@ -30,6 +30,46 @@ pub fn pull_size(batch_max: usize, max_bytes: usize, max_payload: usize) -> usiz
     ((max_bytes / 3 * 2).min(PULL_MAX_BYTES) / max_payload.max(1)).clamp(1, batch_max.max(1))
 }
 
+/// The size a pull's messages are planned at (the `max_payload` of [`pull_size`]): the
+/// stream's own message limit when it sets one, else four times its average message (at
+/// least 4 KiB; an empty stream is planned at 4 KiB), never past the server's `max_payload`.
+/// So a stream of small readings is pulled hundreds at a time, not 16 as if each were the max
+/// payload. A burst of messages far larger than the stream's average can still make one pull
+/// more than the server buffers: the cut pull is found by the stall watchdog (`consume.rs`),
+/// read again, and the next pulls halved.
+pub fn planned_message_size(limit: i32, messages: u64, bytes: u64, max_payload: usize) -> usize {
+    const SMALLEST: usize = 4 << 10;
+    let max_payload = max_payload.max(1);
+    if let Ok(limit) = usize::try_from(limit) {
+        if limit > 0 {
+            return limit.min(max_payload);
+        }
+    }
+    let average = bytes.checked_div(messages).unwrap_or(0);
+    usize::try_from(average)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(4)
+        .max(SMALLEST)
+        .min(max_payload)
+}
+
+/// [`planned_message_size`] of `stream` as the broker describes it now (`max_payload` when it
+/// cannot say).
+pub async fn planned_size_of(stream: &stream::Stream, max_payload: usize) -> usize {
+    match stream.get_info().await {
+        Ok(info) => planned_message_size(
+            info.config.max_message_size,
+            info.state.messages,
+            info.state.bytes,
+            max_payload,
+        ),
+        Err(e) => {
+            tracing::debug!("stream info: {e}; pulls planned at the max payload");
+            max_payload
+        }
+    }
+}
+
 /// Subjects are `sensors.<shard>`.
 pub const SUBJECT_PREFIX: &str = "sensors";
 
@@ -276,5 +316,22 @@ mod tests {
                 "{payload}: {pull}"
             );
         }
+    }
+
+    #[test]
+    fn small_readings_are_pulled_by_the_hundred_and_large_ones_at_their_size() {
+        let mib = 1 << 20;
+        // A stream of 200-byte readings: planned at 4 KiB, so 500 a pull, not 16.
+        let small = planned_message_size(-1, 10_000, 2_000_000, mib);
+        assert_eq!(small, 4096);
+        assert_eq!(pull_size(500, 256 * mib, small), 500);
+        // An empty stream (the consumer started first) is planned as small readings.
+        assert_eq!(planned_message_size(-1, 0, 0, mib), 4096);
+        // 1000 KiB messages: four times the average passes the max payload, which bounds it.
+        assert_eq!(planned_message_size(-1, 120, 120 * 1_024_000, mib), mib);
+        // The stream's own limit wins, but never past the max payload.
+        assert_eq!(planned_message_size(65_536, 10, 100, mib), 65_536);
+        assert_eq!(planned_message_size(8 * mib as i32, 10, 100, mib), mib);
+        assert_eq!(planned_message_size(-1, 1, u64::MAX, 0), 1);
     }
 }

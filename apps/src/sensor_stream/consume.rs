@@ -6,8 +6,8 @@
 //! 2. read the shard's subject with an ordered (ephemeral, ack-less) consumer from sequence
 //!    `c + 1`: the broker keeps no consumer state we depend on;
 //! 3. decode what is ready (one broker batch, at most `batch_max` messages, and as many as
-//!    `--batch-max-bytes` holds at the broker's max payload, capped under what the server buffers
-//!    for a client: [`broker::pull_size`]); a message that
+//!    `--batch-max-bytes` holds at the size a message is planned at, capped under what the server
+//!    buffers for a client: [`broker::planned_message_size`], [`broker::pull_size`]); a message that
 //!    cannot become a row (`reading.rs`, or values past the table's columns: `columns.rs`) is
 //!    dead-lettered (`dead_letter.rs`: published and acknowledged
 //!    before anything after it is appended) and skipped;
@@ -363,14 +363,12 @@ impl<'a> Session<'a> {
         &self,
     ) -> Result<futures_util::stream::ReadyChunks<async_nats::jetstream::consumer::pull::Ordered>>
     {
-        let pull = broker::pull_size(
-            self.opts.batch_max,
-            self.opts.batch_max_bytes,
-            self.source.dead_letters.max_payload(),
-        )
-        .checked_shr(self.stalls)
-        .unwrap_or(0)
-        .max(1);
+        let max_payload = self.source.dead_letters.max_payload();
+        let planned = broker::planned_size_of(&self.source.stream, max_payload).await;
+        let pull = broker::pull_size(self.opts.batch_max, self.opts.batch_max_bytes, planned)
+            .checked_shr(self.stalls)
+            .unwrap_or(0)
+            .max(1);
         Ok(broker::shard_messages(
             &self.source.stream,
             self.shard,
