@@ -14,37 +14,75 @@ use crate::hostile_suite::{keys_within, wide_reading};
 const STREAM: &str = "SENSORS";
 const MESSAGES: usize = 120;
 
+/// A private `nats-server -js` (with `conf` added to its configuration), the emulator, and
+/// `count` readings of about `bytes` each published to shard 0 here.
+/// Fields drop in their order: the emulator, the broker, its directory, the runtime last.
+struct Lab {
+    emulator: snowpipe_emulator::Emulator,
+    key: std::path::PathBuf,
+    nats: nats_server::NatsServer,
+    dir: tempfile::TempDir,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Lab {
+    fn start(conf: Option<&str>, count: usize, bytes: usize) -> Self {
+        let rt = common::sensor_stream::runtime();
+        let dir = tempfile::tempdir().unwrap();
+        let nats = nats_server::NatsServer::start_with(Some(&dir.path().join("nats")), conf)
+            .expect("start nats-server");
+        let (emulator, key) = common::sensor_stream::start_emulator(&rt, dir.path());
+        let js: jetstream::Context =
+            rt.block_on(common::sensor_stream::provision_stream(&nats.url(), STREAM));
+        let n = keys_within(bytes);
+        rt.block_on(async {
+            for _ in 0..count {
+                let ack = js
+                    .publish("sensors.0", Bytes::from(wide_reading(n)))
+                    .await
+                    .expect("publish");
+                ack.await
+                    .expect("the broker stores a message within its max payload");
+            }
+        });
+        Self {
+            emulator,
+            key,
+            nats,
+            dir,
+            rt,
+        }
+    }
+
+    /// `sensor_stream consume` of the one shard.
+    fn consume(&self) -> std::process::Command {
+        common::sensor_stream::consume_cmd(
+            &common::bin::sensor_stream_bin(),
+            &self.nats.url(),
+            STREAM,
+            1,
+            &self.emulator.url(),
+            &self.key,
+        )
+    }
+
+    fn sql(&self) -> snowpipe_streaming::sql::SqlClient {
+        common::sensor_stream::sql_client(&self.emulator.url(), &self.key)
+    }
+
+    /// The broker's log.
+    fn broker_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("nats/nats-server.log")).unwrap_or_default()
+    }
+}
+
 #[test]
 fn until_idle_waits_for_a_big_pull_still_arriving() {
     if !common::sensor_stream::nats_available("until_idle_waits_for_a_big_pull_still_arriving") {
         return;
     }
-    let rt = common::sensor_stream::runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let nats =
-        nats_server::NatsServer::start(Some(&dir.path().join("nats"))).expect("start nats-server");
-    let (emulator, key) = common::sensor_stream::start_emulator(&rt, dir.path());
-    let js: jetstream::Context =
-        rt.block_on(common::sensor_stream::provision_stream(&nats.url(), STREAM));
-    let n = keys_within(1_000 * 1024);
-    rt.block_on(async {
-        for _ in 0..MESSAGES {
-            let ack = js
-                .publish("sensors.0", Bytes::from(wide_reading(n)))
-                .await
-                .expect("publish");
-            ack.await
-                .expect("the broker stores a message within its max payload");
-        }
-    });
-    let mut cmd = common::sensor_stream::consume_cmd(
-        &common::bin::sensor_stream_bin(),
-        &nats.url(),
-        STREAM,
-        1,
-        &emulator.url(),
-        &key,
-    );
+    let lab = Lab::start(None, MESSAGES, 1_000 * 1024);
+    let mut cmd = lab.consume();
     let out = cmd
         .args(["--until-idle", "2s", "--batch-max", "500"])
         .args(["--batch-max-bytes", "1073741824"])
@@ -53,9 +91,12 @@ fn until_idle_waits_for_a_big_pull_still_arriving() {
         .expect("run sensor_stream consume");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "consume failed: {stderr}");
-    let sql = common::sensor_stream::sql_client(&emulator.url(), &key);
-    let rows = rt
-        .block_on(sql.query("SELECT COUNT(DISTINCT STREAM_SEQ) FROM SENSOR_READINGS"))
+    let rows = lab
+        .rt
+        .block_on(
+            lab.sql()
+                .query("SELECT COUNT(DISTINCT STREAM_SEQ) FROM SENSOR_READINGS"),
+        )
         .expect("count SENSOR_READINGS")
         .rows;
     let landed = rows[0][0].clone().unwrap_or_default();
@@ -75,37 +116,12 @@ fn forever_lands_every_message_of_a_big_pull() {
     if !common::sensor_stream::nats_available("forever_lands_every_message_of_a_big_pull") {
         return;
     }
-    let rt = common::sensor_stream::runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let nats =
-        nats_server::NatsServer::start(Some(&dir.path().join("nats"))).expect("start nats-server");
-    let (emulator, key) = common::sensor_stream::start_emulator(&rt, dir.path());
-    let js: jetstream::Context =
-        rt.block_on(common::sensor_stream::provision_stream(&nats.url(), STREAM));
-    let n = keys_within(1_000 * 1024);
-    rt.block_on(async {
-        for _ in 0..MESSAGES {
-            let ack = js
-                .publish("sensors.0", Bytes::from(wide_reading(n)))
-                .await
-                .expect("publish");
-            ack.await
-                .expect("the broker stores a message within its max payload");
-        }
-    });
-    let mut cmd = common::sensor_stream::consume_cmd(
-        &common::bin::sensor_stream_bin(),
-        &nats.url(),
-        STREAM,
-        1,
-        &emulator.url(),
-        &key,
-    );
+    let lab = Lab::start(None, MESSAGES, 1_000 * 1024);
+    let mut cmd = lab.consume();
     cmd.args(["--batch-max", "500", "--batch-max-bytes", "1073741824"]);
-    let sql = common::sensor_stream::sql_client(&emulator.url(), &key);
-    let (landed, out) = run_until_landed(&rt, cmd, &sql, MESSAGES, 45);
+    let (landed, out) = run_until_landed(&lab.rt, cmd, &lab.sql(), MESSAGES, 45);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let log = std::fs::read_to_string(dir.path().join("nats/nats-server.log")).unwrap_or_default();
+    let log = lab.broker_log();
     let log_tail: Vec<&str> = log.lines().rev().take(8).collect();
     assert_eq!(
         landed,
@@ -166,36 +182,8 @@ fn a_consumer_cut_by_a_small_max_pending_lands_everything_and_says_so() {
         return;
     }
     const SMALL: usize = 30;
-    let rt = common::sensor_stream::runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let nats = nats_server::NatsServer::start_with(
-        Some(&dir.path().join("nats")),
-        Some("max_pending: 2MB\n"),
-    )
-    .expect("start nats-server");
-    let (emulator, key) = common::sensor_stream::start_emulator(&rt, dir.path());
-    let js: jetstream::Context =
-        rt.block_on(common::sensor_stream::provision_stream(&nats.url(), STREAM));
-    let n = keys_within(500 * 1024);
-    rt.block_on(async {
-        for _ in 0..SMALL {
-            let ack = js
-                .publish("sensors.0", Bytes::from(wide_reading(n)))
-                .await
-                .expect("publish");
-            ack.await.expect("the broker stores the message");
-        }
-    });
-    let cmd = common::sensor_stream::consume_cmd(
-        &common::bin::sensor_stream_bin(),
-        &nats.url(),
-        STREAM,
-        1,
-        &emulator.url(),
-        &key,
-    );
-    let sql = common::sensor_stream::sql_client(&emulator.url(), &key);
-    let (landed, out) = run_until_landed(&rt, cmd, &sql, SMALL, 150);
+    let lab = Lab::start(Some("max_pending: 2MB\n"), SMALL, 500 * 1024);
+    let (landed, out) = run_until_landed(&lab.rt, lab.consume(), &lab.sql(), SMALL, 150);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         landed,
@@ -203,7 +191,7 @@ fn a_consumer_cut_by_a_small_max_pending_lands_everything_and_says_so() {
         "{landed} of {SMALL} landed in 150 s: {stderr}"
     );
     assert!(out.status.success(), "consume failed on SIGINT: {stderr}");
-    let log = std::fs::read_to_string(dir.path().join("nats/nats-server.log")).unwrap_or_default();
+    let log = lab.broker_log();
     assert!(
         log.contains("Slow Consumer Detected"),
         "the server did not cut the consumer, so this test shows nothing: {log}"
