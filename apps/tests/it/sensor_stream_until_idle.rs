@@ -109,8 +109,9 @@ fn until_idle_waits_for_a_big_pull_still_arriving() {
 
 /// The production mode (no `--until-idle`): the same big pull must land every message within
 /// 45 s (it landed 13 and then nothing: the server cut the client as a slow consumer). Stopped
-/// with SIGINT once all landed (or the bound passed): Ctrl-C is the stop `consume` drains on
-/// (SIGTERM kills it undrained). The broker's log is quoted when not all landed.
+/// with SIGTERM (what Kubernetes and systemd send) once all landed (or the bound passed): it
+/// must drain and exit 0 (it was killed undrained by SIGTERM before). The broker's log is quoted
+/// when not all landed.
 #[test]
 fn forever_lands_every_message_of_a_big_pull() {
     if !common::sensor_stream::nats_available("forever_lands_every_message_of_a_big_pull") {
@@ -119,7 +120,7 @@ fn forever_lands_every_message_of_a_big_pull() {
     let lab = Lab::start(None, MESSAGES, 1_000 * 1024);
     let mut cmd = lab.consume();
     cmd.args(["--batch-max", "500", "--batch-max-bytes", "1073741824"]);
-    let (landed, out) = run_until_landed(&lab.rt, cmd, &lab.sql(), MESSAGES, 45);
+    let (landed, out) = run_until_landed(&lab.rt, cmd, &lab.sql(), MESSAGES, 45, libc::SIGTERM);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let log = lab.broker_log();
     let log_tail: Vec<&str> = log.lines().rev().take(8).collect();
@@ -129,18 +130,19 @@ fn forever_lands_every_message_of_a_big_pull() {
         "without --until-idle, {landed} of {MESSAGES} messages landed in 45 s\n\
          consume's log: {stderr}\nthe broker's log (last lines, newest first): {log_tail:#?}"
     );
-    assert!(out.status.success(), "consume failed on SIGINT: {stderr}");
+    assert!(out.status.success(), "consume failed on SIGTERM: {stderr}");
 }
 
 /// Runs `consume` (no `--until-idle`) until `expected` distinct sequences are in
-/// `SENSOR_READINGS` or `bound_s` seconds passed, then stops it with SIGINT (Ctrl-C, the stop
-/// it drains on); what landed, and its output.
+/// `SENSOR_READINGS` or `bound_s` seconds passed, then stops it with `signal` (SIGINT or
+/// SIGTERM, the stops it drains on); what landed, and its output.
 fn run_until_landed(
     rt: &tokio::runtime::Runtime,
     mut cmd: std::process::Command,
     sql: &snowpipe_streaming::sql::SqlClient,
     expected: usize,
     bound_s: u64,
+    signal: i32,
 ) -> (String, std::process::Output) {
     let child = cmd
         .env("RUST_LOG", "warn")
@@ -161,12 +163,14 @@ fn run_until_landed(
             break;
         }
     }
-    #[allow(unsafe_code, reason = "SIGINT to our child, through libc")]
+    #[allow(unsafe_code, reason = "a signal to our child, through libc")]
     // SAFETY: signalling a child we spawned and have not reaped.
     unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
+        libc::kill(child.id() as i32, signal);
     }
-    let out = child.wait_with_output().expect("consume exits on SIGINT");
+    let out = child
+        .wait_with_output()
+        .expect("consume exits on the signal");
     (landed, out)
 }
 
@@ -183,7 +187,8 @@ fn a_consumer_cut_by_a_small_max_pending_lands_everything_and_says_so() {
     }
     const SMALL: usize = 30;
     let lab = Lab::start(Some("max_pending: 2MB\n"), SMALL, 500 * 1024);
-    let (landed, out) = run_until_landed(&lab.rt, lab.consume(), &lab.sql(), SMALL, 150);
+    let (landed, out) =
+        run_until_landed(&lab.rt, lab.consume(), &lab.sql(), SMALL, 150, libc::SIGINT);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         landed,
