@@ -41,27 +41,27 @@ pub(crate) async fn connect(args: &ConnectArgs) -> Result<StreamingIngestClient>
     crate::common::connect(args.profile.as_deref(), args.max_client_lag).await
 }
 
-/// Ctrl-C: the first press calls `first`, the second `second`.
+/// Ctrl-C or SIGTERM (what `docker stop`, Kubernetes and systemd send): the first calls
+/// `first`, the second `second`. The handlers are installed before this returns.
 pub(crate) fn on_ctrl_c(
     first: impl FnOnce() + Send + 'static,
     second: impl FnOnce() + Send + 'static,
 ) {
+    let stop = crate::common::terminated();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_err() {
-            return;
-        }
+        stop.await;
         say!(
-            "\nCtrl-C: finishing (what was read is committed first); Ctrl-C again to stop at once"
+            "\nstopping (Ctrl-C or SIGTERM): what was read is committed first; again to stop at once"
         );
+        let again = crate::common::terminated();
         first();
-        if tokio::signal::ctrl_c().await.is_ok() {
-            second();
-        }
+        again.await;
+        second();
     });
 }
 
-/// A consumer's stop flag: raised by the first Ctrl-C (what was read is committed first);
-/// the second exits at once (130). Keep the sender: dropping it closes the flag.
+/// A consumer's stop flag: raised by the first Ctrl-C or SIGTERM (what was read is committed
+/// first); the second exits at once (130). Keep the sender: dropping it closes the flag.
 pub(crate) fn stop_on_ctrl_c() -> (Arc<watch::Sender<bool>>, watch::Receiver<bool>) {
     let (stop_tx, stop_rx) = watch::channel(false);
     let stop_tx = Arc::new(stop_tx);
