@@ -15,7 +15,8 @@ use crate::table_replay::source::{self, KeysetReader};
 use crate::table_replay::{verify_dead, verify_keyed};
 
 pub(super) use crate::table_replay::verify_report::{
-    class_of, decimal, from_dest, from_source, hash_value, Class, Dest, Difference, Verification,
+    classes_and_names, decimal, from_dest, from_source, hash_value, quoted, Class, Dest,
+    Difference, Verification,
 };
 
 /// The current state a change table implies, as a subquery both Snowflake and the emulator
@@ -33,10 +34,6 @@ pub(super) fn current_state(changes: &str, key_cols: &[String]) -> String {
          WHERE s._RN = 1 AND s._OP IN ('r', 'c', 'u') AND {})",
         crate::table_replay::cdc::changes::after_last_truncate(changes, "s")
     )
-}
-
-fn quoted(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 fn cell_u64(v: &Option<String>) -> Option<u64> {
@@ -58,12 +55,7 @@ pub(super) async fn verify(
 ) -> Result<Verification> {
     let mut conn = source::connect(source_url).await?;
     let table = describe(&mut conn, table_name, key, dest.changes).await?;
-    let classes: Vec<Class> = table.columns.iter().map(|c| class_of(&c.kind)).collect();
-    let names: Vec<String> = table
-        .columns
-        .iter()
-        .map(|c| schema::snowflake_name(&c.name))
-        .collect();
+    let (classes, names) = classes_and_names(&table);
     let key_col = quoted(&names[table.key]);
     let key_cols = table
         .keys

@@ -21,7 +21,7 @@ use snowpipe_streaming::sql::SqlClient;
 use crate::table_replay::cdc::key::{readable, Pager};
 use crate::table_replay::schema::{self, Kind, SourceTable};
 use crate::table_replay::verify_report::{
-    class_of, from_dest, from_source, hash_value, Class, Difference, Verification,
+    classes_and_names, from_dest, from_source, hash_value, quoted, Class, Difference, Verification,
 };
 
 /// A row's values in canonical form.
@@ -44,15 +44,10 @@ pub(super) async fn verify(
     page: usize,
     dlq: Option<&str>,
 ) -> Result<Verification> {
-    let classes: Vec<Class> = table.columns.iter().map(|c| class_of(&c.kind)).collect();
-    let names: Vec<String> = table
-        .columns
-        .iter()
-        .map(|c| schema::snowflake_name(&c.name))
-        .collect();
+    let (classes, names) = classes_and_names(table);
     let select = names
         .iter()
-        .map(|n| format!("\"{}\"", n.replace('"', "\"\"")))
+        .map(|n| quoted(n))
         .collect::<Vec<_>>()
         .join(", ");
     let result = sql

@@ -8,7 +8,21 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use serde_json::Value as Json;
 
 use crate::common::thousands;
-use crate::table_replay::schema::Kind;
+use crate::table_replay::schema::{self, Kind, SourceTable};
+
+/// A Snowflake identifier in double quotes.
+pub(super) fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Each source column's class and its name in the destination, in the table's order.
+pub(super) fn classes_and_names(table: &SourceTable) -> (Vec<Class>, Vec<String>) {
+    table
+        .columns
+        .iter()
+        .map(|c| (class_of(&c.kind), schema::snowflake_name(&c.name)))
+        .unzip()
+}
 
 /// Feeds one canonical value to a column's hash: `0` for NULL, else `1`, its length and its
 /// bytes (so no two sequences of values feed the same bytes).
