@@ -426,14 +426,7 @@ impl Pager {
                 self.keys
             );
         }
-        // k1 >= ? AND (k1 > ? OR (k1 = ? AND (k2 > ? OR …))): the parameters in that order.
-        let mut params = vec![after[0].clone()];
-        for (i, v) in after.iter().enumerate() {
-            params.push(v.clone());
-            if i + 1 < after.len() {
-                params.push(v.clone());
-            }
-        }
+        let mut params = after_params(after);
         params.push(limit);
         conn.exec(self.after.as_str(), params)
             .await
@@ -441,8 +434,22 @@ impl Pager {
     }
 }
 
-/// The condition "after the key (`?` per key part)", as [`Pager::page`] binds it.
-fn after(keys: &[String]) -> String {
+/// The parameters of [`after`]'s condition for the key `after` (one value per key column):
+/// `k1 >= ? AND (k1 > ? OR (k1 = ? AND (k2 > ? OR …)))`, in that order.
+pub(super) fn after_params(after: &[Value]) -> Vec<Value> {
+    let mut params = after.first().cloned().into_iter().collect::<Vec<_>>();
+    for (i, v) in after.iter().enumerate() {
+        params.push(v.clone());
+        if i + 1 < after.len() {
+            params.push(v.clone());
+        }
+    }
+    params
+}
+
+/// The condition "after the key (`?` per key part)" over the quoted key columns `keys`, in
+/// the server's order (text in its collation), as [`Pager::page`] binds it ([`after_params`]).
+pub(super) fn after(keys: &[String]) -> String {
     let mut cond = format!("{} > ?", keys[keys.len() - 1]);
     for k in keys[..keys.len() - 1].iter().rev() {
         cond = format!("{k} > ? OR ({k} = ? AND ({cond}))");

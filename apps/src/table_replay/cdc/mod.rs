@@ -44,6 +44,7 @@ mod binlog_value;
 pub mod changes;
 pub mod cli;
 pub mod dead_letters;
+mod dead_resume;
 pub mod demo;
 mod evolve;
 pub mod key;

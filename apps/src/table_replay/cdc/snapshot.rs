@@ -21,6 +21,7 @@ use snowpipe_streaming::OffsetToken;
 
 use crate::table_replay::cdc::changes::{self, Op, Origin};
 use crate::table_replay::cdc::dead_letters::DeadChange;
+use crate::table_replay::cdc::dead_resume;
 use crate::table_replay::cdc::key::{Pager, TokenKey};
 use crate::table_replay::cdc::token::{BinlogPos, Token};
 use crate::table_replay::cdc::Followed;
@@ -176,7 +177,9 @@ pub(super) async fn table(
                 Err(reason) => dead.push(DeadChange::new(f, &values, &origin, token, &reason)),
             }
         }
-        // Dead letters first, committed: the change channel's token never passes one.
+        // Dead letters first, committed: the change channel's token never passes one. Those
+        // an earlier run committed are left out, by the server's order (`dead_resume.rs`).
+        let dead = dead_resume::unsent(conn, f, dead).await?;
         f.dead.send(dead).await?;
         f.append(rows).await?;
     }
