@@ -247,3 +247,141 @@ async fn snapshot_dead_letters_of_text_composite_and_binary_keys_are_written_onc
         run(&db, &case).await;
     }
 }
+
+/// A dead letter as an earlier version wrote it (no `SOURCE_KEY_TEXT`), through the pipe on
+/// a channel of its own: the row a migration must keep.
+async fn earlier_dead_letter(emulator: &Emulator, key: &str) {
+    let client = snowpipe_streaming::ClientBuilder::new()
+        .account("REPLAY")
+        .user("REPLAY")
+        .url(emulator.url())
+        .private_key_pem(common::TEST_KEY.to_owned())
+        .build()
+        .await
+        .unwrap();
+    let channel = client
+        .pipe("REPLAY", "PUBLIC", "OK_DLQ_PIPE")
+        .open_channel("earlier_version")
+        .await
+        .unwrap();
+    let row = serde_json::json!({
+        "SOURCE_TABLE": "ok",
+        "SOURCE_KEY": 0,
+        "REASON": format!("snapshot key '{key}' (r): column day (date): invalid date"),
+        "RAW_VALUES": {"k": key, "day": "2024-02-30 00:00:00.000000", "bad": 1, "n": 1},
+        "DEAD_LETTERED_AT": "2026-01-01T00:00:00.000+00:00",
+    });
+    let token = snowpipe_streaming::OffsetToken::from(1);
+    channel
+        .append(
+            snowpipe_streaming::Rows::serde(&[row]),
+            snowpipe_streaming::Positions::at(token.clone()),
+        )
+        .await
+        .unwrap();
+    channel
+        .wait_for_commit(&token, Duration::from_secs(20))
+        .await
+        .unwrap();
+    channel.close().await.unwrap();
+    client.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_table_of_an_earlier_version_gets_source_key_text_and_keeps_its_rows() {
+    let Some(db) = start_binlog_or_skip() else {
+        return;
+    };
+    let bin = &common::bin::table_replay_bin();
+    let (url, mut conn) = new_database(&db, "olddlq").await;
+    conn.query_drop("SET SESSION sql_mode = 'ALLOW_INVALID_DATES'")
+        .await
+        .unwrap();
+    conn.query_drop(cases()[0].create.replace("tk", "ok"))
+        .await
+        .unwrap();
+    conn.query_drop(
+        cases()[0]
+            .fill
+            .replace("tk", "ok")
+            .replace("PREFIX", PREFIX)
+            .replace("30000", "3000"),
+    )
+    .await
+    .unwrap();
+    // The DDL of an earlier version: the dead-letter table without SOURCE_KEY_TEXT.
+    let new = ddl(bin, &url, "ok");
+    assert!(new.contains("    SOURCE_KEY_TEXT VARCHAR,\n"), "{new}");
+    let old = new.replace("    SOURCE_KEY_TEXT VARCHAR,\n", "");
+    let dir = tempfile::tempdir().unwrap();
+    let (emulator, key) = destination(old, dir.path()).await;
+    let dlq = "\"REPLAY.PUBLIC.OK_DLQ\"";
+    // An earlier version's dead letter of a row fixed since (its key is a good row's now).
+    earlier_dead_letter(&emulator, "a-8").await;
+    assert!(emulator
+        .query(&format!("SELECT SOURCE_KEY_TEXT FROM {dlq}"))
+        .is_err());
+
+    let out = follow(bin, &url, "ok", (&emulator, &key), "2s")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("ok: added column SOURCE_KEY_TEXT to OK_DLQ"),
+        "no migration said:\n{err}"
+    );
+    // The earlier row is kept, NULL in the new column; each new dead letter has its key.
+    let earlier = emulator
+        .query(&format!(
+            "SELECT REASON, SOURCE_KEY_TEXT FROM {dlq} WHERE REASON LIKE '%''a-8''%'"
+        ))
+        .unwrap();
+    assert_eq!(earlier.len(), 1, "{earlier:?}");
+    assert!(earlier[0][1].is_null(), "{earlier:?}");
+    let expected: Vec<String> = conn
+        .query("SELECT CAST(JSON_ARRAY(k) AS CHAR) FROM ok WHERE bad = 1")
+        .await
+        .unwrap();
+    let want: BTreeMap<String, u64> = expected
+        .iter()
+        .map(|k| {
+            (
+                serde_json::from_str::<serde_json::Value>(k)
+                    .unwrap()
+                    .to_string(),
+                1,
+            )
+        })
+        .collect();
+    let got = counted(
+        emulator
+            .query(&format!(
+                "SELECT SOURCE_KEY_TEXT FROM {dlq} WHERE SOURCE_KEY_TEXT IS NOT NULL"
+            ))
+            .unwrap(),
+    );
+    assert_eq!(got, want);
+
+    // A second start finds the column there; verify leaves out every dead-lettered key,
+    // the earlier one read from its RAW_VALUES.
+    let out = follow(bin, &url, "ok", (&emulator, &key), "2s")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !err.contains("added column"),
+        "{err}"
+    );
+    let out = crate::common::table_replay_follow::verify_changes(bin, &url, "ok", &emulator, &key);
+    crate::common::table_replay_follow::assert_equal(&out);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains(&format!(
+            "but for {} dead-lettered keys",
+            expected.len() + 1
+        )),
+        "{report}"
+    );
+    emulator.shutdown().await;
+}

@@ -58,6 +58,9 @@ pub(super) struct DeadChange {
     /// The key for `SOURCE_KEY`: a single integer key's value, else 0 (the key is in
     /// `REASON` and `RAW_VALUES`).
     pub key: u64,
+    /// `SOURCE_KEY_TEXT` (`dead_letter.rs` `key_text`): the key columns as JSON, `None`
+    /// without a row (a `TRUNCATE`).
+    pub key_json: Option<String>,
     /// The key as people read it (`key.rs`).
     pub key_text: String,
     /// The key columns' values as read (none when the change has no row: a `TRUNCATE`).
@@ -95,8 +98,12 @@ impl DeadChange {
         } else {
             format!("binlog {}:{} row {}", origin.file, origin.pos, origin.row)
         };
+        let key_json = key_values
+            .as_deref()
+            .map(|v| dead_letter::key_text(&f.table, v));
         DeadChange {
             key,
+            key_json,
             key_text,
             key_values: key_values
                 .unwrap_or_default()
@@ -233,7 +240,8 @@ impl<'c> DeadLetters<'c> {
                 d.reason,
                 self.place()
             );
-            let object = dead_letter::dlq_row(&self.table, d.key, d.reason, d.raw, &now);
+            let object =
+                dead_letter::dlq_row(&self.table, d.key, d.key_json, d.reason, d.raw, &now);
             batch.push((object, OffsetToken::new(d.token.render())?, d.token));
         }
         let Some((_, last, last_token)) = batch.last().cloned() else {
