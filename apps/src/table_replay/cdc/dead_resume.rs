@@ -21,6 +21,7 @@ use anyhow::{Context, Result};
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Row, Value};
 
+use crate::common::say::say;
 use crate::table_replay::cdc::dead_letters::DeadChange;
 use crate::table_replay::cdc::key::{self, TokenKey};
 use crate::table_replay::cdc::token::Token;
@@ -60,7 +61,7 @@ pub(super) async fn unsent(
         places.extend(ask(conn, &f.table, &at, chunk).await?);
     }
     let mut kept = Vec::with_capacity(dead.len());
-    for (d, place) in dead.into_iter().zip(places) {
+    for (d, place) in dead.into_iter().zip(places.iter().copied()) {
         let committed = match place {
             Place::Before => true,
             Place::Equal => match &d.token {
@@ -72,6 +73,15 @@ pub(super) async fn unsent(
         if !committed {
             kept.push(d);
         }
+    }
+    let skipped = places.len() - kept.len();
+    if skipped > 0 {
+        say!(
+            "{}: {skipped} snapshot dead letters are in {} already (committed by an earlier \
+             run): not written again",
+            f.table.name,
+            crate::table_replay::dead_letter::table_name(&f.table.name)
+        );
     }
     if !kept.is_empty() {
         // Past the committed key: the pages after this one are too.

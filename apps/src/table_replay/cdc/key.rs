@@ -292,9 +292,10 @@ impl TokenKey {
     }
 
     /// Whether a channel committed at this key has written the row at `key`, when that is
-    /// certain: integers compare as numbers; a text or binary part that differs may order
-    /// either way in its collation, and a row after its key (`N` > 0) may be another row
-    /// after a restart, so neither is certain, and the row is written again (never lost).
+    /// certain without the server: integers compare as numbers; a text or binary part that
+    /// differs may order either way in its collation, and a row after its key (`N` > 0) may
+    /// be another row after a restart, so neither is certain here (a restarted snapshot asks
+    /// the server about those: `dead_resume.rs`).
     pub fn covers(&self, key: &TokenKey) -> bool {
         if key.after > 0 {
             return false;

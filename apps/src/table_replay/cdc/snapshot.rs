@@ -12,7 +12,8 @@
 //! at a time, each row a change `'r'` whose token is `s:FILE:POS:KEY` (`token.rs`; a key
 //! too long for a token: the last key that fit). A row the type mapping refuses is a dead letter
 //! (`dead_letters.rs`, its reason `snapshot key K (r): …`), committed before its page's good
-//! rows are appended, and the snapshot goes on.
+//! rows are appended, and the snapshot goes on; a page's dead letters an earlier run
+//! committed are left out, the server deciding which in the key's order (`dead_resume.rs`).
 
 use anyhow::{Context, Result};
 use mysql_async::prelude::*;
