@@ -13,8 +13,10 @@
 //! skipped). The table channel's token never needs a bad row's key, so no run stops on a bad
 //! row. The price is one commit wait per page that has bad rows.
 //!
-//! Columns: `SOURCE_TABLE`, `SOURCE_KEY`, `REASON`, `RAW_VALUES` (a VARIANT object: every
-//! source column as read, text that is not UTF-8 as `{"hex": "…"}`), `DEAD_LETTERED_AT`.
+//! Columns: `SOURCE_TABLE`, `SOURCE_KEY`, `SOURCE_KEY_TEXT` (the key as JSON, [`key_text`];
+//! added at `follow`'s start to a table an earlier version created), `REASON`,
+//! `RAW_VALUES` (a VARIANT object: every source column as read, text that is not UTF-8 as
+//! `{"hex": "…"}`), `DEAD_LETTERED_AT`.
 //! A value of more than [`RAW_VALUE_MAX`] bytes (or past the row's [`RAW_ROW_MAX`]) is kept as
 //! `{"cut": <its first bytes>, "bytes": <its length>, "sha256": "…"}`: whole, a 16 MiB value
 //! made the dead letter itself a row the server rejects, and the bad row was lost (found by

@@ -14,14 +14,15 @@
 //! the change channel's committed key, or the binlog again from its committed transaction,
 //! and skips every dead letter the dead-letter channel's committed token covers (a snapshot
 //! row by its key, a change by its place): each bad row or change is in `<TABLE>_DLQ`
-//! exactly once, crashes included. A snapshot row's key is compared by the server, in the
-//! snapshot's own order (text in its collation: `dead_resume.rs`), where that is not certain
-//! without it (integer parts, an equal key: `key.rs` `TokenKey::covers`); only rows of
-//! `--key` columns that repeat a key, or whose key is too long for a token, past the committed
-//! one may be written twice (never lost).
+//! exactly once, crashes included. A snapshot row's key is compared here where the answer
+//! is certain without the server (integer parts, an equal key: `key.rs` `TokenKey::covers`),
+//! else by the server, in the snapshot's own order (text in its collation: `dead_resume.rs`);
+//! only rows of `--key` columns that repeat a key, or whose key is too long for a token, past
+//! the committed one may be written twice (never lost).
 //!
 //! A dead letter: `SOURCE_TABLE`, `SOURCE_KEY` (0 when the key itself is unreadable or is
-//! not one integer column: the column is a number), `REASON` (`binlog FILE:POS row N (OP): …`
+//! not one integer column: the column is a number), `SOURCE_KEY_TEXT` (the key columns as
+//! a JSON array, `dead_letter.rs` `key_text`; NULL without a row: a `TRUNCATE`), `REASON` (`binlog FILE:POS row N (OP): …`
 //! with the operation, or `snapshot key K (r): …`, `K` as `key.rs` shows a key: `('a', 3)`;
 //! then the column, its type and why),
 //! `RAW_VALUES` (every source column as read, as the replay writes it, with `_OP`,
