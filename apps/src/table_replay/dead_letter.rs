@@ -13,8 +13,10 @@
 //! skipped). The table channel's token never needs a bad row's key, so no run stops on a bad
 //! row. The price is one commit wait per page that has bad rows.
 //!
-//! Columns: `SOURCE_TABLE`, `SOURCE_KEY`, `REASON`, `RAW_VALUES` (a VARIANT object: every
-//! source column as read, text that is not UTF-8 as `{"hex": "…"}`), `DEAD_LETTERED_AT`.
+//! Columns: `SOURCE_TABLE`, `SOURCE_KEY`, `SOURCE_KEY_TEXT` (the key as JSON, [`key_text`];
+//! added at `follow`'s start to a table an earlier version created), `REASON`,
+//! `RAW_VALUES` (a VARIANT object: every source column as read, text that is not UTF-8 as
+//! `{"hex": "…"}`), `DEAD_LETTERED_AT`.
 //! A value of more than [`RAW_VALUE_MAX`] bytes (or past the row's [`RAW_ROW_MAX`]) is kept as
 //! `{"cut": <its first bytes>, "bytes": <its length>, "sha256": "…"}`: whole, a 16 MiB value
 //! made the dead letter itself a row the server rejects, and the bad row was lost (found by
@@ -23,6 +25,7 @@
 use anyhow::{Context, Result};
 use mysql_async::Value;
 use serde_json::{Map, Value as Json};
+use snowpipe_streaming::sql::SqlClient;
 use snowpipe_streaming::{Channel, OffsetToken, StreamingIngestClient};
 use snowpipe_streaming::{Positions, Rows};
 
@@ -48,7 +51,7 @@ pub(super) fn channel_name(table: &str) -> String {
 pub(super) fn ddl(database: &str, schema: &str, table: &str, pipe: &str) -> String {
     let qualified = |n: &str| format!("{}.{}.{}", ident(database), ident(schema), ident(n));
     format!(
-        "CREATE TABLE IF NOT EXISTS {t} (\n    SOURCE_TABLE VARCHAR NOT NULL,\n    SOURCE_KEY NUMBER(20,0) NOT NULL,\n    REASON VARCHAR NOT NULL,\n    RAW_VALUES VARIANT,\n    DEAD_LETTERED_AT TIMESTAMP_LTZ(3)\n);\n\
+        "CREATE TABLE IF NOT EXISTS {t} (\n    SOURCE_TABLE VARCHAR NOT NULL,\n    SOURCE_KEY NUMBER(20,0) NOT NULL,\n    SOURCE_KEY_TEXT VARCHAR,\n    REASON VARCHAR NOT NULL,\n    RAW_VALUES VARIANT,\n    DEAD_LETTERED_AT TIMESTAMP_LTZ(3)\n);\n\
          CREATE PIPE IF NOT EXISTS {p} AS\n    COPY INTO {t} FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING'))\n    MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE;\n",
         t = qualified(table),
         p = qualified(pipe),
@@ -64,11 +67,13 @@ pub(super) struct BadRow {
     pub raw: Map<String, Json>,
 }
 
-/// One row of `<TABLE>_DLQ`: the source table and key, why, the raw values, when. The one
-/// place its columns are named, for the replay's bad rows and `follow`'s dead changes alike.
+/// One row of `<TABLE>_DLQ`: the source table and key (`SOURCE_KEY`, and as [`key_text`]
+/// writes it), why, the raw values, when. The one place its columns are named, for the
+/// replay's bad rows and `follow`'s dead changes alike.
 pub(super) fn dlq_row(
     table: &str,
     key: impl Into<Json>,
+    key_text: Option<String>,
     reason: String,
     raw: Map<String, Json>,
     now: &str,
@@ -76,6 +81,10 @@ pub(super) fn dlq_row(
     let mut object = Map::new();
     object.insert("SOURCE_TABLE".into(), Json::String(table.to_owned()));
     object.insert("SOURCE_KEY".into(), key.into());
+    object.insert(
+        "SOURCE_KEY_TEXT".into(),
+        key_text.map_or(Json::Null, Json::String),
+    );
     object.insert("REASON".into(), Json::String(reason));
     object.insert("RAW_VALUES".into(), Json::Object(raw));
     object.insert("DEAD_LETTERED_AT".into(), Json::String(now.to_owned()));
@@ -105,6 +114,73 @@ pub(super) fn raw_values(table: &SourceTable, values: &[Value]) -> Map<String, J
             (c.name.clone(), json)
         })
         .collect()
+}
+
+/// `SOURCE_KEY_TEXT`: the key columns' values `values` (in the key's order) as a JSON array,
+/// compact: an integer as a number, text as a string, a binary column's bytes (or text that
+/// is not UTF-8) as `{"hex": "…"}`. At most [`KEY_TEXT_MAX`] bytes of values are kept whole:
+/// a value past what is left is `{"cut": …, "bytes": n, "sha256": "…"}` as in `RAW_VALUES`.
+pub(crate) fn key_text(table: &SourceTable, values: &[&Value]) -> String {
+    let mut left = KEY_TEXT_MAX;
+    let parts = table
+        .keys
+        .iter()
+        .zip(values)
+        .map(|(&k, v)| {
+            let binary = matches!(table.columns[k].kind, schema::Kind::Binary { .. });
+            let json = match v {
+                Value::Bytes(b) if b.len() > left => cut_value(b, left),
+                Value::Bytes(b) if binary => serde_json::json!({ "hex": schema::hex(b) }),
+                _ => raw_value(v),
+            };
+            if let Value::Bytes(b) = v {
+                left = left.saturating_sub(b.len());
+            }
+            json
+        })
+        .collect();
+    Json::Array(parts).to_string()
+}
+
+/// Most bytes of key values kept whole in `SOURCE_KEY_TEXT` ([`key_text`]): InnoDB's longest
+/// index key is 3,072 bytes, so a primary or unique key always fits; `--key` columns need
+/// no index and may be longer.
+pub(crate) const KEY_TEXT_MAX: usize = 4 * 1024;
+
+/// Adds `SOURCE_KEY_TEXT` to the dead-letter table of `table` in `database.schema` when an
+/// earlier version created it without (its dead letters hold NULL there); `true` when added.
+/// Nothing when the table has it, or does not exist (yet: a table without dead letters needs
+/// none).
+///
+/// # Errors
+/// When the table exists but cannot be read or altered.
+pub(crate) async fn add_key_text_column(
+    sql: &SqlClient,
+    (database, schema_name): (&str, &str),
+    table: &str,
+) -> Result<bool> {
+    let dlq = format!(
+        "{}.{}.{}",
+        ident(database),
+        ident(schema_name),
+        ident(&table_name(table))
+    );
+    let have = match sql.query(&format!("SELECT * FROM {dlq} LIMIT 0")).await {
+        Ok(r) => r,
+        Err(e) if format!("{e:#}").to_lowercase().contains("does not exist") => return Ok(false),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read the dead-letter table {dlq}"))
+        }
+    };
+    if have.column_index("SOURCE_KEY_TEXT").is_some() {
+        return Ok(false);
+    }
+    sql.query(&format!(
+        "ALTER TABLE {dlq} ADD COLUMN SOURCE_KEY_TEXT VARCHAR"
+    ))
+    .await
+    .with_context(|| format!("cannot add column SOURCE_KEY_TEXT to {dlq}"))?;
+    Ok(true)
 }
 
 /// Most bytes of one raw value kept whole in a dead letter.
@@ -255,7 +331,15 @@ impl<'a> DeadLetters<'a> {
                 row.reason,
                 self.place()
             );
-            let object = dlq_row(&self.table, row.key, row.reason, row.raw, &now);
+            let key_text = Json::Array(vec![row.key.into()]).to_string();
+            let object = dlq_row(
+                &self.table,
+                row.key,
+                Some(key_text),
+                row.reason,
+                row.raw,
+                &now,
+            );
             batch.push((object, OffsetToken::from(row.key)));
         }
         let Some(last) = batch.last().and_then(|(_, t)| t.as_u64()) else {
@@ -380,7 +464,68 @@ mod tests {
         assert_eq!(table_name("orders"), "ORDERS_DLQ");
         assert_eq!(pipe_name("orders"), "ORDERS_DLQ_PIPE");
         let ddl = ddl("DB", "PUBLIC", "ORDERS_DLQ", "ORDERS_DLQ_PIPE");
-        assert!(ddl.contains("CREATE TABLE IF NOT EXISTS DB.PUBLIC.ORDERS_DLQ (\n    SOURCE_TABLE VARCHAR NOT NULL,\n    SOURCE_KEY NUMBER(20,0) NOT NULL,"), "{ddl}");
+        assert!(ddl.contains("CREATE TABLE IF NOT EXISTS DB.PUBLIC.ORDERS_DLQ (\n    SOURCE_TABLE VARCHAR NOT NULL,\n    SOURCE_KEY NUMBER(20,0) NOT NULL,\n    SOURCE_KEY_TEXT VARCHAR,\n    REASON"), "{ddl}");
         assert!(ddl.contains("CREATE PIPE IF NOT EXISTS DB.PUBLIC.ORDERS_DLQ_PIPE AS"));
+    }
+
+    #[test]
+    fn key_text_is_json_by_kind_and_capped() {
+        let col = |name: &str, kind: Kind| SourceColumn {
+            name: name.into(),
+            column_type: String::new(),
+            kind,
+            nullable: false,
+        };
+        let table = SourceTable {
+            name: "t".into(),
+            columns: vec![
+                col(
+                    "g",
+                    Kind::Int {
+                        unsigned: false,
+                        digits: 10,
+                    },
+                ),
+                col("name", Kind::Text { max_chars: None }),
+                col(
+                    "id",
+                    Kind::Binary {
+                        max_bytes: Some(16),
+                    },
+                ),
+            ],
+            key: 0,
+            keys: vec![0, 1, 2],
+        };
+        let text = key_text(
+            &table,
+            &[
+                &Value::Int(-3),
+                &Value::Bytes("Ärger \"x\", '漢'".as_bytes().to_vec()),
+                // Binary that happens to be UTF-8 is still hex: the column says bytes.
+                &Value::Bytes(b"ab".to_vec()),
+            ],
+        );
+        assert_eq!(text, r#"[-3,"Ärger \"x\", '漢'",{"hex":"6162"}]"#);
+        // Text that is not UTF-8 is hex too.
+        let bad = key_text(
+            &table,
+            &[
+                &Value::Int(1),
+                &Value::Bytes(vec![0xff]),
+                &Value::Bytes(vec![]),
+            ],
+        );
+        assert_eq!(bad, r#"[1,{"hex":"ff"},{"hex":""}]"#);
+        // Past KEY_TEXT_MAX bytes of values: cut, with the length and hash.
+        let long = Value::Bytes(vec![b'k'; KEY_TEXT_MAX + 10]);
+        let cut: Json = serde_json::from_str(&key_text(
+            &table,
+            &[&Value::Int(1), &long, &Value::Bytes(vec![1])],
+        ))
+        .unwrap();
+        assert_eq!(cut[1]["bytes"], KEY_TEXT_MAX + 10);
+        assert_eq!(cut[1]["cut"].as_str().unwrap().len(), KEY_TEXT_MAX);
+        assert_eq!(cut[2]["bytes"], 1, "nothing left: {cut}");
     }
 }

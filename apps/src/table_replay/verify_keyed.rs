@@ -7,21 +7,21 @@
 //! destination row out by key, and what is left over is extra. Memory: the current state
 //! of that one table. The key range rows are not compared (there is no numeric range). The
 //! dead letters' `SOURCE_KEY` holds integer keys only, so a dead letter's key is read from its
-//! `RAW_VALUES` (the key columns as read): such a key is left out on both sides and counted,
-//! as `verify.rs` does by `SOURCE_KEY`.
+//! `SOURCE_KEY_TEXT` (`verify_dead.rs`): such a key is left out on both sides and counted, as
+//! `verify.rs` does by `SOURCE_KEY`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result};
 use mysql_async::Conn;
-use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 use snowpipe_streaming::sql::SqlClient;
 
 use crate::table_replay::cdc::key::{readable, Pager};
 use crate::table_replay::schema::{self, Kind, SourceTable};
+use crate::table_replay::verify_dead;
 use crate::table_replay::verify_report::{
-    classes_and_names, from_dest, from_source, hash_value, quoted, Class, Difference, Verification,
+    classes_and_names, from_dest, from_source, hash_value, quoted, Difference, Verification,
 };
 
 /// A row's values in canonical form.
@@ -70,7 +70,7 @@ pub(super) async fn verify(
     }
     v.dest_distinct = dest.len() as u64;
     let dead = match dlq {
-        Some(dlq) => dead_keys(sql, dlq, table, &classes).await?,
+        Some(dlq) => verify_dead::keyed(sql, dlq, table, &classes).await?,
         None => BTreeSet::new(),
     };
     let mut dead_seen = 0u64;
@@ -158,53 +158,6 @@ pub(super) async fn verify(
         v.dead_lettered = Some((dead_seen, dlq.to_owned()));
     }
     Ok(v)
-}
-
-/// The keys of `table`'s dead letters in `dlq` (qualified), canonical, from their
-/// `RAW_VALUES` (text as text, bytes as text or `{"hex": …}`).
-///
-/// # Errors
-/// When the dead-letter table cannot be read.
-async fn dead_keys(
-    sql: &SqlClient,
-    dlq: &str,
-    table: &SourceTable,
-    classes: &[Class],
-) -> Result<BTreeSet<Canon>> {
-    let result = sql
-        .query(&format!(
-            "SELECT RAW_VALUES FROM {dlq} WHERE SOURCE_TABLE = '{}'",
-            table.name.replace('\'', "''")
-        ))
-        .await
-        .with_context(|| format!("cannot read the dead letters in {dlq}"))?;
-    let mut keys = BTreeSet::new();
-    for row in result.rows {
-        let Some(raw) = row
-            .first()
-            .and_then(|c| c.as_deref())
-            .and_then(|s| serde_json::from_str::<Json>(s).ok())
-        else {
-            continue;
-        };
-        let key: Canon = table
-            .keys
-            .iter()
-            .map(|&k| {
-                let v = raw.get(&table.columns[k].name).unwrap_or(&Json::Null);
-                match (classes[k], v) {
-                    (Class::Binary, Json::String(s)) => Some(schema::hex(s.as_bytes())),
-                    (Class::Binary, Json::Object(m)) => m
-                        .get("hex")
-                        .and_then(Json::as_str)
-                        .map(str::to_ascii_lowercase),
-                    (class, v) => from_source(class, v),
-                }
-            })
-            .collect();
-        keys.insert(key);
-    }
-    Ok(keys)
 }
 
 /// Keeps the first 20 differences.

@@ -31,6 +31,7 @@ mod table_replay_follow_big_tx;
 mod table_replay_follow_crash;
 mod table_replay_follow_dead_letters;
 mod table_replay_follow_divert;
+mod table_replay_follow_keyed_dead;
 mod table_replay_follow_keys;
 mod table_replay_follow_modify;
 mod table_replay_follow_perf;

@@ -14,13 +14,15 @@
 //! the change channel's committed key, or the binlog again from its committed transaction,
 //! and skips every dead letter the dead-letter channel's committed token covers (a snapshot
 //! row by its key, a change by its place): each bad row or change is in `<TABLE>_DLQ`
-//! exactly once, crashes included. A snapshot row's key is compared only where its order is
-//! certain without the server (integer parts, an equal key: `key.rs` `TokenKey::covers`):
-//! a text or binary key's snapshot dead letter met again after a restart may be written
-//! twice, never lost.
+//! exactly once, crashes included. A snapshot row's key is compared here where the answer
+//! is certain without the server (integer parts, an equal key: `key.rs` `TokenKey::covers`),
+//! else by the server, in the snapshot's own order (text in its collation: `dead_resume.rs`);
+//! only rows of `--key` columns that repeat a key, or whose key is too long for a token, past
+//! the committed one may be written twice (never lost).
 //!
 //! A dead letter: `SOURCE_TABLE`, `SOURCE_KEY` (0 when the key itself is unreadable or is
-//! not one integer column: the column is a number), `REASON` (`binlog FILE:POS row N (OP): …`
+//! not one integer column: the column is a number), `SOURCE_KEY_TEXT` (the key columns as
+//! a JSON array, `dead_letter.rs` `key_text`; NULL without a row: a `TRUNCATE`), `REASON` (`binlog FILE:POS row N (OP): …`
 //! with the operation, or `snapshot key K (r): …`, `K` as `key.rs` shows a key: `('a', 3)`;
 //! then the column, its type and why),
 //! `RAW_VALUES` (every source column as read, as the replay writes it, with `_OP`,
@@ -36,7 +38,7 @@ use snowpipe_streaming::{
 
 use crate::common::say::say_warn;
 use crate::table_replay::cdc::changes::{Op, Origin};
-use crate::table_replay::cdc::key;
+use crate::table_replay::cdc::key::{self, TokenKey};
 use crate::table_replay::cdc::rejected::{Kind, Rejected};
 use crate::table_replay::cdc::token::Token;
 use crate::table_replay::cdc::Followed;
@@ -57,8 +59,13 @@ pub(super) struct DeadChange {
     /// The key for `SOURCE_KEY`: a single integer key's value, else 0 (the key is in
     /// `REASON` and `RAW_VALUES`).
     pub key: u64,
+    /// `SOURCE_KEY_TEXT` (`dead_letter.rs` `key_text`): the key columns as JSON, `None`
+    /// without a row (a `TRUNCATE`).
+    pub key_json: Option<String>,
     /// The key as people read it (`key.rs`).
     pub key_text: String,
+    /// The key columns' values as read (none when the change has no row: a `TRUNCATE`).
+    pub key_values: Vec<mysql_async::Value>,
     pub reason: String,
     /// The source columns as read and the change's place (`_OP`, `_BINLOG_*`, `_ROW`).
     pub raw: Map<String, Json>,
@@ -84,15 +91,26 @@ impl DeadChange {
             Some([one]) => schema::key_value(one).unwrap_or(0),
             _ => 0,
         };
-        let key_text = key_values.map_or_else(|| "?".into(), |v| key::readable(&v));
+        let key_text = key_values
+            .as_deref()
+            .map_or_else(|| "?".into(), key::readable);
         let place = if origin.op == Op::Read {
             format!("snapshot key {key_text}")
         } else {
             format!("binlog {}:{} row {}", origin.file, origin.pos, origin.row)
         };
+        let key_json = key_values
+            .as_deref()
+            .map(|v| dead_letter::key_text(&f.table, v));
         DeadChange {
             key,
+            key_json,
             key_text,
+            key_values: key_values
+                .unwrap_or_default()
+                .into_iter()
+                .cloned()
+                .collect(),
             reason: format!("{place} ({}): {reason}", origin.op.code()),
             raw,
             token,
@@ -108,6 +126,9 @@ pub(super) struct DeadLetters<'c> {
     table: String,
     channel: Option<Channel>,
     committed: Option<Token>,
+    /// The committed snapshot key while it is an earlier run's and a snapshot page may still
+    /// be at or before it (`dead_resume.rs` asks the server).
+    earlier: Option<TokenKey>,
     /// Dead-lettered by this run.
     pub stored: u64,
     /// The channel's rows the server rejected (`rejected.rs`), watched from its opening.
@@ -128,6 +149,7 @@ impl<'c> DeadLetters<'c> {
             table: table.to_owned(),
             channel: None,
             committed: None,
+            earlier: None,
             stored: 0,
             rejected: None,
         }
@@ -168,9 +190,30 @@ impl<'c> DeadLetters<'c> {
             .latest_committed_offset_token()
             .map(|t| Token::parse(t.as_str()))
             .transpose()?;
+        self.earlier = match &self.committed {
+            Some(Token::Snapshot {
+                key, done: false, ..
+            }) if !key.key.is_empty() => Some(key.clone()),
+            _ => None,
+        };
         self.rejected = Some(Rejected::watch(&self.table, Kind::DeadLetters, &channel));
         self.channel = Some(channel);
         Ok(())
+    }
+
+    /// The committed snapshot key of an earlier run that a snapshot page's dead letters
+    /// may be at or before (opening the channel): `dead_resume.rs` asks the server which.
+    ///
+    /// # Errors
+    /// When the channel cannot be opened.
+    pub(super) async fn earlier_snapshot_key(&mut self) -> Result<Option<TokenKey>> {
+        self.open().await?;
+        Ok(self.earlier.clone())
+    }
+
+    /// The snapshot has read past the earlier run's committed key: nothing more to ask.
+    pub(super) fn passed_earlier(&mut self) {
+        self.earlier = None;
     }
 
     /// Writes `dead` (in token order), each logged once with its reason, and waits until
@@ -198,7 +241,8 @@ impl<'c> DeadLetters<'c> {
                 d.reason,
                 self.place()
             );
-            let object = dead_letter::dlq_row(&self.table, d.key, d.reason, d.raw, &now);
+            let object =
+                dead_letter::dlq_row(&self.table, d.key, d.key_json, d.reason, d.raw, &now);
             batch.push((object, OffsetToken::new(d.token.render())?, d.token));
         }
         let Some((_, last, last_token)) = batch.last().cloned() else {
@@ -222,6 +266,7 @@ impl<'c> DeadLetters<'c> {
                 )
             })?;
         self.committed = Some(last_token);
+        self.earlier = None;
         self.stored += n;
         Ok(())
     }

@@ -292,9 +292,10 @@ impl TokenKey {
     }
 
     /// Whether a channel committed at this key has written the row at `key`, when that is
-    /// certain: integers compare as numbers; a text or binary part that differs may order
-    /// either way in its collation, and a row after its key (`N` > 0) may be another row
-    /// after a restart, so neither is certain, and the row is written again (never lost).
+    /// certain without the server: integers compare as numbers; a text or binary part that
+    /// differs may order either way in its collation, and a row after its key (`N` > 0) may
+    /// be another row after a restart, so neither is certain here (a restarted snapshot asks
+    /// the server about those: `dead_resume.rs`).
     pub fn covers(&self, key: &TokenKey) -> bool {
         if key.after > 0 {
             return false;
@@ -426,14 +427,7 @@ impl Pager {
                 self.keys
             );
         }
-        // k1 >= ? AND (k1 > ? OR (k1 = ? AND (k2 > ? OR …))): the parameters in that order.
-        let mut params = vec![after[0].clone()];
-        for (i, v) in after.iter().enumerate() {
-            params.push(v.clone());
-            if i + 1 < after.len() {
-                params.push(v.clone());
-            }
-        }
+        let mut params = after_params(after);
         params.push(limit);
         conn.exec(self.after.as_str(), params)
             .await
@@ -441,8 +435,22 @@ impl Pager {
     }
 }
 
-/// The condition "after the key (`?` per key part)", as [`Pager::page`] binds it.
-fn after(keys: &[String]) -> String {
+/// The parameters of [`after`]'s condition for the key `after` (one value per key column):
+/// `k1 >= ? AND (k1 > ? OR (k1 = ? AND (k2 > ? OR …)))`, in that order.
+pub(super) fn after_params(after: &[Value]) -> Vec<Value> {
+    let mut params = after.first().cloned().into_iter().collect::<Vec<_>>();
+    for (i, v) in after.iter().enumerate() {
+        params.push(v.clone());
+        if i + 1 < after.len() {
+            params.push(v.clone());
+        }
+    }
+    params
+}
+
+/// The condition "after the key (`?` per key part)" over the quoted key columns `keys`, in
+/// the server's order (text in its collation), as [`Pager::page`] binds it ([`after_params`]).
+pub(super) fn after(keys: &[String]) -> String {
     let mut cond = format!("{} > ?", keys[keys.len() - 1]);
     for k in keys[..keys.len() - 1].iter().rev() {
         cond = format!("{k} > ? OR ({k} = ? AND ({cond}))");

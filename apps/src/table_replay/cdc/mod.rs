@@ -44,6 +44,7 @@ mod binlog_value;
 pub mod changes;
 pub mod cli;
 pub mod dead_letters;
+mod dead_resume;
 pub mod demo;
 mod evolve;
 pub mod key;
@@ -317,6 +318,15 @@ pub async fn follow(
     for name in &opts.tables {
         let mut f = open_table(client, opts, &mut conn, name).await?;
         if let Some(sql) = &opts.sql {
+            // A dead-letter table an earlier version created: it gets SOURCE_KEY_TEXT.
+            let place = (opts.database.as_str(), opts.schema.as_str());
+            if crate::table_replay::dead_letter::add_key_text_column(sql, place, name).await? {
+                say!(
+                    "{name}: added column SOURCE_KEY_TEXT to {} (its earlier dead letters \
+                     hold NULL there: their key is in REASON and RAW_VALUES)",
+                    crate::table_replay::dead_letter::table_name(name)
+                );
+            }
             // A run killed after an ALTER … ADD COLUMN: the change table gets the column.
             evolve::add_missing_columns(sql, &opts.place(), &f.table).await?;
             // A MODIFY made while follow was down: widened now, or the table diverted.

@@ -12,7 +12,8 @@
 //! at a time, each row a change `'r'` whose token is `s:FILE:POS:KEY` (`token.rs`; a key
 //! too long for a token: the last key that fit). A row the type mapping refuses is a dead letter
 //! (`dead_letters.rs`, its reason `snapshot key K (r): …`), committed before its page's good
-//! rows are appended, and the snapshot goes on.
+//! rows are appended, and the snapshot goes on; a page's dead letters an earlier run
+//! committed are left out, the server deciding which in the key's order (`dead_resume.rs`).
 
 use anyhow::{Context, Result};
 use mysql_async::prelude::*;
@@ -21,6 +22,7 @@ use snowpipe_streaming::OffsetToken;
 
 use crate::table_replay::cdc::changes::{self, Op, Origin};
 use crate::table_replay::cdc::dead_letters::DeadChange;
+use crate::table_replay::cdc::dead_resume;
 use crate::table_replay::cdc::key::{Pager, TokenKey};
 use crate::table_replay::cdc::token::{BinlogPos, Token};
 use crate::table_replay::cdc::Followed;
@@ -176,7 +178,9 @@ pub(super) async fn table(
                 Err(reason) => dead.push(DeadChange::new(f, &values, &origin, token, &reason)),
             }
         }
-        // Dead letters first, committed: the change channel's token never passes one.
+        // Dead letters first, committed: the change channel's token never passes one. Those
+        // an earlier run committed are left out, by the server's order (`dead_resume.rs`).
+        let dead = dead_resume::unsent(conn, f, dead).await?;
         f.dead.send(dead).await?;
         f.append(rows).await?;
     }

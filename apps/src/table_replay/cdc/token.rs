@@ -139,8 +139,8 @@ impl Token {
     }
 
     /// Whether a channel committed at this token has already written the row of `other`:
-    /// a snapshot row by its key when that is certain (`TokenKey::covers`: a snapshot
-    /// taken again after a restart reads the keys in the same order), every snapshot row
+    /// a snapshot row by its key when that is certain without the server
+    /// (`TokenKey::covers`; the rest `dead_resume.rs` asks the server), every snapshot row
     /// once the snapshot is complete or the binlog is committed, a binlog change by its place.
     pub fn covers(&self, other: &Token) -> bool {
         match (self, other) {
