@@ -116,6 +116,11 @@ impl MariaDb {
     /// # Errors
     /// As [`MariaDb::start`].
     pub fn start_with(extra: &[&str]) -> Result<Self> {
+        Self::start_on(extra, &mut free_port)
+    }
+
+    /// [`MariaDb::start_with`] on the ports `next_port` picks.
+    fn start_on(extra: &[&str], next_port: &mut dyn FnMut() -> Result<u16>) -> Result<Self> {
         let server = server_binary()
             .with_context(|| format!("mariadbd not found: install it with `{INSTALL_HINT}`"))?;
         let install = install_db_binary(&server).with_context(|| {
@@ -152,78 +157,60 @@ impl MariaDb {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let port = free_port()?;
-        let mut cmd = Command::new(&server);
-        cmd.current_dir(&data);
-        cmd.arg("--no-defaults")
-            .arg(format!("--datadir={}", data.display()))
-            .arg(format!("--socket={}", socket.display()))
-            .arg(format!(
-                "--pid-file={}",
-                dir.path().join("mysqld.pid").display()
-            ))
-            .arg(format!("--log-error={}", log.display()))
-            .arg(format!("--tmpdir={}", tmp.display()))
-            .arg("--bind-address=127.0.0.1")
-            .arg(format!("--port={port}"))
-            .arg("--skip-name-resolve")
-            .arg("--innodb-buffer-pool-size=64M")
-            .arg("--innodb-log-file-size=64M")
-            .arg("--innodb-flush-log-at-trx-commit=2")
-            .arg("--character-set-server=utf8mb4")
-            .arg("--collation-server=utf8mb4_bin")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if root {
-            cmd.arg("--user=root");
+        // The port is free when chosen and taken only when the server binds it: another
+        // process may take it in between (a busy machine saw one start in five fail so). A
+        // start that fails on the port is tried again on another, at most three times.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let port = next_port()?;
+            let args = Args {
+                data: &data,
+                socket: &socket,
+                log: &log,
+                tmp: &tmp,
+                pid: &dir.path().join("mysqld.pid"),
+                port,
+                root,
+            };
+            let mut cmd = server_command(&server, &args, extra);
+            let command = (
+                server.clone(),
+                cmd.get_args()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect(),
+            );
+            let mut child = cmd.spawn().context("cannot start mariadbd")?;
+            match wait_ready(&mut child, &log, port) {
+                Ok(()) => {
+                    return Ok(Self {
+                        child,
+                        port,
+                        command,
+                        log,
+                        dir,
+                    })
+                }
+                Err(_) if attempt < 3 && port_taken(&log) => {
+                    eprintln!(
+                        "mariadbd could not bind port {port} (taken meanwhile): another port"
+                    );
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    let _ = std::fs::remove_file(&log);
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(e);
+                }
+            }
         }
-        cmd.args(extra);
-        let command = (
-            server.clone(),
-            cmd.get_args()
-                .map(|a| a.to_string_lossy().into_owned())
-                .collect(),
-        );
-        let child = cmd.spawn().context("cannot start mariadbd")?;
-        let mut db = Self {
-            child,
-            port,
-            command,
-            log,
-            dir,
-        };
-        db.wait_ready()?;
-        Ok(db)
     }
 
     /// Waits (60 s) until the server accepts connections.
     fn wait_ready(&mut self) -> Result<()> {
-        let (log, port) = (self.log.clone(), self.port);
-        let db = self;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            // The port opens a moment before the server takes connections (a busy machine saw
-            // the first handshake fail): wait for both, the log line says the latter.
-            let ready =
-                std::fs::read_to_string(&log).is_ok_and(|l| l.contains("ready for connections"));
-            if ready && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(());
-            }
-            if let Ok(Some(status)) = db.child.try_wait() {
-                bail!(
-                    "mariadbd exited ({status}): {}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "mariadbd did not listen within 60 s: {}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_ready(&mut self.child, &self.log, self.port)
     }
 
     /// `mysql://root@127.0.0.1:PORT/DB`.
@@ -244,6 +231,78 @@ impl Drop for MariaDb {
     }
 }
 
+/// Waits (60 s) until the server `child`, logging to `log`, accepts connections on `port`.
+fn wait_ready(child: &mut Child, log: &Path, port: u16) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        // The port opens a moment before the server takes connections (a busy machine saw
+        // the first handshake fail): wait for both, the log line says the latter.
+        let ready = std::fs::read_to_string(log).is_ok_and(|l| l.contains("ready for connections"));
+        if ready && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            bail!(
+                "mariadbd exited ({status}): {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "mariadbd did not listen within 60 s: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Whether the server's log says it could not bind its port (another process took it).
+fn port_taken(log: &Path) -> bool {
+    std::fs::read_to_string(log).is_ok_and(|l| {
+        l.contains("Address already in use") || l.contains("Do you already have another")
+    })
+}
+
+/// What [`server_command`] starts the server with.
+struct Args<'a> {
+    data: &'a Path,
+    socket: &'a Path,
+    log: &'a Path,
+    tmp: &'a Path,
+    pid: &'a Path,
+    port: u16,
+    root: bool,
+}
+
+/// The `mariadbd` command line of a private server.
+fn server_command(server: &Path, a: &Args<'_>, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(server);
+    cmd.current_dir(a.data);
+    cmd.arg("--no-defaults")
+        .arg(format!("--datadir={}", a.data.display()))
+        .arg(format!("--socket={}", a.socket.display()))
+        .arg(format!("--pid-file={}", a.pid.display()))
+        .arg(format!("--log-error={}", a.log.display()))
+        .arg(format!("--tmpdir={}", a.tmp.display()))
+        .arg("--bind-address=127.0.0.1")
+        .arg(format!("--port={}", a.port))
+        .arg("--skip-name-resolve")
+        .arg("--innodb-buffer-pool-size=64M")
+        .arg("--innodb-log-file-size=64M")
+        .arg("--innodb-flush-log-at-trx-commit=2")
+        .arg("--character-set-server=utf8mb4")
+        .arg("--collation-server=utf8mb4_bin")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if a.root {
+        cmd.arg("--user=root");
+    }
+    cmd.args(extra);
+    cmd
+}
+
 fn is_root() -> bool {
     // The effective uid from /proc (Linux), else the USER variable.
     std::fs::read_to_string("/proc/self/status")
@@ -254,4 +313,35 @@ fn is_root() -> bool {
                 .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
         })
         .unwrap_or_else(|| std::env::var("USER").is_ok_and(|u| u == "root"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The port chosen was taken before the server bound it (another process on a busy
+    /// machine): the server starts on another port and takes connections there.
+    #[test]
+    fn a_port_taken_before_the_server_binds_it_is_replaced() {
+        if server_binary().is_none() {
+            eprintln!("skipped: mariadbd not found; install it with `{INSTALL_HINT}`");
+            return;
+        }
+        let held = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let taken = held.local_addr().expect("addr").port();
+        let mut picked = Vec::new();
+        let db = MariaDb::start_on(&[], &mut || {
+            let port = if picked.is_empty() {
+                taken
+            } else {
+                free_port()?
+            };
+            picked.push(port);
+            Ok(port)
+        })
+        .expect("started on another port");
+        assert_eq!(picked.len(), 2, "one port taken, one used: {picked:?}");
+        assert_ne!(db.port, taken);
+        assert!(std::net::TcpStream::connect(("127.0.0.1", db.port)).is_ok());
+    }
 }
