@@ -18,7 +18,13 @@
 //! is certain without the server (integer parts, an equal key: `key.rs` `TokenKey::covers`),
 //! else by the server, in the snapshot's own order (text in its collation: `dead_resume.rs`);
 //! only rows of `--key` columns that repeat a key, or whose key is too long for a token, past
-//! the committed one may be written twice (never lost).
+//! the committed one may be written twice (never lost). Only the same snapshot's token
+//! covers a snapshot row (the binlog position it resumes at names the snapshot): a new
+//! snapshot, taken after the change table and its pipe were made again, writes every dead
+//! letter of its own, whatever an earlier one committed. A kill inside a snapshot's first
+//! page, after its dead letters and before any of its rows were committed, starts the
+//! snapshot again at a new position when the binlog moved meanwhile: that page's dead
+//! letters are then written twice (never lost).
 //!
 //! A dead letter: `SOURCE_TABLE`, `SOURCE_KEY` (0 when the key itself is unreadable or is
 //! not one integer column: the column is a number), `SOURCE_KEY_TEXT` (the key columns as
@@ -40,7 +46,7 @@ use crate::common::say::say_warn;
 use crate::table_replay::cdc::changes::{Op, Origin};
 use crate::table_replay::cdc::key::{self, TokenKey};
 use crate::table_replay::cdc::rejected::{Kind, Rejected};
-use crate::table_replay::cdc::token::Token;
+use crate::table_replay::cdc::token::{BinlogPos, Token};
 use crate::table_replay::cdc::Followed;
 use crate::table_replay::{dead_letter, schema};
 
@@ -126,9 +132,10 @@ pub(super) struct DeadLetters<'c> {
     table: String,
     channel: Option<Channel>,
     committed: Option<Token>,
-    /// The committed snapshot key while it is an earlier run's and a snapshot page may still
-    /// be at or before it (`dead_resume.rs` asks the server).
-    earlier: Option<TokenKey>,
+    /// The committed snapshot key, with the binlog position its snapshot resumes at, while it
+    /// is an earlier run's and a snapshot page may still be at or before it (`dead_resume.rs`
+    /// asks the server).
+    earlier: Option<(BinlogPos, TokenKey)>,
     /// Dead-lettered by this run.
     pub stored: u64,
     /// The channel's rows the server rejected (`rejected.rs`), watched from its opening.
@@ -192,8 +199,10 @@ impl<'c> DeadLetters<'c> {
             .transpose()?;
         self.earlier = match &self.committed {
             Some(Token::Snapshot {
-                key, done: false, ..
-            }) if !key.key.is_empty() => Some(key.clone()),
+                resume,
+                key,
+                done: false,
+            }) if !key.key.is_empty() => Some((resume.clone(), key.clone())),
             _ => None,
         };
         self.rejected = Some(Rejected::watch(&self.table, Kind::DeadLetters, &channel));
@@ -206,7 +215,7 @@ impl<'c> DeadLetters<'c> {
     ///
     /// # Errors
     /// When the channel cannot be opened.
-    pub(super) async fn earlier_snapshot_key(&mut self) -> Result<Option<TokenKey>> {
+    pub(super) async fn earlier_snapshot_key(&mut self) -> Result<Option<(BinlogPos, TokenKey)>> {
         self.open().await?;
         Ok(self.earlier.clone())
     }

@@ -139,15 +139,37 @@ impl Token {
     }
 
     /// Whether a channel committed at this token has already written the row of `other`:
-    /// a snapshot row by its key when that is certain without the server
-    /// (`TokenKey::covers`; the rest `dead_resume.rs` asks the server), every snapshot row
-    /// once the snapshot is complete or the binlog is committed, a binlog change by its place.
+    /// a snapshot row of the same snapshot (the same binlog position to resume at) by its key
+    /// when that is certain without the server (`TokenKey::covers`; the rest `dead_resume.rs`
+    /// asks the server), every row of that snapshot once it is complete or a change after its
+    /// position is committed, a binlog change by its place. Another snapshot's rows (a new
+    /// snapshot after the change table was made again) are never covered.
     pub fn covers(&self, other: &Token) -> bool {
         match (self, other) {
             (_, Token::Binlog { change, .. }) => !self.wants(change),
-            (Token::Snapshot { done: true, .. }, Token::Snapshot { .. }) => true,
-            (Token::Snapshot { key: at, .. }, Token::Snapshot { key, .. }) => at.covers(key),
-            (Token::Binlog { .. }, Token::Snapshot { .. }) => true,
+            // Snapshot rows are covered only by a token of the same snapshot (the binlog
+            // position it resumes at): a new snapshot (the change table made again) writes
+            // its own.
+            (
+                Token::Snapshot {
+                    resume: r_at,
+                    done: true,
+                    ..
+                },
+                Token::Snapshot { resume, .. },
+            ) => r_at == resume,
+            (
+                Token::Snapshot {
+                    resume: r_at,
+                    key: at,
+                    ..
+                },
+                Token::Snapshot { resume, key, .. },
+            ) => r_at == resume && at.covers(key),
+            // A change read after this snapshot began: the snapshot was done before it.
+            (Token::Binlog { change, .. }, Token::Snapshot { resume, .. }) => {
+                change.event >= *resume
+            }
         }
     }
 
@@ -263,15 +285,19 @@ mod tests {
                 row: 0,
             },
         };
-        // A snapshot taken again after a kill resumes at another position: keys decide.
-        assert!(snap(500, 150).covers(&snap(900, 150)));
+        // A snapshot resumed after a kill keeps its position: keys decide. Another snapshot
+        // (the change table made again) has its own position: nothing of it is covered.
+        assert!(!snap(500, 150).covers(&snap(900, 150)));
+        assert!(!snap(500, 150).covers(&snap(900, 20)));
         assert!(snap(500, 150).covers(&snap(500, 20)));
         assert!(!snap(500, 150).covers(&snap(500, 1234)));
         assert!(!snap(500, 150).covers(&change(600)));
         assert!(snap(500, 150).covers(&change(400)));
         assert!(change(600).covers(&snap(500, u64::MAX)));
+        assert!(!change(600).covers(&snap(700, 1)));
         let done = Token::parse("S:b.000001:500:x61").unwrap();
-        assert!(done.covers(&snap(900, 7)));
+        assert!(done.covers(&snap(500, 7)));
+        assert!(!done.covers(&snap(900, 7)));
         assert!(change(600).covers(&change(600)));
         assert!(!change(600).covers(&change(700)));
     }
