@@ -9,6 +9,7 @@ mod csv;
 mod errors;
 mod follow;
 mod hostile_bucket;
+mod hostile_ca_files;
 mod hostile_file_names;
 mod hostile_files;
 mod hostile_profile_files;
