@@ -23,6 +23,7 @@ mod hostile_console;
 mod hostile_credentials;
 mod hostile_file_mode;
 mod hostile_input;
+mod hostile_option_files;
 mod hostile_suite;
 mod json_logs;
 mod keygen;
