@@ -8,6 +8,7 @@
 
 mod common;
 
+mod caps_inventory;
 mod chaos;
 mod console_browser;
 mod ecommerce_crash;

@@ -8,6 +8,7 @@
 
 mod common;
 
+mod caps_inventory;
 mod catalog;
 mod classic_migration;
 mod convert;

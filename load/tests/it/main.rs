@@ -4,6 +4,7 @@
 mod common;
 
 mod buckets;
+mod caps_inventory;
 mod crash;
 mod csv;
 mod errors;
