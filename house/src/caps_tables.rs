@@ -201,24 +201,11 @@ pub(crate) const FLAGS: &[Allowed] = &[
                  the kernel's 128 KiB an argument",
     },
     Allowed {
-        programs: &["ski_resort", "ecommerce"],
-        names: &["--public-key"],
-        reason: "TODO(caps): the demos' `emulator` subcommand reads its key file whole \
-                 (`apps/src/common/mod.rs`); no generator yet (the emulator's own \
-                 `--public-key` has `hostile_option_files`)",
-    },
-    Allowed {
         programs: &["snowpipe"],
         names: &["--emulator-ddl"],
         reason: "TODO(caps): the embedded emulator's `@FILE` is read whole \
                  (`load/src/connect.rs` `embedded`); the emulator's `--ddl` has its generator \
                  (`hostile_ddl`), this way in none",
-    },
-    Allowed {
-        programs: &["ecommerce"],
-        names: &["--config"],
-        reason: "TODO(caps): the demo's configuration file is read whole \
-                 (`apps/src/ecommerce/config.rs`); no generator `hostile_ecommerce_config` yet",
     },
     Allowed {
         programs: &["table_replay"],
