@@ -201,13 +201,6 @@ pub(crate) const FLAGS: &[Allowed] = &[
                  the kernel's 128 KiB an argument",
     },
     Allowed {
-        programs: &["snowpipe"],
-        names: &["--emulator-ddl"],
-        reason: "TODO(caps): the embedded emulator's `@FILE` is read whole \
-                 (`load/src/connect.rs` `embedded`); the emulator's `--ddl` has its generator \
-                 (`hostile_ddl`), this way in none",
-    },
-    Allowed {
         programs: &["table_replay"],
         names: &["--password-file"],
         reason: "TODO(caps): read whole (`apps/src/table_replay/secret.rs`, another engineer's \
