@@ -1,12 +1,14 @@
 //! [`Secret`]: a string that never reaches logs, `Debug` output or errors, and is wiped from
-//! memory when its last copy is dropped; and the check that warns about a secret file other
-//! users can read.
+//! memory when its last copy is dropped; reading a secret file (within its cap, through
+//! [`crate::bounded_read`]) and the check that warns about one other users can read.
 
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
 use zeroize::Zeroizing;
+
+use crate::bounded_read::read_bounded;
 
 /// A secret string (private key PEM, passphrase, token). `Debug` and `Display` print `***`;
 /// the bytes are zeroed when the last clone is dropped.
@@ -34,49 +36,19 @@ impl fmt::Debug for Secret {
 /// kilobytes. A path naming a device, a FIFO or a huge file is refused here, not read whole.
 pub(crate) const MAX_SECRET_FILE_BYTES: u64 = 1 << 20;
 
-/// How long a secret file that is not a regular one (a FIFO, `<(…)` process substitution) may
-/// take to deliver its bytes: a writer that never finishes is refused after this, not waited
-/// for without end.
-pub(crate) const FIFO_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// Reads a file that holds a secret (a private key, a profile with one) into memory that is
 /// zeroed on drop, at most [`MAX_SECRET_FILE_BYTES`], and warns (once per read, naming the
 /// path and the fix) when its permissions let group or other users read it, as `ssh` does
 /// for keys.
 ///
-/// The file is opened without blocking (`O_NONBLOCK`): a FIFO nobody writes to reads as
-/// empty and is refused as such, one whose writer is slower than [`FIFO_WAIT`] is refused
-/// then, and `<(…)` (a pipe whose writer is there) is read as it comes.
+/// Read as [`read_bounded`] reads (a FIFO nobody writes to refused at once, one whose writer
+/// is slow refused after `FIFO_WAIT`).
 ///
 /// # Errors
-/// The I/O error of reading the file; `InvalidData` past the limit (naming it and `what`, never
-/// the content), when the text is not UTF-8, or when a FIFO gave nothing; `TimedOut` past
-/// [`FIFO_WAIT`].
+/// Those of [`read_bounded`]; `InvalidData` when the text is not UTF-8.
 pub(crate) fn read_secret_file(path: &Path, what: &str) -> std::io::Result<Zeroizing<String>> {
-    let file = open_nonblocking(path)?;
-    let fifo = is_fifo(&file);
-    let hint = file
-        .metadata()
-        .map_or(0, |m| m.len())
-        .min(MAX_SECRET_FILE_BYTES + 1);
-    let mut bytes = Zeroizing::new(Vec::with_capacity(usize::try_from(hint).unwrap_or(0)));
-    read_waiting(file, &mut bytes)?;
-    if bytes.len() as u64 > MAX_SECRET_FILE_BYTES {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!(
-                "it holds more than {} MiB, more than any {what} file: check the path (a device \
-                 or a FIFO is never read whole)",
-                MAX_SECRET_FILE_BYTES >> 20
-            ),
-        ));
-    }
-    if bytes.is_empty() && fifo {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("it is a FIFO and nothing wrote a {what} to it: give the file itself"),
-        ));
-    }
+    let mut bytes = Zeroizing::new(Vec::new());
+    read_bounded(path, what, MAX_SECRET_FILE_BYTES, &mut bytes)?;
     let text = std::str::from_utf8(&bytes).map_err(|_| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
@@ -94,59 +66,6 @@ pub(crate) fn read_secret_file(path: &Path, what: &str) -> std::io::Result<Zeroi
         );
     }
     Ok(text)
-}
-
-/// Opens `path` to read, without blocking on a FIFO that has no writer (Unix).
-fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.custom_flags(libc::O_NONBLOCK);
-    }
-    options.open(path)
-}
-
-fn is_fifo(file: &std::fs::File) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt as _;
-        file.metadata().is_ok_and(|m| m.file_type().is_fifo())
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = file;
-        false
-    }
-}
-
-/// Reads `file` to its end or one byte past [`MAX_SECRET_FILE_BYTES`]; a read that would
-/// block (a FIFO whose writer has not written yet) is retried every 10 ms up to
-/// [`FIFO_WAIT`].
-fn read_waiting(file: std::fs::File, bytes: &mut Vec<u8>) -> std::io::Result<()> {
-    use std::io::Read as _;
-    let until = std::time::Instant::now() + FIFO_WAIT;
-    let mut limited = file.take(MAX_SECRET_FILE_BYTES + 1);
-    loop {
-        match limited.read_to_end(bytes) {
-            Ok(_) => return Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if std::time::Instant::now() >= until {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        format!(
-                            "its writer did not finish within {} s (a FIFO or a pipe): give \
-                             the file itself",
-                            FIFO_WAIT.as_secs()
-                        ),
-                    ));
-                }
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            Err(e) => return Err(e),
-        }
-    }
 }
 
 /// The file's permission bits when group or others may read or write it (Unix); `None`
@@ -240,7 +159,11 @@ mod tests {
             e.to_string().contains("FIFO") && e.to_string().contains("nothing wrote"),
             "{e}"
         );
-        assert!(started.elapsed() < FIFO_WAIT, "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < crate::bounded_read::FIFO_WAIT,
+            "{:?}",
+            started.elapsed()
+        );
 
         let writer = {
             let path = path.clone();

@@ -95,7 +95,7 @@ pub mod storage;
 mod storage;
 mod with_key;
 
-pub use base::{clock, faults, limits, requests};
+pub use base::{clock, faults, limits, option_file, requests};
 pub use settings::{classic, config};
 
 pub use base::clock::Clock;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use snowpipe_emulator::option_file::{MAX_DDL_FILE_BYTES, MAX_SMALL_FILE_BYTES};
 use snowpipe_emulator::{
     offline, DuplicateAppendPolicy, Emulator, EmulatorConfig, FaultPlan, TlsMode,
 };
@@ -258,13 +259,13 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(t).map_err(|e| format!("{} ({e})", hint()))
 }
 
-fn read(path: &Path, what: &str) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| {
-        format!(
-            "cannot read {what} \"{}\": {e}",
-            path.display().to_string().escape_debug()
-        )
-    })
+/// The text of the file an option names, within `limit` bytes (`option_file::read`).
+fn read(path: &Path, what: &str, limit: u64) -> Result<String, String> {
+    let shown = || path.display().to_string().escape_debug().to_string();
+    let bytes = snowpipe_emulator::option_file::read(path, what, limit)
+        .map_err(|e| format!("cannot read {what} \"{}\": {e}", shown()))?;
+    String::from_utf8(bytes)
+        .map_err(|_| format!("cannot read {what} \"{}\": it is not UTF-8 text", shown()))
 }
 
 async fn serve(a: ServeArgs) -> Result<(), Failure> {
@@ -284,17 +285,19 @@ async fn serve(a: ServeArgs) -> Result<(), Failure> {
     }
     cfg.data_dir = a.data_dir.clone();
     for f in &a.ddl {
-        cfg.ddl.push(read(f, "DDL file")?);
+        cfg.ddl.push(read(f, "DDL file", MAX_DDL_FILE_BYTES)?);
         cfg.ddl_sources.push(f.display().to_string());
     }
     for arg in &a.public_key {
         // `USER=FILE`, unless the whole argument names an existing file.
         match arg.split_once('=') {
             Some((user, f)) if !user.is_empty() && !Path::new(arg).exists() => {
-                let pem = read(Path::new(f), "public key")?;
+                let pem = read(Path::new(f), "public key", MAX_SMALL_FILE_BYTES)?;
                 cfg.user_public_keys.push((user.to_owned(), pem));
             }
-            _ => cfg.public_keys.push(read(Path::new(arg), "public key")?),
+            _ => cfg
+                .public_keys
+                .push(read(Path::new(arg), "public key", MAX_SMALL_FILE_BYTES)?),
         }
     }
     cfg.accept_any_key = a.accept_any_key;
@@ -310,7 +313,7 @@ async fn serve(a: ServeArgs) -> Result<(), Failure> {
     cfg.commit_delay = a.commit_delay;
     cfg.sink = a.sink;
     if let Some(f) = &a.faults {
-        cfg.faults = FaultPlan::from_json(&read(f, "fault plan")?)
+        cfg.faults = FaultPlan::from_json(&read(f, "fault plan", MAX_SMALL_FILE_BYTES)?)
             .map_err(|e| format!("invalid fault plan {}: {e}", f.display()))?;
     }
     cfg.faults.rules.extend(a.fault.iter().cloned());

@@ -168,7 +168,7 @@ fn has_section(page: &str, title: &str) -> bool {
 }
 
 /// The subcommands a clap help text lists under `Commands:` (not `help`).
-fn listed_subcommands(help: &str) -> Vec<String> {
+pub(crate) fn listed_subcommands(help: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut inside = false;
     for line in help.lines() {

@@ -6,6 +6,10 @@
 //! * every path a Markdown page quotes exists ([`paths`], on the pages [`markdown`] reads);
 //! * every flag the pages quote for one of our binaries is in its `--help` ([`flags`], with
 //!   its tables in `flag_tables`; a package's test is one line, [`readme_flags!`]);
+//! * every outside input (a flag taking a value, an environment variable read by name) has
+//!   its row in `docs/SECURITY.md`'s caps table with a `hostile_` generator, or a reason
+//!   ([`caps`], with its allow-lists in `caps_tables`; a package's test is one line,
+//!   [`caps_inventory!`]);
 //! * one module style, `foo/mod.rs` ([`module_style`]);
 //! * every crate two or more packages use comes from `[workspace.dependencies]`
 //!   ([`shared_deps`]).
@@ -13,6 +17,8 @@
 //! Each check panics with what is wrong and how to fix it; each has a test here that shows it
 //! failing on a small bad input.
 
+pub mod caps;
+mod caps_tables;
 pub mod circles;
 mod flag_tables;
 pub mod flags;
@@ -37,6 +43,24 @@ macro_rules! readme_flags {
         #[test]
         fn every_flag_quoted_in_the_docs_is_in_the_binarys_help() {
             $crate::flags::check_package(
+                env!("CARGO_MANIFEST_DIR"),
+                &[$(($name, env!(concat!("CARGO_BIN_EXE_", $name)))),+],
+            );
+        }
+    };
+}
+
+/// The test `every_flag_taking_a_value_has_its_caps_row` of the package this is expanded in:
+/// every flag taking a value of the binaries named (as `CARGO_BIN_EXE_…` ends) is named in a
+/// row of `docs/SECURITY.md`'s caps table with a generator, or listed with its reason
+/// ([`caps::check_package`]). In a package's integration tests:
+/// `snowpipe_house::caps_inventory!("snowpipe-kafka");`.
+#[macro_export]
+macro_rules! caps_inventory {
+    ($($name:literal),+ $(,)?) => {
+        #[test]
+        fn every_flag_taking_a_value_has_its_caps_row() {
+            $crate::caps::check_package(
                 env!("CARGO_MANIFEST_DIR"),
                 &[$(($name, env!(concat!("CARGO_BIN_EXE_", $name)))),+],
             );

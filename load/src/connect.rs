@@ -73,8 +73,18 @@ async fn embedded(args: &LoadArgs) -> Result<Connection> {
     let mut config = EmulatorConfig::for_tests();
     if let Some(ddl) = &args.emulator_ddl {
         let sql = match ddl.strip_prefix('@') {
-            Some(path) => std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read --emulator-ddl file {path}"))?,
+            // Read as the emulator reads its own `--ddl`: within 64 MiB, never a device or a
+            // FIFO whole nor waited on without end.
+            Some(path) => {
+                let bytes = snowpipe_emulator::option_file::read(
+                    std::path::Path::new(path),
+                    "DDL",
+                    snowpipe_emulator::option_file::MAX_DDL_FILE_BYTES,
+                )
+                .with_context(|| format!("cannot read --emulator-ddl file {path}"))?;
+                String::from_utf8(bytes)
+                    .with_context(|| format!("--emulator-ddl file {path} is not UTF-8 text"))?
+            }
             None => ddl.clone(),
         };
         config.ddl.push(sql);

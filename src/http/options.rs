@@ -4,8 +4,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::bounded_read::read_bounded;
 use crate::secret::Secret;
 use crate::{Error, Result};
+
+/// The most a CA file (`root_ca_file`, `SSL_CERT_FILE`) may hold: a system's whole bundle is
+/// about 200 KiB. A path naming a device, a FIFO or a huge file is refused here, not read whole.
+pub(crate) const MAX_CA_FILE_BYTES: u64 = 4 << 20;
 
 /// Connection settings of a client builder.
 #[derive(Debug, Clone)]
@@ -65,7 +70,8 @@ impl HttpOptions {
             files.push((PathBuf::from(f), "SSL_CERT_FILE"));
         }
         for (path, setting) in files {
-            let bytes = std::fs::read(&path).map_err(|e| {
+            let mut bytes = Vec::new();
+            read_bounded(&path, "CA bundle", MAX_CA_FILE_BYTES, &mut bytes).map_err(|e| {
                 Error::config_caused(
                     setting,
                     format!("cannot read the CA file {}", path.display()),
@@ -115,5 +121,21 @@ fn parse_certs(bytes: &[u8], setting: &str, what: &str) -> Result<Vec<reqwest::C
             format!("{what} contains no PEM certificate (-----BEGIN CERTIFICATE-----)"),
         ));
     }
+    // reqwest reads the certificates' DER only when it builds a client: build one with these
+    // alone, so a block that is no certificate is refused naming its file, not as a client
+    // error naming nothing.
+    let mut only = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false);
+    for cert in &certs {
+        only = only.add_root_certificate(cert.clone());
+    }
+    only.build().map_err(|e| {
+        Error::config_caused(
+            setting,
+            format!("{what} holds a PEM block that is no certificate"),
+            e,
+        )
+    })?;
     Ok(certs)
 }

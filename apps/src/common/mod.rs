@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 pub use snowpipe_cli_support::signal::terminated;
+use snowpipe_emulator::option_file::{MAX_DDL_FILE_BYTES, MAX_SMALL_FILE_BYTES};
 use snowpipe_emulator::{Emulator, EmulatorConfig, KeyPair};
 use snowpipe_streaming::ClientBuilder;
 
@@ -331,10 +332,7 @@ impl EmulatorArgs {
         } else {
             self.ddl
                 .iter()
-                .map(|p| {
-                    std::fs::read_to_string(p)
-                        .with_context(|| format!("cannot read DDL {}", p.display()))
-                })
+                .map(|p| read_option_file(p, "DDL", MAX_DDL_FILE_BYTES))
                 .collect::<Result<_>>()?
         };
         Serve {
@@ -388,10 +386,7 @@ impl Serve {
         let mut public_keys = self
             .public_keys
             .iter()
-            .map(|p| {
-                std::fs::read_to_string(p)
-                    .with_context(|| format!("cannot read public key {}", p.display()))
-            })
+            .map(|p| read_option_file(p, "public key", MAX_SMALL_FILE_BYTES))
             .collect::<Result<Vec<_>>>()?;
         if let Some(path) = &self.new_key {
             let key = KeyPair::generate().context("cannot generate a key pair")?;
@@ -427,6 +422,24 @@ impl Serve {
         emulator.shutdown().await;
         Ok(())
     }
+}
+
+/// The text of a file an option names (`--ddl`, `--public-key`, `--config`), at most `limit`
+/// bytes, read as the emulator reads its own (`snowpipe_emulator::option_file::read`: a
+/// device or a FIFO is never read whole nor waited on without end).
+///
+/// # Errors
+/// When it cannot be read, holds more than `limit` or is not UTF-8; the message names the
+/// file and `what`.
+pub fn read_option_file(path: &Path, what: &str, limit: u64) -> Result<String> {
+    let bytes = snowpipe_emulator::option_file::read(path, what, limit)
+        .with_context(|| format!("cannot read {what} {}", path.display()))?;
+    String::from_utf8(bytes).with_context(|| {
+        format!(
+            "cannot read {what} {}: it is not UTF-8 text",
+            path.display()
+        )
+    })
 }
 
 #[cfg(test)]

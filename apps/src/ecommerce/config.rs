@@ -35,8 +35,11 @@ impl Settings {
         match path {
             None => Ok(Self::default()),
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .with_context(|| format!("cannot read config file {}", p.display()))?;
+                let text = crate::common::read_option_file(
+                    p,
+                    "config file",
+                    snowpipe_emulator::option_file::MAX_SMALL_FILE_BYTES,
+                )?;
                 Self::parse(&text).with_context(|| format!("in config file {}", p.display()))
             }
         }

@@ -8,9 +8,11 @@
 
 mod common;
 
+mod caps_inventory;
 mod chaos;
 mod console_browser;
 mod ecommerce_crash;
+mod hostile_app_option_files;
 mod hostile_suite;
 mod json_logs;
 mod ownership;

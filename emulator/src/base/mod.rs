@@ -10,6 +10,7 @@ pub(crate) mod error;
 pub mod faults;
 pub(crate) mod float_text;
 pub mod limits;
+pub mod option_file;
 pub(crate) mod pending_budget;
 pub(crate) mod private_fs;
 pub mod requests;

@@ -71,13 +71,20 @@ pub(crate) fn generate(extra_hosts: &[String]) -> Result<TlsSetup, EmulatorError
 
 /// Loads a certificate chain and key from PEM files.
 pub(crate) fn from_files(cert: &Path, key: &Path) -> Result<TlsSetup, EmulatorError> {
-    let chain = CertificateDer::pem_file_iter(cert)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+    let read = |path: &Path, what: &str| {
+        crate::base::option_file::read(path, what, crate::base::option_file::MAX_SMALL_FILE_BYTES)
+            .map_err(|e| {
+                EmulatorError::tls(format!("cannot read the {what} file {}", path.display()))
+                    .with_source(e)
+            })
+    };
+    let chain = CertificateDer::pem_slice_iter(&read(cert, "certificate")?)
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| {
             EmulatorError::tls(format!("cannot read certificates from {}", cert.display()))
                 .with_source(e)
         })?;
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+    let key = PrivateKeyDer::from_pem_slice(&read(key, "private key")?).map_err(|e| {
         EmulatorError::tls(format!(
             "cannot read the private key from {}",
             key.display()

@@ -8,6 +8,7 @@
 
 mod common;
 
+mod caps_inventory;
 mod catalog;
 mod classic_migration;
 mod convert;
@@ -23,6 +24,7 @@ mod hostile_console;
 mod hostile_credentials;
 mod hostile_file_mode;
 mod hostile_input;
+mod hostile_option_files;
 mod hostile_suite;
 mod json_logs;
 mod keygen;

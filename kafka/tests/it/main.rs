@@ -7,6 +7,7 @@
 
 mod alerts;
 mod audit;
+mod caps_inventory;
 mod check;
 mod client_side;
 mod command_line;

@@ -4,11 +4,14 @@
 mod common;
 
 mod buckets;
+mod caps_inventory;
 mod crash;
 mod csv;
 mod errors;
 mod follow;
 mod hostile_bucket;
+mod hostile_ca_files;
+mod hostile_emulator_ddl;
 mod hostile_file_names;
 mod hostile_files;
 mod hostile_profile_files;
