@@ -380,19 +380,32 @@ pub(crate) fn floor_side(
     expected: u64,
     group: &str,
 ) -> Result<Measured> {
-    let child = Command::new(bin)
-        .args([
-            "bench",
-            "--floor",
-            &lab.brokers(),
-            &load.topics.join(","),
-            &expected.to_string(),
-            group,
-        ])
-        .stdin(Stdio::null())
+    let child = floor_command(lab, bin, load, expected, group)
         .stdout(Stdio::piped())
         .spawn()?;
     measured_from(FLOOR, &last_json(child)?)
+}
+
+/// The floor's process (`bench --floor`): consume `expected` messages of `load`'s topics in
+/// `group`, then print what it measured and exit.
+pub(crate) fn floor_command(
+    lab: &Lab,
+    bin: &Path,
+    load: &Load,
+    expected: u64,
+    group: &str,
+) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.args([
+        "bench",
+        "--floor",
+        &lab.brokers(),
+        &load.topics.join(","),
+        &expected.to_string(),
+        group,
+    ])
+    .stdin(Stdio::null());
+    cmd
 }
 
 /// The megabytes `faults` minor page faults touched for the first time.

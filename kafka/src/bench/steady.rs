@@ -13,6 +13,14 @@
 //! bytes produced in that window, and the rows the emulator committed for the side's channels
 //! in it, which show whether the side kept up.
 //!
+//! The floor (`bench --floor`: reading alone, no sink) is measured the same way first, in its
+//! own lab and process (it has no channels to wait for: its group joins within the window's
+//! first quarter, and it reads from the start), and then the two stages every row goes
+//! through (`stages.rs`: the JSON check, and zstd as the SDK compresses) alone on one thread
+//! over as many of the same events as the sink's window held. The floor and the stages make
+//! the least any sink that reads, checks and compresses every row spends at this rate, printed
+//! beside the sink's CPU per GB, as the backlog rounds print theirs.
+//!
 //! One measurement per side and size: a window of several seconds at a steady rate varies less
 //! than the backlog's second or two. The producer, the mock cluster and the emulator share the
 //! machine with the side, so the rate must be one both sides can carry (the peer tops out near
@@ -29,12 +37,16 @@ use snowpipe_emulator::EmulatorConfig;
 use crate::bench::args::BenchArgs;
 use crate::bench::load::{await_deliveries, send, Load};
 use crate::bench::measure::{
-    committed, fresh_mb, peer_command, proc_stat, sink_command, ProcStat, PEER, SINK,
+    committed, floor_command, fresh_mb, peer_command, proc_stat, sink_command, ProcStat, FLOOR,
+    PEER, SINK,
 };
+use crate::bench::stages::{self, Stages};
 use crate::demo::Lab;
 
 /// Which process reads.
 enum Side<'a> {
+    /// Reading alone (`bench --floor`, this binary).
+    Floor(&'a Path),
     Sink(&'a Path),
     Peer(&'a Path),
 }
@@ -42,6 +54,7 @@ enum Side<'a> {
 impl Side<'_> {
     fn name(&self) -> &'static str {
         match self {
+            Side::Floor(_) => FLOOR,
             Side::Sink(_) => SINK,
             Side::Peer(_) => PEER,
         }
@@ -56,8 +69,8 @@ struct Steady {
     size: usize,
     window_s: f64,
     cpu_s: f64,
-    /// Rows the emulator committed for the side's channels in the window.
-    rows_committed: u64,
+    /// Rows the emulator committed for the side's channels in the window (none: the floor).
+    rows_committed: Option<u64>,
     /// Messages produced in the window.
     messages: u64,
     /// Their bytes.
@@ -87,13 +100,13 @@ pub(super) async fn run(
     config: impl Fn() -> EmulatorConfig,
 ) -> Result<()> {
     let seconds = args.steady_seconds.max(4);
-    let mut sides = vec![Side::Sink(bin)];
+    let mut sides = vec![Side::Floor(bin), Side::Sink(bin)];
     sides.extend(args.peer_python.as_deref().map(Side::Peer));
     if args.peer_python.is_none() {
         eprintln!("(no --peer-python: the Python peer is skipped)");
     }
     let (sizes, file) = Load::sizes(args)?;
-    let mut all = Vec::new();
+    let (mut all, mut least) = (Vec::new(), Vec::new());
     for size in sizes {
         for side in &sides {
             let load = Load::new(args, size, file.as_ref());
@@ -109,9 +122,44 @@ pub(super) async fn run(
             );
             all.push(m);
         }
+        if let Some(sink) = all.iter().find(|m| m.size == size && m.side == SINK) {
+            let load = Load::new(args, size, file.as_ref());
+            least.push((size, stages::measure(&load, sink.messages).await?));
+        }
     }
     print_table(&all, args.steady_rate);
+    for (size, stages) in &least {
+        print_least(&all, *size, stages, args.steady_rate);
+    }
     Ok(())
+}
+
+/// The least a sink that reads, checks and compresses every row spends at this rate (the
+/// floor's window and the two stages alone), beside the sink's window.
+fn print_least(all: &[Steady], size: usize, stages: &Stages, rate: u64) {
+    if let Some(line) = least_line(all, size, stages, rate) {
+        println!("{line}");
+    }
+}
+
+/// [`print_least`]'s line; `None` without both the floor's window and the sink's.
+fn least_line(all: &[Steady], size: usize, stages: &Stages, rate: u64) -> Option<String> {
+    let per_gb = |side: &str| {
+        all.iter()
+            .find(|m| m.size == size && m.side == side)
+            .map(Steady::cpu_s_per_gb)
+    };
+    let (floor, sink) = (per_gb(FLOOR)?, per_gb(SINK)?);
+    let least = floor + stages.check_per_gb() + stages.zstd_per_gb();
+    Some(format!(
+        "{size} B at {rate}/s: reading alone (the floor) {floor:.2}, the JSON check alone {:.2}, \
+         zstd level {} alone {:.2} CPU-s per GB: a sink that reads, checks and compresses every \
+         row spends at least {least:.2} here; snowpipe-kafka spent {sink:.2}, {:.2}× the least",
+        stages.check_per_gb(),
+        stages::SDK_ZSTD_LEVEL,
+        stages.zstd_per_gb(),
+        sink / least
+    ))
 }
 
 fn round(x: f64, decimals: i32) -> f64 {
@@ -133,6 +181,10 @@ async fn measure(
     let group = "steady";
     let prefix = format!("{group}_");
     let mut child = match side {
+        Side::Floor(bin) => floor_command(&lab, bin, load, expected, group)
+            .stdout(Stdio::null())
+            .spawn()
+            .context("cannot start the floor")?,
         Side::Sink(bin) => sink_command(&lab, bin, args, load, group)
             .stdout(Stdio::null())
             .spawn()
@@ -142,26 +194,32 @@ async fn measure(
             .spawn()
             .context("cannot start the Python peer")?,
     };
-    let result = drive(&lab, &mut child, args, load, seconds, &prefix).await;
+    let reads_only = matches!(side, Side::Floor(_));
+    let result = drive(&lab, &mut child, args, load, seconds, &prefix, reads_only).await;
     if result.is_err() {
         let _ = child.kill();
     }
     let (a, b) = result?;
-    finish(&lab, &mut child, expected, &prefix).await?;
+    if reads_only {
+        exited(&mut child).await?;
+    } else {
+        finish(&lab, &mut child, expected, &prefix).await?;
+    }
     Ok(Steady {
         side: side.name(),
         size,
         window_s: b.0.duration_since(a.0).as_secs_f64(),
         cpu_s: b.1.cpu_s - a.1.cpu_s,
-        rows_committed: b.2.saturating_sub(a.2),
+        rows_committed: (!reads_only).then(|| b.2.saturating_sub(a.2)),
         messages: b.3 - a.3,
         bytes: b.4 - a.4,
         page_faults: b.1.minor_faults.saturating_sub(a.1.minor_faults),
     })
 }
 
-/// Waits for every channel of the side to be open, then produces at the rate for `seconds`,
-/// marking the window's two ends (a quarter and three quarters of the way).
+/// Waits for every channel of the side to be open (none when it `reads_only`), then produces
+/// at the rate for `seconds`, marking the window's two ends (a quarter and three quarters of
+/// the way).
 async fn drive(
     lab: &Lab,
     child: &mut Child,
@@ -169,9 +227,10 @@ async fn drive(
     load: &Load,
     seconds: u64,
     prefix: &str,
+    reads_only: bool,
 ) -> Result<(Mark, Mark)> {
     let pid = child.id();
-    let partitions = load.all_partitions();
+    let partitions = if reads_only { 0 } else { load.all_partitions() };
     let started = Instant::now();
     while committed(lab, prefix).channels < partitions {
         alive(child)?;
@@ -211,7 +270,10 @@ async fn drive(
         if pending.len() >= 10_000 {
             await_deliveries(&mut pending).await?;
         }
-        alive(child)?;
+        if !reads_only {
+            // The floor ends by itself once it has read everything sent.
+            alive(child)?;
+        }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     await_deliveries(&mut pending).await?;
@@ -236,6 +298,12 @@ async fn finish(lab: &Lab, child: &mut Child, expected: u64, prefix: &str) -> Re
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    exited(child).await
+}
+
+/// Waits for the side's process to end by itself (a minute at most).
+async fn exited(child: &mut Child) -> Result<()> {
+    let started = Instant::now();
     loop {
         if let Some(status) = child.try_wait()? {
             if !status.success() {
@@ -243,9 +311,9 @@ async fn finish(lab: &Lab, child: &mut Child, expected: u64, prefix: &str) -> Re
             }
             return Ok(());
         }
-        if started.elapsed() > Duration::from_secs(360) {
+        if started.elapsed() > Duration::from_secs(60) {
             let _ = child.kill();
-            bail!("the side did not exit after committing everything");
+            bail!("the side did not end a minute after reading or committing everything");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -267,12 +335,13 @@ fn print_table(all: &[Steady], rate: u64) {
     );
     println!("|---|---|---|---|---|---|");
     for m in all {
-        let (produced, kept) = (
-            m.messages as f64 / m.window_s,
-            m.rows_committed as f64 / m.window_s,
-        );
+        let produced = m.messages as f64 / m.window_s;
+        let kept = match m.rows_committed {
+            Some(rows) => format!("{:.0}", rows as f64 / m.window_s),
+            None => "(reads only)".to_string(),
+        };
         println!(
-            "| {} B at {rate}/s | {} | {produced:.0} | {kept:.0} | {:.2} | {:.0} |",
+            "| {} B at {rate}/s | {} | {produced:.0} | {kept} | {:.2} | {:.0} |",
             m.size,
             m.side,
             m.cpu_s_per_gb(),
@@ -293,5 +362,44 @@ fn print_table(all: &[Steady], rate: u64) {
                 sink / peer
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(side: &'static str, cpu_s: f64) -> Steady {
+        Steady {
+            side,
+            size: 1024,
+            window_s: 10.0,
+            cpu_s,
+            rows_committed: None,
+            messages: 200_000,
+            bytes: 200_000_000,
+            page_faults: 0,
+        }
+    }
+
+    /// The least is the floor's window and the two stages, each per GB; the sink is set
+    /// against their sum, and nothing is printed without the floor.
+    #[test]
+    fn the_least_adds_the_floor_and_the_stages() {
+        let stages = Stages {
+            bytes: 500_000_000,
+            check_s: 0.25,
+            serde_s: 0.5,
+            zstd_s: 0.5,
+            ratio: 8.0,
+        };
+        // 0.2 CPU-s over 0.2 GB: 1 per GB; the stages 0.5 and 1 per GB.
+        let floor = window(FLOOR, 0.2);
+        let sink = window(SINK, 0.75);
+        let line = least_line(&[floor, sink.clone()], 1024, &stages, 20_000).unwrap();
+        assert!(line.contains("reading alone (the floor) 1.00"), "{line}");
+        assert!(line.contains("at least 2.50 here"), "{line}");
+        assert!(line.contains("spent 3.75, 1.50× the least"), "{line}");
+        assert_eq!(least_line(&[sink], 1024, &stages, 20_000), None);
     }
 }
