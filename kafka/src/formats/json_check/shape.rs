@@ -11,9 +11,12 @@
 //! another kind, the row goes on), the one pass takes over at the start of that run or value,
 //! in the state the shape's row had there (the open objects and arrays, kept with each value,
 //! and whether white space so far held a line break), so a row that shares only its start
-//! with the previous one still saves that start. When the one pass accepts the row, the row's
-//! shape replaces the old one: the part walked (the same runs and kinds), then what the one
-//! pass read; a row it refuses leaves the shape as it was. A value's scan that fails where the
+//! with the previous one still saves that start. A row the walk did not reach the end of is
+//! not learned (learning the rest cost more than the next row's walk saved, on events that
+//! vary as the sink bench's do); a row whose walk stopped at its first run is, when the one
+//! pass accepts it, and a row it refuses leaves the shape as it was. When [`POOR_ROWS`] rows in
+//! a row stop in their first eighth (rows of no one shape), rows go to the one pass alone for
+//! [`REST_ROWS`] rows, then a shape is learned afresh. A value's scan that fails where the
 //! one pass would make the same scan (a string after its quote, a number from `-` or a digit,
 //! a literal from `t`, `f` or `n`) is the one pass's answer.
 //!
@@ -33,8 +36,7 @@
 //! is the one pass's own function from that same state, ending where the one pass's would; a
 //! scalar changes no stack, so after it both are again in the same state. At the end the one
 //! pass asks that nothing follow the value, and so does the walk. The same correspondence
-//! gives the state the one pass takes over in, and makes the walked part of the shape the
-//! new row's own. Raw line breaks stand only
+//! gives the state the one pass takes over in. Raw line breaks stand only
 //! in white space, all of it in the runs, so the new row has them exactly when the shape's row
 //! did. So the walk accepts only rows the one pass accepts, with the same answer about line
 //! breaks; everything else the one pass decides itself.
@@ -51,6 +53,12 @@ use super::{one_pass, Scan, Stack, Values};
 pub(super) const MOST_BYTES: usize = 64 << 10;
 /// The most values a learned shape holds.
 pub(super) const MOST_VALUES: usize = 4_096;
+/// A walk that stops before this part of the row (1/`POOR_PART`) saves little.
+const POOR_PART: usize = 8;
+/// Rows in a row whose walk saved little before the shape rests.
+const POOR_ROWS: u32 = 8;
+/// Rows that then go to the one pass alone, before a shape is learned afresh.
+const REST_ROWS: u32 = 256;
 /// Zero bytes after the runs, so that a 16-byte load from any run's start stays inside.
 const PAD: usize = 16;
 
@@ -109,13 +117,12 @@ struct Step {
 impl Step {
     /// Where the one pass goes on from, at `at` in this step's state (`after_value`: from just
     /// after the value, else from where the value starts), and what of the shape still holds.
-    fn resume(&self, at: usize, after_value: bool, kept: Kept) -> Walk {
+    fn resume(&self, at: usize, after_value: bool) -> Walk {
         Walk::Resume {
             at,
             stack: (self.top, self.depth),
             after_value,
             breaks: self.breaks,
-            kept,
         }
     }
 }
@@ -131,20 +138,9 @@ pub(super) enum Walk {
         stack: (u64, u32),
         after_value: bool,
         breaks: bool,
-        kept: Kept,
     },
     /// Not past the first run: the one pass from the start.
     Start,
-}
-
-/// The part of a shape a row walked along: its first `steps` values and `runs` bytes of runs,
-/// of which the last `carry` belong to the run before the next value (the walk stopped after
-/// a run, before its value). A row's shape is that part, then what the one pass reads on.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Kept {
-    steps: usize,
-    runs: usize,
-    carry: usize,
 }
 
 /// The previous accepted row's shape (the module docs), and the room to learn the next.
@@ -158,6 +154,10 @@ pub(super) struct Shape {
     tail: usize,
     /// The shape's row had line breaks (in its white space, all in the runs).
     breaks: bool,
+    /// Rows in a row whose walk stopped in their first part ([`Shape::note_poor`]).
+    poor: u32,
+    /// Rows still to go to the one pass alone.
+    rest: u32,
     /// The spans of the row being learned, kept to reuse their memory.
     spans: Vec<Span>,
 }
@@ -178,34 +178,61 @@ impl Shape {
     /// What the one pass says of `bytes` ([`super::line_breaks_of_one_value`]): by the shape
     /// when the row has it, else by the one pass, learning the row's shape if it is one value.
     pub(super) fn check(&mut self, bytes: &[u8]) -> Option<bool> {
-        let (at, stack, after_value, breaks, kept) = match self.walk(bytes) {
-            Walk::Done(answer) => return answer,
-            Walk::Start => (0, Stack::default(), false, false, Kept::default()),
+        if self.rest > 0 {
+            self.rest -= 1;
+            if self.rest == 0 {
+                // Learn afresh from the next row.
+                self.runs.clear();
+                self.steps.clear();
+            }
+            return one_pass(bytes);
+        }
+        let (at, stack, after_value, breaks, part_way) = match self.walk(bytes) {
+            Walk::Done(answer) => {
+                self.poor = 0;
+                return answer;
+            }
+            Walk::Start => (0, Stack::default(), false, false, false),
             Walk::Resume {
                 at,
                 stack: (top, depth),
                 after_value,
                 breaks,
-                kept,
-            } => (at, Stack::from_word(top, depth), after_value, breaks, kept),
+            } => (at, Stack::from_word(top, depth), after_value, breaks, true),
         };
-        if bytes.len() > MOST_BYTES {
+        self.note_poor(at < bytes.len() / POOR_PART);
+        if bytes.len() > MOST_BYTES || part_way {
+            // A row that leaves the shape part way is not learned: learning the rest costs
+            // more than the next row's walk would save, where rows vary.
             let mut scan = Scan::new(bytes, ());
             (scan.i, scan.breaks) = (at, breaks);
             return scan.resume(stack, after_value).then_some(scan.breaks);
         }
         let mut scan = Scan::new(bytes, std::mem::take(&mut self.spans));
         scan.values.clear();
-        (scan.i, scan.breaks) = (at, breaks);
         let ok = scan.resume(stack, after_value);
         let breaks = scan.breaks;
         let spans = scan.values;
-        if ok && kept.steps + spans.len() <= MOST_VALUES && spans.iter().all(|s| s.stack.is_some())
-        {
-            self.learn(bytes, at, &spans, breaks, kept);
+        if ok && spans.len() <= MOST_VALUES && spans.iter().all(|s| s.stack.is_some()) {
+            self.learn(bytes, &spans, breaks);
         }
         self.spans = spans;
         ok.then_some(breaks)
+    }
+
+    /// Counts rows in a row whose walk was `poor` (stopped in the row's first part); after
+    /// [`POOR_ROWS`] of them, rows go to the one pass alone for [`REST_ROWS`] rows, then a
+    /// shape is learned afresh.
+    fn note_poor(&mut self, poor: bool) {
+        if !poor {
+            self.poor = 0;
+            return;
+        }
+        self.poor += 1;
+        if self.poor >= POOR_ROWS {
+            self.poor = 0;
+            self.rest = REST_ROWS;
+        }
     }
 
     /// How far `bytes` walk along the shape (the module docs).
@@ -218,13 +245,8 @@ impl Shape {
         for (k, step) in self.steps.iter().enumerate() {
             let len = step.run as usize;
             if !self.same(bytes, scan.i, at, len) {
-                let kept = Kept {
-                    steps: k,
-                    runs: at,
-                    carry: 0,
-                };
                 return match k.checked_sub(1) {
-                    Some(before) => self.steps[before].resume(scan.i, true, kept),
+                    Some(before) => self.steps[before].resume(scan.i, true),
                     None => Walk::Start,
                 };
             }
@@ -251,12 +273,7 @@ impl Shape {
                     return Walk::Start
                 }
                 _ => {
-                    let kept = Kept {
-                        steps: k,
-                        runs: at,
-                        carry: len,
-                    };
-                    return step.resume(scan.i, false, kept);
+                    return step.resume(scan.i, false);
                 }
             };
             if !ok {
@@ -267,18 +284,16 @@ impl Shape {
             Walk::Done(Some(self.breaks))
         } else {
             match self.steps.last() {
-                Some(last) => last.resume(
-                    scan.i,
-                    true,
-                    Kept {
-                        steps: self.steps.len(),
-                        runs: at,
-                        carry: 0,
-                    },
-                ),
+                Some(last) => last.resume(scan.i, true),
                 None => Walk::Start,
             }
         }
+    }
+
+    /// Whether no shape is known (none learned yet, or forgotten after a rest).
+    #[cfg(test)]
+    pub(super) fn is_empty(&self) -> bool {
+        self.runs.is_empty()
     }
 
     /// What the shape is, to compare.
@@ -297,28 +312,27 @@ impl Shape {
         bytes.get(i..i + len) == Some(&self.runs[at..at + len])
     }
 
-    /// Keeps the shape of `bytes`, which the one pass accepted: the `kept` part of this shape
-    /// (`bytes` walked along it up to `at`), then from `at` what the one pass read (`spans`).
-    fn learn(&mut self, bytes: &[u8], at: usize, spans: &[Span], breaks: bool, kept: Kept) {
-        self.runs.truncate(kept.runs);
-        self.steps.truncate(kept.steps);
-        let (mut from, mut carry) = (at, kept.carry);
+    /// Keeps the shape of `bytes`, which the one pass accepted reading `spans`.
+    fn learn(&mut self, bytes: &[u8], spans: &[Span], breaks: bool) {
+        self.runs.clear();
+        self.steps.clear();
+        let mut from = 0;
         for span in spans {
             let (start, end) = (span.start as usize, span.end as usize);
             let (top, depth) = span.stack.unwrap_or_default();
             self.runs.extend_from_slice(&bytes[from..start]);
             self.steps.push(Step {
-                run: (carry + start - from) as u32,
+                run: (start - from) as u32,
                 kind: span.kind,
                 depth,
                 top,
                 breaks: span.breaks,
             });
-            (from, carry) = (end, 0);
+            from = end;
         }
         self.runs.extend_from_slice(&bytes[from..]);
         self.runs.extend_from_slice(&[0; PAD]);
-        self.tail = carry + bytes.len() - from;
+        self.tail = bytes.len() - from;
         self.breaks = breaks;
     }
 }

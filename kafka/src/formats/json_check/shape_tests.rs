@@ -168,7 +168,11 @@ fn streams_of_rows_after_a_shape_get_serde_jsons_answer() {
             let before = shape.learned();
             agree(&mut shape, &row);
             if !serde_says(&row) {
-                assert_eq!(shape.learned(), before, "a refused row changed the shape");
+                // As it was, or forgotten when a rest ended.
+                assert!(
+                    shape.learned() == before || shape.is_empty(),
+                    "a refused row changed the shape"
+                );
             }
         }
     }
