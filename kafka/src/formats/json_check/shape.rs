@@ -1,0 +1,357 @@
+//! Shape speculation: rows of one topic share their keys and their layout, so the previous
+//! accepted row's shape is tried on the next one before the one pass.
+//!
+//! **A shape** is an accepted row cut at its scalar values (strings, numbers, `true`, `false`,
+//! `null`; not objects or arrays): the runs of bytes between them (`{"event_id":"`,
+//! `","ts":`, `},"tags":["`, …; a string's quotes belong to the runs, its contents to the value)
+//! and each value's kind. The next row is walked along it: each run compared with the row's
+//! bytes (16 at a time), each value scanned by the one pass's own scan for its kind, with every
+//! check it makes (escapes, UTF-8, control bytes, the number grammar); at the end the row must
+//! end where the last run does. Where the row leaves the shape (a run differs, a value is of
+//! another kind, the row goes on), the one pass takes over at the start of that run or value,
+//! in the state the shape's row had there (the open objects and arrays, kept with each value,
+//! and whether white space so far held a line break), so a row that shares only its start
+//! with the previous one still saves that start. A row the walk did not reach the end of is
+//! not learned (learning the rest cost more than the next row's walk saved, on events that
+//! vary as the sink bench's do); a row whose walk stopped at its first run is, when the one
+//! pass accepts it, and a row it refuses leaves the shape as it was. When [`POOR_ROWS`] rows in
+//! a row stop in their first eighth (rows of no one shape), rows go to the one pass alone for
+//! [`REST_ROWS`] rows, then a shape is learned afresh. A value's scan that fails where the
+//! one pass would make the same scan (a string after its quote, a number from `-` or a digit,
+//! a literal from `t`, `f` or `n`) is the one pass's answer.
+//!
+//! **Why a row the walk accepts is one the one pass accepts.** The one pass is a machine whose
+//! state at each byte (the stack of open objects and arrays, and what may come next) follows
+//! from the bytes before it. Walk the new row and the shape's row side by side: at the start of
+//! each run both are in the same state (at the start of the row, by definition; after a value,
+//! by the step below); a run is the very bytes the one pass accepted from that state in the
+//! shape's row, so it accepts them again and ends in the same state. The one pass looks past a
+//! run's end only at the first byte of a number or a literal (white space ends there, an array
+//! just opened is empty if it is `]`, and it picks the value's kind by it), and the walk scans
+//! a number only from `-` or a digit and a literal only from `t`, `f` or `n`, which is where
+//! the one pass would go too. Where another kind of value stands, the one pass takes over
+//! there as from any value's start, except at a `]` (after white space): after an opening `[` the one pass reads it
+//! as the array's end (the tests found this), so such a row goes to the one pass from its
+//! start. A value's scan
+//! is the one pass's own function from that same state, ending where the one pass's would; a
+//! scalar changes no stack, so after it both are again in the same state. At the end the one
+//! pass asks that nothing follow the value, and so does the walk. The same correspondence
+//! gives the state the one pass takes over in. Raw line breaks stand only
+//! in white space, all of it in the runs, so the new row has them exactly when the shape's row
+//! did. So the walk accepts only rows the one pass accepts, with the same answer about line
+//! breaks; everything else the one pass decides itself.
+//!
+//! The shape is kept per thread: a partition's worker checks its rows one after another on
+//! its thread. Rows over [`MOST_BYTES`] or of more than [`MOST_VALUES`] values are not learned
+//! (the shape's memory stays under about 100 KB a thread).
+
+use std::cell::RefCell;
+
+use super::{one_pass, Scan, Stack, Values};
+
+/// The longest row whose shape is learned.
+pub(super) const MOST_BYTES: usize = 64 << 10;
+/// The most values a learned shape holds.
+pub(super) const MOST_VALUES: usize = 4_096;
+/// A walk that stops before this part of the row (1/`POOR_PART`) saves little.
+const POOR_PART: usize = 8;
+/// Rows in a row whose walk saved little before the shape rests.
+const POOR_ROWS: u32 = 8;
+/// Rows that then go to the one pass alone, before a shape is learned afresh.
+const REST_ROWS: u32 = 256;
+/// Zero bytes after the runs, so that a 16-byte load from any run's start stays inside.
+const PAD: usize = 16;
+
+/// What a scalar value is, as the one pass tells it to [`Values`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// A string (after its opening quote, through its closing one).
+    String,
+    /// A number, its minus sign included.
+    Number,
+    /// `true`, `false` or `null`.
+    Literal,
+}
+
+/// A value the one pass read: its kind, its bytes, and the one pass's state there.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    kind: Kind,
+    start: u32,
+    end: u32,
+    /// The objects and arrays open around it ([`Stack::as_word`]); `None` deeper than 64.
+    stack: Option<(u64, u32)>,
+    /// White space before it held a line break.
+    breaks: bool,
+}
+
+/// The spans of one row, kept only up to one past [`MOST_VALUES`] (more are not learned).
+impl Values for Vec<Span> {
+    #[inline(always)]
+    fn value(&mut self, kind: Kind, start: usize, end: usize, stack: &Stack, breaks: bool) {
+        if self.len() <= MOST_VALUES {
+            // Rows over `MOST_BYTES` are never recorded, so both fit.
+            self.push(Span {
+                kind,
+                start: start as u32,
+                end: end as u32,
+                stack: stack.as_word(),
+                breaks,
+            });
+        }
+    }
+}
+
+/// A value of a shape: the run before it, its kind, and the one pass's state at it (the same
+/// as after it: a scalar opens and closes nothing).
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    run: u32,
+    kind: Kind,
+    depth: u32,
+    top: u64,
+    /// White space up to the value held a line break.
+    breaks: bool,
+}
+
+impl Step {
+    /// Where the one pass goes on from, at `at` in this step's state (`after_value`: from just
+    /// after the value, else from where the value starts), and what of the shape still holds.
+    fn resume(&self, at: usize, after_value: bool) -> Walk {
+        Walk::Resume {
+            at,
+            stack: (self.top, self.depth),
+            after_value,
+            breaks: self.breaks,
+        }
+    }
+}
+
+/// How far a row walked along a shape.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Walk {
+    /// To its end: the one pass's answer.
+    Done(Option<bool>),
+    /// Up to `at`, where the one pass takes over in the state the shape's row had there.
+    Resume {
+        at: usize,
+        stack: (u64, u32),
+        after_value: bool,
+        breaks: bool,
+    },
+    /// Not past the first run: the one pass from the start.
+    Start,
+}
+
+/// The previous accepted row's shape (the module docs), and the room to learn the next.
+#[derive(Debug, Default)]
+pub(super) struct Shape {
+    /// The runs one after another, then [`PAD`] zero bytes; empty while none is known.
+    runs: Vec<u8>,
+    /// Each value: the run before it, its kind and the state there.
+    steps: Vec<Step>,
+    /// The length of the run after the last value.
+    tail: usize,
+    /// The shape's row had line breaks (in its white space, all in the runs).
+    breaks: bool,
+    /// Rows in a row whose walk stopped in their first part ([`Shape::note_poor`]).
+    poor: u32,
+    /// Rows still to go to the one pass alone.
+    rest: u32,
+    /// The spans of the row being learned, kept to reuse their memory.
+    spans: Vec<Span>,
+}
+
+thread_local! {
+    static SHAPE: RefCell<Shape> = RefCell::default();
+}
+
+/// [`Shape::check`] with this thread's shape.
+pub(super) fn check_on_this_thread(bytes: &[u8]) -> Option<bool> {
+    SHAPE.with(|shape| match shape.try_borrow_mut() {
+        Ok(mut shape) => shape.check(bytes),
+        Err(_) => one_pass(bytes),
+    })
+}
+
+impl Shape {
+    /// What the one pass says of `bytes` ([`super::line_breaks_of_one_value`]): by the shape
+    /// when the row has it, else by the one pass, learning the row's shape if it is one value.
+    pub(super) fn check(&mut self, bytes: &[u8]) -> Option<bool> {
+        if self.rest > 0 {
+            self.rest -= 1;
+            if self.rest == 0 {
+                // Learn afresh from the next row.
+                self.runs.clear();
+                self.steps.clear();
+            }
+            return one_pass(bytes);
+        }
+        let (at, stack, after_value, breaks, part_way) = match self.walk(bytes) {
+            Walk::Done(answer) => {
+                self.poor = 0;
+                return answer;
+            }
+            Walk::Start => (0, Stack::default(), false, false, false),
+            Walk::Resume {
+                at,
+                stack: (top, depth),
+                after_value,
+                breaks,
+            } => (at, Stack::from_word(top, depth), after_value, breaks, true),
+        };
+        self.note_poor(at < bytes.len() / POOR_PART);
+        if bytes.len() > MOST_BYTES || part_way {
+            // A row that leaves the shape part way is not learned: learning the rest costs
+            // more than the next row's walk would save, where rows vary.
+            let mut scan = Scan::new(bytes, ());
+            (scan.i, scan.breaks) = (at, breaks);
+            return scan.resume(stack, after_value).then_some(scan.breaks);
+        }
+        let mut scan = Scan::new(bytes, std::mem::take(&mut self.spans));
+        scan.values.clear();
+        let ok = scan.resume(stack, after_value);
+        let breaks = scan.breaks;
+        let spans = scan.values;
+        if ok && spans.len() <= MOST_VALUES && spans.iter().all(|s| s.stack.is_some()) {
+            self.learn(bytes, &spans, breaks);
+        }
+        self.spans = spans;
+        ok.then_some(breaks)
+    }
+
+    /// Counts rows in a row whose walk was `poor` (stopped in the row's first part); after
+    /// [`POOR_ROWS`] of them, rows go to the one pass alone for [`REST_ROWS`] rows, then a
+    /// shape is learned afresh.
+    fn note_poor(&mut self, poor: bool) {
+        if !poor {
+            self.poor = 0;
+            return;
+        }
+        self.poor += 1;
+        if self.poor >= POOR_ROWS {
+            self.poor = 0;
+            self.rest = REST_ROWS;
+        }
+    }
+
+    /// How far `bytes` walk along the shape (the module docs).
+    pub(super) fn walk(&self, bytes: &[u8]) -> Walk {
+        if self.runs.is_empty() {
+            return Walk::Start;
+        }
+        let mut scan = Scan::new(bytes, ());
+        let mut at = 0;
+        for (k, step) in self.steps.iter().enumerate() {
+            let len = step.run as usize;
+            if !self.same(bytes, scan.i, at, len) {
+                return match k.checked_sub(1) {
+                    Some(before) => self.steps[before].resume(scan.i, true),
+                    None => Walk::Start,
+                };
+            }
+            scan.i += len;
+            at += len;
+            // Where the value's first byte picks the one pass's way, a failure is its
+            // answer; a first byte of another kind is another value for the one pass.
+            let ok = match (step.kind, scan.peek()) {
+                (Kind::String, _) => scan.string(),
+                (Kind::Number, Some(b'-')) => {
+                    scan.i += 1;
+                    scan.number()
+                }
+                (Kind::Number, Some(b'0'..=b'9')) => scan.number(),
+                (Kind::Literal, Some(c @ (b't' | b'f' | b'n'))) => scan.literal_at(c),
+                // Right after an array's opening, `]` (after white space) closes it empty, a
+                // state the shape's row never was in: the one pass from the start (the module
+                // docs).
+                _ if bytes[scan.i..]
+                    .iter()
+                    .find(|c| !matches!(c, b' ' | b'\n' | b'\t' | b'\r'))
+                    == Some(&b']') =>
+                {
+                    return Walk::Start
+                }
+                _ => {
+                    return step.resume(scan.i, false);
+                }
+            };
+            if !ok {
+                return Walk::Done(None);
+            }
+        }
+        if bytes.len() - scan.i == self.tail && self.same(bytes, scan.i, at, self.tail) {
+            Walk::Done(Some(self.breaks))
+        } else {
+            match self.steps.last() {
+                Some(last) => last.resume(scan.i, true),
+                None => Walk::Start,
+            }
+        }
+    }
+
+    /// Whether no shape is known (none learned yet, or forgotten after a rest).
+    #[cfg(test)]
+    pub(super) fn is_empty(&self) -> bool {
+        self.runs.is_empty()
+    }
+
+    /// What the shape is, to compare.
+    #[cfg(test)]
+    pub(super) fn learned(&self) -> String {
+        format!("{:?} {:?} {}", self.runs, self.steps, self.tail)
+    }
+
+    /// Whether `bytes[i..]` starts with the `len` bytes of the runs at `at`.
+    #[inline(always)]
+    fn same(&self, bytes: &[u8], i: usize, at: usize, len: usize) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if len <= 16 && i + 16 <= bytes.len() {
+            return same16(&bytes[i..i + 16], &self.runs[at..at + 16], len);
+        }
+        bytes.get(i..i + len) == Some(&self.runs[at..at + len])
+    }
+
+    /// Keeps the shape of `bytes`, which the one pass accepted reading `spans`.
+    fn learn(&mut self, bytes: &[u8], spans: &[Span], breaks: bool) {
+        self.runs.clear();
+        self.steps.clear();
+        let mut from = 0;
+        for span in spans {
+            let (start, end) = (span.start as usize, span.end as usize);
+            let (top, depth) = span.stack.unwrap_or_default();
+            self.runs.extend_from_slice(&bytes[from..start]);
+            self.steps.push(Step {
+                run: (start - from) as u32,
+                kind: span.kind,
+                depth,
+                top,
+                breaks: span.breaks,
+            });
+            from = end;
+        }
+        self.runs.extend_from_slice(&bytes[from..]);
+        self.runs.extend_from_slice(&[0; PAD]);
+        self.tail = bytes.len() - from;
+        self.breaks = breaks;
+    }
+}
+
+/// Whether the first `len` (at most 16) of the 16 bytes `a` and `b` are the same.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn same16(a: &[u8], b: &[u8], len: usize) -> bool {
+    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8};
+    assert!(a.len() >= 16 && b.len() >= 16 && len <= 16);
+    // SAFETY: both loads read 16 bytes that `a` and `b` hold (asserted above), and
+    // `_mm_loadu_si128` needs no alignment; SSE2 is part of every x86_64 target.
+    #[allow(unsafe_code, reason = "SSE2 compares 16 bytes of a run at once")]
+    let equal = unsafe {
+        _mm_movemask_epi8(_mm_cmpeq_epi8(
+            _mm_loadu_si128(a.as_ptr().cast()),
+            _mm_loadu_si128(b.as_ptr().cast()),
+        ))
+    } as u32;
+    let want = (1u32 << len) - 1;
+    equal & want == want
+}

@@ -1,0 +1,299 @@
+//! The one pass against serde_json: generated, mutated and random input, and the edges.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::de::IgnoredAny;
+
+use super::runs::{run, run_bytewise, run_in_words};
+use super::*;
+
+/// What the sink checked with before, and what [`is_one_value`] must agree with.
+pub(super) fn serde_says(b: &[u8]) -> bool {
+    std::str::from_utf8(b).is_ok_and(|t| serde_json::from_str::<IgnoredAny>(t).is_ok())
+}
+
+fn agree(b: &[u8]) {
+    assert_eq!(
+        is_one_value(b),
+        serde_says(b),
+        "is_one_value and serde_json disagree on {:?}",
+        String::from_utf8_lossy(b)
+    );
+    assert_eq!(
+        one_pass(b),
+        serde_says(b).then(|| b.iter().any(|&c| c == b'\n' || c == b'\r')),
+        "the one pass alone and serde_json disagree on {:?}",
+        String::from_utf8_lossy(b)
+    );
+    // One value has a line break exactly where its bytes do (raw ones are only white
+    // space), so a caller that skips the blanking for `Some(false)` misses none.
+    let breaks = b.iter().any(|&c| c == b'\n' || c == b'\r');
+    assert_eq!(
+        line_breaks_of_one_value(b),
+        serde_says(b).then_some(breaks),
+        "line breaks misreported in {:?}",
+        String::from_utf8_lossy(b)
+    );
+}
+
+/// Fixed seeds in CI; `JSON_CHECK_SEED=random` (or a number) explores.
+pub(super) fn seed() -> u64 {
+    match std::env::var("JSON_CHECK_SEED").ok().as_deref() {
+        Some("random") => {
+            let s = rand::random();
+            eprintln!("JSON_CHECK_SEED={s}");
+            s
+        }
+        Some(s) => s.parse().expect("JSON_CHECK_SEED: a number or `random`"),
+        None => 11,
+    }
+}
+
+const PIECES: &[&str] = &[
+    "\"", "\\", "{", "}", "[", "]", ",", ":", " ", "\n", "\t", "\r", "0", "1", "-", "+", ".", "e",
+    "E", "t", "f", "n", "u", "true", "false", "null", "\\u", "\\uD800", "\\n", "\u{0}", "\u{1f}",
+    "\u{7f}", "é", "€", "😀", "x", "00", "0.", ".5", "1e", "1e+", "\"a\":",
+];
+/// Bytes that are not UTF-8 on their own, or start sequences.
+pub(super) const RAW: &[u8] = &[
+    0x80, 0xBF, 0xC0, 0xC1, 0xC2, 0xDF, 0xE0, 0xED, 0xEF, 0xF0, 0xF4, 0xF5, 0xFF, 0xA0, 0x9F, 0x8F,
+    0x90,
+];
+
+fn string(rng: &mut ChaCha8Rng, out: &mut Vec<u8>) {
+    out.push(b'"');
+    for _ in 0..rng.gen_range(0..40) {
+        match rng.gen_range(0..10) {
+            0 => out.extend_from_slice(br#"\""#),
+            1 => out.extend_from_slice(format!("\\u{:04x}", rng.gen::<u16>()).as_bytes()),
+            2 => out.extend_from_slice(
+                [r"\\", r"\/", r"\b", r"\f", r"\n", r"\r", r"\t"][rng.gen_range(0..7)].as_bytes(),
+            ),
+            3 => {
+                let c: char = rng.gen();
+                let mut buf = [0; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+            // Long plain runs, to cross the 16-byte scan's edges.
+            4 => out.extend(std::iter::repeat_n(b'x', rng.gen_range(0..40))),
+            _ => out.push(rng.gen_range(0x20..0x7F_u8)),
+        }
+    }
+    out.push(b'"');
+}
+
+fn number(rng: &mut ChaCha8Rng, out: &mut Vec<u8>) {
+    let forms = [
+        "0",
+        "-0",
+        "12",
+        "-7",
+        "3.25",
+        "0.5e10",
+        "1E-3",
+        "-2e+8",
+        "123456789012345678901234567890",
+    ];
+    out.extend_from_slice(forms[rng.gen_range(0..forms.len())].as_bytes());
+}
+
+fn ws(rng: &mut ChaCha8Rng, out: &mut Vec<u8>) {
+    for _ in 0..rng.gen_range(0..3) {
+        out.push([b' ', b'\n', b'\t', b'\r'][rng.gen_range(0..4)]);
+    }
+}
+
+pub(super) fn value(rng: &mut ChaCha8Rng, depth: u32, out: &mut Vec<u8>) {
+    ws(rng, out);
+    let kind = if depth > 6 {
+        rng.gen_range(2..6)
+    } else {
+        rng.gen_range(0..6)
+    };
+    match kind {
+        0 | 1 => {
+            let object = kind == 0;
+            out.push(if object { b'{' } else { b'[' });
+            for k in 0..rng.gen_range(0..5) {
+                if k > 0 {
+                    out.push(b',');
+                }
+                if object {
+                    ws(rng, out);
+                    string(rng, out);
+                    ws(rng, out);
+                    out.push(b':');
+                }
+                value(rng, depth + 1, out);
+            }
+            ws(rng, out);
+            out.push(if object { b'}' } else { b']' });
+        }
+        2 => string(rng, out),
+        3 => number(rng, out),
+        _ => out.extend_from_slice([&b"true"[..], b"false", b"null"][rng.gen_range(0..3)]),
+    }
+    ws(rng, out);
+}
+
+pub(super) fn mutate(rng: &mut ChaCha8Rng, v: &mut Vec<u8>) {
+    for _ in 0..rng.gen_range(1..4) {
+        let at = rng.gen_range(0..=v.len());
+        match rng.gen_range(0..5) {
+            0 if at < v.len() => {
+                v.remove(at);
+            }
+            1 => {
+                let p = PIECES[rng.gen_range(0..PIECES.len())].as_bytes();
+                v.splice(at..at, p.iter().copied());
+            }
+            2 => v.insert(at, RAW[rng.gen_range(0..RAW.len())]),
+            3 if at < v.len() => v[at] = rng.gen(),
+            _ => v.truncate(at),
+        }
+    }
+}
+
+#[test]
+fn it_agrees_with_serde_json_on_generated_values_and_their_mutations() {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed());
+    let (mut valid, mut invalid) = (0, 0);
+    for _ in 0..60_000 {
+        let mut v = Vec::new();
+        value(&mut rng, 0, &mut v);
+        agree(&v);
+        mutate(&mut rng, &mut v);
+        if serde_says(&v) {
+            valid += 1;
+        } else {
+            invalid += 1;
+        }
+        agree(&v);
+    }
+    // The mutations make both kinds, so both sides of every branch are compared.
+    assert!(
+        valid > 1_000 && invalid > 10_000,
+        "{valid} valid, {invalid} invalid"
+    );
+}
+
+#[test]
+fn it_agrees_with_serde_json_on_random_bytes_from_json_pieces() {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed() ^ 0x5EED);
+    for _ in 0..60_000 {
+        let mut v = Vec::new();
+        for _ in 0..rng.gen_range(0..12) {
+            if rng.gen_bool(0.1) {
+                v.push(RAW[rng.gen_range(0..RAW.len())]);
+            } else {
+                v.extend_from_slice(PIECES[rng.gen_range(0..PIECES.len())].as_bytes());
+            }
+        }
+        agree(&v);
+    }
+}
+
+#[test]
+fn every_utf8_sequence_of_up_to_four_bytes_is_judged_as_std_judges_it() {
+    // Every first byte 0x80..=0xFF with continuation bytes at the edges of each range,
+    // inside a string after a plain run (the scan's edge) and alone.
+    let edges = [0x00, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xFF];
+    for first in 0x80..=0xFF_u8 {
+        for &a in &edges {
+            for &b in &edges {
+                for &c in &edges {
+                    for pad in [0, 15] {
+                        let mut v = b"\"".to_vec();
+                        v.extend(std::iter::repeat_n(b'x', pad));
+                        v.extend_from_slice(&[first, a, b, c]);
+                        v.push(b'"');
+                        agree(&v);
+                        agree(&v[..v.len() - 2]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_cases_that_matter_are_decided_as_serde_json_decides_them() {
+    for (text, expected) in [
+        (&br#"{"a":1}"#[..], true),
+        (
+            br#" { "a" : [1, 2.5e3, -0, true, false, null, {}] } "#,
+            true,
+        ),
+        (br#"{"a":1,}"#, false),
+        (b"[1,]", false),
+        (b"01", false),
+        (b"1.", false),
+        (b"-", false),
+        (b"1e", false),
+        (br#""\uD800""#, true),
+        (br#""\u12G4""#, false),
+        (br#""\x""#, false),
+        (b"\"\x1f\"", false),
+        (b"\"\xed\xa0\x80\"", false),
+        (b"\"\xf4\x90\x80\x80\"", false),
+        (b"{\"a\":1}\x00", false),
+        (b"{} {}", false),
+        (b"", false),
+        (b" ", false),
+        (b"\xef\xbb\xbf{}", false),
+    ] {
+        assert_eq!(
+            is_one_value(text),
+            expected,
+            "{:?}",
+            String::from_utf8_lossy(text)
+        );
+        agree(text);
+    }
+}
+
+#[test]
+fn the_16_byte_scan_stops_where_the_word_scan_and_the_byte_rules_stop() {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed() ^ 0x16);
+    let bytes = [
+        b'x', b' ', b'"', b'\\', 0x1F, 0x00, 0x7F, 0x80, 0xC3, 0xFF, 0x20, b'~',
+    ];
+    for _ in 0..50_000 {
+        let len = rng.gen_range(0..48);
+        let mut v: Vec<u8> = (0..len).map(|_| b'a').collect();
+        for _ in 0..rng.gen_range(0..3) {
+            if len > 0 {
+                v[rng.gen_range(0..len)] = bytes[rng.gen_range(0..bytes.len())];
+            }
+        }
+        for beyond_ascii in [false, true] {
+            let expected = run_bytewise(&v, beyond_ascii);
+            assert_eq!(run(&v, beyond_ascii), expected, "{v:?} {beyond_ascii}");
+            assert_eq!(
+                run_in_words(&v, beyond_ascii),
+                expected,
+                "{v:?} {beyond_ascii}"
+            );
+        }
+    }
+}
+
+#[test]
+fn any_depth_is_accepted_as_serde_json_accepts_it() {
+    for depth in [1, 63, 64, 65, 127, 128, 129, 200, 5_000, 100_000] {
+        let mut v = "[".repeat(depth);
+        v.push_str(&"]".repeat(depth));
+        agree(v.as_bytes());
+        assert!(is_one_value(v.as_bytes()));
+        let mut o = r#"{"a":"#.repeat(depth);
+        o.push('1');
+        o.push_str(&"}".repeat(depth));
+        agree(o.as_bytes());
+        assert!(is_one_value(o.as_bytes()));
+        // One closer short, or one of the wrong kind at depth 65.
+        agree(&v.as_bytes()[..v.len() - 1]);
+        let mut mixed = v.clone().into_bytes();
+        mixed[depth + depth.min(65) - 1] = b'}';
+        agree(&mixed);
+    }
+}
