@@ -1,4 +1,4 @@
-//! The row check's edges (`snowpipe_kafka::is_one_value`, `kafka/src/formats/json_check.rs`)
+//! The row check's edges (`snowpipe_kafka::is_one_value`, `kafka/src/formats/json_check/mod.rs`)
 //! against what it must agree with, `std::str::from_utf8` then `serde_json` into
 //! `IgnoredAny`: every byte that stops its 16-byte scan at every offset of three blocks, UTF-8
 //! (valid, invalid, cut short) at every offset, and long strings with a byte flipped; quotes,
