@@ -24,6 +24,7 @@ use snowpipe_streaming::{OffsetToken, StreamingIngestClient};
 use tokio::sync::watch;
 
 use crate::sensor_stream::consume::lock;
+use crate::sensor_stream::kinesis::idle::IdleClock;
 use crate::sensor_stream::kinesis::record::Record;
 use crate::sensor_stream::kinesis::sequence::SequenceNumber;
 use crate::sensor_stream::kinesis::shards::{self, ShardInfo};
@@ -187,7 +188,7 @@ async fn session(
     let mut iterator = Some(shard_iterator(kinesis, &opts.stream, shard_id, read.as_ref()).await?);
     let mut sent: Pending<SequenceNumber> = Pending::default();
     let mut last_appended: Option<SequenceNumber> = None;
-    let mut last_new = Instant::now();
+    let mut clock = IdleClock::new(opts.until_idle, Instant::now());
     let ended = loop {
         let Some(it) = iterator.take() else {
             break true;
@@ -224,10 +225,6 @@ async fn session(
             .iter()
             .map(|r| to_record(shard_id, r))
             .collect::<Result<Vec<_>>>()?;
-        // Idle only from an empty page at the shard's tip: a page of records, or one that says
-        // the shard holds more (`MillisBehindLatest` > 0), restarts the window.
-        let behind = page.millis_behind_latest().is_some_and(|m| m > 0);
-        let at_tip = records.is_empty() && !behind;
         if let Some(last) = records.last() {
             read = Some(last.seq.clone());
         }
@@ -242,9 +239,8 @@ async fn session(
             sent.push(last.clone(), written.event_ms);
             last_appended = Some(last);
         }
-        if !at_tip {
-            last_new = Instant::now(); // after the write: a slow one is not quiet time
-        }
+        // After the write: a slow one is not quiet time.
+        clock.page(records.len(), page.millis_behind_latest(), Instant::now());
         update(progress, shard_id, |p| {
             p.dead_lettered += written.dead_lettered as u64;
             p.skipped += written.skipped as u64;
@@ -256,9 +252,7 @@ async fn session(
         if iterator.is_none() {
             break true;
         }
-        let idle = opts
-            .until_idle
-            .is_some_and(|d| at_tip && sent.is_empty() && last_new.elapsed() >= d);
+        let idle = clock.idle(!sent.is_empty(), Instant::now());
         if *stop.borrow() || idle {
             break false;
         }
