@@ -24,7 +24,7 @@ use snowpipe_streaming::{OffsetToken, StreamingIngestClient};
 use tokio::sync::watch;
 
 use crate::sensor_stream::consume::lock;
-use crate::sensor_stream::kinesis::idle::IdleClock;
+use crate::sensor_stream::kinesis::idle::{IdleBoard, IdleClock};
 use crate::sensor_stream::kinesis::record::Record;
 use crate::sensor_stream::kinesis::sequence::SequenceNumber;
 use crate::sensor_stream::kinesis::shards::{self, ShardInfo};
@@ -43,7 +43,8 @@ pub struct Options {
     /// Least time between two GetRecords of one shard.
     pub poll: Duration,
     /// Stop after this long with nothing new and everything committed, counted from the last
-    /// page that was not empty at the shard's tip (`MillisBehindLatest` 0) (`None`: never).
+    /// page that was not empty at the shard's tip (`MillisBehindLatest` 0), once every running
+    /// shard's reader is idle so (`idle.rs`) (`None`: never).
     pub until_idle: Option<Duration>,
     /// Consecutive failed sessions of a shard before the consumer gives up.
     pub max_failures: u32,
@@ -101,6 +102,7 @@ pub async fn consume(
     // Channels are named by the stream's ARN (account, region, name), as the handler names them.
     let arn = crate::sensor_stream::kinesis::stream::arn(kinesis, &opts.stream).await?;
     let prefix: Arc<str> = crate::sensor_stream::kinesis::stream::channel_prefix(&arn)?.into();
+    let board = Arc::new(IdleBoard::default());
     loop {
         let listed = shards::list(kinesis, &opts.stream).await?;
         let ready: Vec<ShardInfo> = shards::ready(&listed, &finished, &busy)
@@ -112,12 +114,17 @@ pub async fn consume(
             busy.insert(shard.id.clone());
             let (client, kinesis, opts) = (client.clone(), kinesis.clone(), opts.clone());
             let (progress, stop) = (progress.clone(), stop.clone());
-            let prefix = prefix.clone();
+            let (prefix, board) = (prefix.clone(), board.clone());
             tasks.spawn(async move {
-                let end = session(
-                    &client, &kinesis, &opts, &prefix, &shard.id, &progress, stop,
-                )
-                .await;
+                let reader = Reader {
+                    kinesis: &kinesis,
+                    opts: &opts,
+                    prefix: &prefix,
+                    progress: &progress,
+                    board: &board,
+                };
+                let end = session(&client, &reader, &shard.id, stop).await;
+                board.leave(&shard.id);
                 (shard.id, end)
             });
         }
@@ -164,15 +171,30 @@ enum End {
     Stopped,
 }
 
+/// What every shard's reader shares.
+struct Reader<'a> {
+    kinesis: &'a Client,
+    opts: &'a Options,
+    /// Channels are `<prefix>_<shardId>`.
+    prefix: &'a str,
+    progress: &'a Progress,
+    /// Which readers are idle: one stops only when all are.
+    board: &'a IdleBoard,
+}
+
 async fn session(
     client: &StreamingIngestClient,
-    kinesis: &Client,
-    opts: &Options,
-    prefix: &str,
+    reader: &Reader<'_>,
     shard_id: &str,
-    progress: &Progress,
     mut stop: watch::Receiver<bool>,
 ) -> Result<End> {
+    let Reader {
+        kinesis,
+        opts,
+        prefix,
+        progress,
+        board,
+    } = *reader;
     let stem = channel_name(prefix, shard_id);
     let mut writer = Writer::open(client, &opts.target, &stem).await?;
     let mut watch = writer.channel().watch_committed();
@@ -252,7 +274,7 @@ async fn session(
         if iterator.is_none() {
             break true;
         }
-        let idle = clock.idle(!sent.is_empty(), Instant::now());
+        let idle = board.note(shard_id, clock.idle(!sent.is_empty(), Instant::now()));
         if *stop.borrow() || idle {
             break false;
         }
