@@ -8,7 +8,7 @@
 //! The stream is idle, not a shard: a reader whose shard is idle goes on reading until every
 //! running reader's is ([`IdleBoard`]), so readings coming to one shard while another is still
 //! busy are read before the exit (a reader that stopped alone gave up its shard: exit 0 with
-//! readings written before it unread).
+//! readings written before it unread). The NATS consumer (`../consume.rs`) uses the same board.
 //!
 //! A page without `MillisBehindLatest` (Kinesis always sends it; kinesalite too) counts as at
 //! the tip when empty, so a server that omits it cannot keep the reader from ever being idle.
