@@ -117,7 +117,10 @@ fn ctrlc_flag(on_signal: impl FnOnce() + Send + 'static) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let stop = rt.block_on(async { common::terminated() });
+    let stop = {
+        let _runtime = rt.enter();
+        common::terminated()
+    };
     std::thread::Builder::new()
         .name("ctrl-c".into())
         .spawn(move || {
