@@ -244,12 +244,13 @@ async fn session(
     let mut messages = session.subscribe().await?;
     let mut until = opts.until.clone();
     let mut tick = tokio::time::interval(Duration::from_millis(50));
+    let mut at_rest = false; // idle, the broker agreeing: waiting for the other shards
     loop {
         let mut resubscribe = false;
         tokio::select! {
             chunk = messages.next() => {
                 let Some(chunk) = chunk else { bail!("the broker ended the consumer of {}", broker::subject(shard)) };
-                source.board.note(&key, false);
+                at_rest = source.board.note(&key, false);
                 resubscribe = session.take_chunk(chunk).await?;
             }
             changed = watch.changed() => {
@@ -263,13 +264,13 @@ async fn session(
                 session.events_open = note_row_errors(event, shard, s);
             }
             _ = tick.tick() => {
-                if *stop.borrow_and_update() {
+                if *stop.borrow_and_update() || (at_rest && source.board.note(&key, true)) {
                     break;
                 }
                 match session.done(&mut until).await? {
                     // Idle: only once every shard's reader is (`kinesis::idle`).
                     Quiet::Done if !matches!(until, Until::Idle(_)) || source.board.note(&key, true) => break,
-                    Quiet::Done => {}
+                    Quiet::Done => at_rest = true,
                     Quiet::Behind => resubscribe = true,
                     Quiet::No => {}
                 }
