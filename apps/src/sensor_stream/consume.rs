@@ -49,6 +49,7 @@ use tokio::sync::{broadcast, watch};
 use crate::sensor_stream::broker;
 use crate::sensor_stream::columns;
 use crate::sensor_stream::dead_letter::{DeadLetters, Letter, Outcome};
+use crate::sensor_stream::kinesis::idle::IdleBoard;
 use crate::sensor_stream::latency::{Histogram, Pending};
 use crate::sensor_stream::reading::{BadRecord, Reading};
 
@@ -169,11 +170,13 @@ pub(super) async fn consume_all(
     stop: watch::Receiver<bool>,
 ) -> Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
+    let board = Arc::new(IdleBoard::default());
     for shard in 0..opts.shards {
         let source = Source {
             client: client.clone(),
             stream: stream.clone(),
             dead_letters: dead_letters.clone(),
+            board: board.clone(),
         };
         let (opts, stats, stop) = (opts.clone(), stats.clone(), stop.clone());
         tasks.spawn(async move { consume_shard(&source, shard, &opts, &stats, stop).await });
@@ -189,6 +192,8 @@ struct Source {
     client: StreamingIngestClient,
     stream: Stream,
     dead_letters: DeadLetters,
+    /// Which shards' readers are idle (`--until-idle`): one stops only when all are.
+    board: Arc<IdleBoard>,
 }
 
 /// Consumes one shard, opening a new session after a failure (never after `OwnershipLost`).
@@ -203,7 +208,9 @@ async fn consume_shard(
     let mut failures = 0;
     loop {
         let before = s.through_seq.load(Ordering::Relaxed);
-        match session(source, shard, opts, s, stop.clone()).await {
+        let ended = session(source, shard, opts, s, stop.clone()).await;
+        source.board.leave(&shard.to_string()); // ended: another may be idle alone
+        match ended {
             Ok(()) => return Ok(()),
             // Another writer owns the shard's channel now: final, never reopened.
             Err(e) if crate::common::is_ownership_lost(&e) => {
@@ -231,16 +238,19 @@ async fn session(
     s: &ShardStats,
     mut stop: watch::Receiver<bool>,
 ) -> Result<()> {
+    let key = shard.to_string();
     let mut session = Session::open(source, shard, opts, s).await?;
     let mut watch = session.channel.watch_committed();
     let mut messages = session.subscribe().await?;
     let mut until = opts.until.clone();
     let mut tick = tokio::time::interval(Duration::from_millis(50));
+    let mut at_rest = false; // idle, the broker agreeing: waiting for the other shards
     loop {
         let mut resubscribe = false;
         tokio::select! {
             chunk = messages.next() => {
                 let Some(chunk) = chunk else { bail!("the broker ended the consumer of {}", broker::subject(shard)) };
+                at_rest = source.board.note(&key, false);
                 resubscribe = session.take_chunk(chunk).await?;
             }
             changed = watch.changed() => {
@@ -254,11 +264,13 @@ async fn session(
                 session.events_open = note_row_errors(event, shard, s);
             }
             _ = tick.tick() => {
-                if *stop.borrow_and_update() {
+                if *stop.borrow_and_update() || (at_rest && source.board.note(&key, true)) {
                     break;
                 }
                 match session.done(&mut until).await? {
-                    Quiet::Done => break,
+                    // Idle: only once every shard's reader is (`kinesis::idle`).
+                    Quiet::Done if !matches!(until, Until::Idle(_)) || source.board.note(&key, true) => break,
+                    Quiet::Done => at_rest = true,
                     Quiet::Behind => resubscribe = true,
                     Quiet::No => {}
                 }

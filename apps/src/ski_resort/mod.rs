@@ -81,7 +81,8 @@ fn generate(args: &GenerateArgs) -> Result<()> {
     let stop = std::sync::Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
-        // First Ctrl-C: finish the current batch and stop; rows enqueued so far are kept.
+        // First Ctrl-C or SIGTERM: finish the current batch and stop; rows enqueued so far
+        // are kept.
         let _ = ctrlc_flag(move || stop.store(true, std::sync::atomic::Ordering::Relaxed));
     }
     if !args.quiet {
@@ -109,20 +110,22 @@ fn generate(args: &GenerateArgs) -> Result<()> {
     Ok(())
 }
 
-/// Installs a Ctrl-C handler on a background thread-less runtime-free path: a tiny tokio
-/// runtime on its own thread, so the blocking generator can stay synchronous.
+/// Calls `on_signal` on Ctrl-C or SIGTERM ([`common::terminated`]), listened for by a tiny
+/// tokio runtime on its own thread, so the blocking generator can stay synchronous. The
+/// handlers are installed before this returns.
 fn ctrlc_flag(on_signal: impl FnOnce() + Send + 'static) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let stop = {
+        let _runtime = rt.enter();
+        common::terminated()
+    };
     std::thread::Builder::new()
         .name("ctrl-c".into())
         .spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build();
-            if let Ok(rt) = rt {
-                if rt.block_on(tokio::signal::ctrl_c()).is_ok() {
-                    on_signal();
-                }
-            }
+            rt.block_on(stop);
+            on_signal();
         })?;
     Ok(())
 }

@@ -168,20 +168,19 @@ async fn connect(args: &ConnectArgs) -> Result<StreamingIngestClient> {
     crate::common::connect(args.profile.as_deref(), args.max_client_lag).await
 }
 
-/// Ctrl-C handling: the first press calls `first`, the second sets `control.abort`.
+/// Ctrl-C or SIGTERM (what `docker stop`, Kubernetes and systemd send): the first calls
+/// `first` (drain), the second sets `control.abort`. The handlers are installed before this
+/// returns.
 fn on_ctrl_c(control: Arc<Control>, first: impl FnOnce() + Send + 'static) {
+    let stop = crate::common::terminated();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_err() {
-            return;
-        }
-        say!("\nCtrl-C: draining (sending what is queued and waiting for its commit); Ctrl-C again to quit now");
+        stop.await;
+        say!("\nCtrl-C or SIGTERM: draining (sending what is queued and waiting for its commit); again to quit now");
+        let again = crate::common::terminated();
         first();
-        if tokio::signal::ctrl_c().await.is_ok() {
-            say!(
-                "\nCtrl-C again: stopping now; uncommitted rows stay in the queue for the next run"
-            );
-            control.abort.store(true, Ordering::Relaxed);
-        }
+        again.await;
+        say!("\nstopping now; uncommitted rows stay in the queue for the next run");
+        control.abort.store(true, Ordering::Relaxed);
     });
 }
 
@@ -226,8 +225,8 @@ fn print_stream_summary(stats: &Stats, elapsed: Duration) {
     );
 }
 
-/// `ski_resort stream`: streams the queue until Ctrl-C (or, with `--until-drained`, until the
-/// queue is empty, committed, and no generator runs).
+/// `ski_resort stream`: streams the queue until Ctrl-C or SIGTERM (then drains: exit 0), or
+/// with `--until-drained` until the queue is empty, committed, and no generator runs.
 ///
 /// # Errors
 /// When the connection cannot be set up, a channel keeps failing, or the queue is unusable.
@@ -420,7 +419,7 @@ fn print_run_header(
     }
 }
 
-/// Generates into the queue and streams it until drained (or Ctrl-C), with the progress
+/// Generates into the queue and streams it until drained (or Ctrl-C or SIGTERM), with the progress
 /// display; returns the run's control flags, the stream statistics and how long it took.
 async fn generate_and_stream(
     args: &RunArgs,

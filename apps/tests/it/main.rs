@@ -20,6 +20,7 @@ mod readme_flags;
 mod sensor_stream_bad_records;
 mod sensor_stream_crash;
 mod sensor_stream_kinesis;
+mod sensor_stream_kinesis_idle;
 mod sensor_stream_sequence_switch;
 mod sensor_stream_until_idle;
 mod ski_resort_bad_records;

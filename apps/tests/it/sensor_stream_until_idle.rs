@@ -206,3 +206,77 @@ fn a_consumer_cut_by_a_small_max_pending_lands_everything_and_says_so() {
         "the cut was silent in consume's log: {stderr}"
     );
 }
+
+/// Readings in bursts that take turns between three shards, 1.5 s apart, with
+/// `--until-idle 3s`: each shard is quiet for 4.5 s at a time, the stream never for more than
+/// 1.5 s, so `consume` must still be running before each burst and, at exit 0, every reading
+/// must be a row.
+#[test]
+fn bursts_taking_turns_between_shards_all_land() {
+    let name = "bursts_taking_turns_between_shards_all_land";
+    if !common::sensor_stream::nats_available(name) {
+        return;
+    }
+    const SHARDS: u32 = 3;
+    let lab = Lab::start(None, 0, 1_024);
+    let mut child = common::bin::Guard(
+        common::sensor_stream::consume_cmd(
+            &common::bin::sensor_stream_bin(),
+            &lab.nats.url(),
+            STREAM,
+            SHARDS,
+            &lab.emulator.url(),
+            &lab.key,
+        )
+        .args(["--until-idle", "3s"])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn consume"),
+    );
+    let js = lab.rt.block_on(common::sensor_stream::provision_stream(
+        &lab.nats.url(),
+        STREAM,
+    ));
+    let count = || -> String {
+        let rows = lab
+            .rt
+            .block_on(
+                lab.sql()
+                    .query("SELECT COUNT(DISTINCT STREAM_SEQ) FROM SENSOR_READINGS"),
+            )
+            .expect("count SENSOR_READINGS")
+            .rows;
+        rows[0][0].clone().unwrap_or_default()
+    };
+    let (bursts, per_burst) = (9, 40);
+    for burst in 0..bursts {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            panic!(
+                "consume exited ({status}) before burst {burst}, 1.5 s after the last, with {} of \
+                 the {} readings written before it landed",
+                count(),
+                burst * per_burst
+            );
+        }
+        lab.rt.block_on(async {
+            for i in 0..per_burst {
+                let reading = format!(
+                    r#"{{"sensorId": {}, "currentTemperature": {}, "status": "OK"}}"#,
+                    i % 50,
+                    10 + burst
+                );
+                let subject = format!("sensors.{}", burst as u32 % SHARDS);
+                js.publish(subject, Bytes::from(reading))
+                    .await
+                    .expect("publish")
+                    .await
+                    .expect("the broker stores it");
+            }
+        });
+        std::thread::sleep(std::time::Duration::from_millis(1_500));
+    }
+    let status = child.wait_within(std::time::Duration::from_secs(60), "consume --until-idle");
+    assert!(status.success(), "consume exited with {status}");
+    assert_eq!(count(), (bursts * per_burst).to_string());
+}

@@ -303,3 +303,180 @@ fn crash_run(
         String::from_utf8_lossy(&report.stdout)
     );
 }
+
+/// SIGTERM (what `docker stop`, Kubernetes and systemd send) stops `ski_resort stream` as
+/// Ctrl-C does: it drains (what it sent is committed) and exits 0, mid-run, while the
+/// generator is still writing (it was killed by the signal, exit status "signal 15"). A
+/// restart lands the rest: every generated row exactly once.
+#[test]
+fn streamer_stopped_by_sigterm_drains_and_exits_0() {
+    let bin = common::bin::ski_resort_bin();
+    let dir = tempfile::tempdir().unwrap();
+    let (queue, side_queue) = (
+        dir.path().join("queue.sqlite"),
+        dir.path().join("side.sqlite"),
+    );
+    let (data_dir, key) = (dir.path().join("emulator"), dir.path().join("key.p8"));
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let (mut emulator, url) = start_emulator(&bin, &data_dir, &key);
+    let mut generator = Guard(
+        Command::new(&bin)
+            .args([
+                "generate", "--events", EVENTS, "--rate", "1000", "--seed", SEED,
+            ])
+            .args(["--quiet", "--queue"])
+            .arg(&queue)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn generator"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !generator_registered(&queue) {
+        assert!(Instant::now() < deadline, "generator did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut streamer = Guard(
+        stream_cmd(&bin, &queue, &url, &key, None)
+            .spawn()
+            .expect("spawn stream"),
+    );
+    while queue_progress(&queue).0 == 0 {
+        assert!(Instant::now() < deadline, "nothing committed within 30 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        generator.0.try_wait().unwrap().is_none(),
+        "the generator ended before the SIGTERM: no work left to stop mid-run"
+    );
+    let status = signal_and_wait(&mut streamer.0, libc::SIGTERM, Duration::from_secs(30));
+    assert!(
+        status.success(),
+        "SIGTERM mid-run: `stream` exited with {status}, not drained with 0"
+    );
+    let (committed, waiting) = queue_progress(&queue);
+    eprintln!("after SIGTERM: {committed} rows committed, {waiting} still queued");
+
+    assert!(generator.0.wait().unwrap().success());
+    let rest = stream_cmd(&bin, &queue, &url, &key, None)
+        .status()
+        .expect("run stream --until-drained");
+    assert!(rest.success(), "restarted stream exited with {rest}");
+    let side = Command::new(&bin)
+        .args([
+            "generate", "--events", EVENTS, "--rate", "0", "--seed", SEED,
+        ])
+        .args(["--quiet", "--queue"])
+        .arg(&side_queue)
+        .output()
+        .unwrap();
+    assert!(side.status.success());
+    let expected = queued_txids(&side_queue);
+    terminate(&mut emulator.0);
+    let landed = landed_txids(&data_dir);
+    for (i, table) in TABLES.iter().enumerate() {
+        let mut got = landed[i].clone();
+        let mut want = expected[i].clone();
+        got.sort();
+        want.sort();
+        assert_eq!(got.len(), want.len(), "{table}: rows landed vs generated");
+        assert!(
+            got == want,
+            "{table}: the landed rows are not the generated ones once each"
+        );
+    }
+}
+
+/// SIGTERM stops `ski_resort generate` as Ctrl-C does: the batch being written is finished,
+/// exit 0, and the `{"generated": …}` line counts exactly the rows in the queue (it was killed
+/// by the signal: no line, exit status "signal 15").
+#[test]
+fn generator_stopped_by_sigterm_exits_0_and_counts_what_it_queued() {
+    let bin = common::bin::ski_resort_bin();
+    let dir = tempfile::tempdir().unwrap();
+    let queue = dir.path().join("queue.sqlite");
+    let mut generator = Guard(
+        Command::new(&bin)
+            .args([
+                "generate", "--events", "1000000", "--rate", "1000", "--seed", SEED,
+            ])
+            .args(["--quiet", "--queue"])
+            .arg(&queue)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn generator"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while queued_rows(&queue) == 0 {
+        assert!(Instant::now() < deadline, "nothing generated within 30 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = signal_and_wait(&mut generator.0, libc::SIGTERM, Duration::from_secs(10));
+    let out = std::io::read_to_string(generator.0.stdout.take().unwrap()).unwrap();
+    assert!(
+        status.success(),
+        "SIGTERM: `generate` exited with {status}: {out}"
+    );
+    let line: serde_json::Value = serde_json::from_str(out.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("no generated line ({e}): {out:?}"));
+    let queued = queued_txids(&queue);
+    for (i, table) in TABLES.iter().enumerate() {
+        assert_eq!(
+            line["generated"][table].as_u64(),
+            Some(queued[i].len() as u64),
+            "{table}: {line}"
+        );
+    }
+    assert!(
+        !generator_registered(&queue),
+        "the generator is still registered"
+    );
+}
+
+/// Rows in the queue's tables now (0 while it does not exist yet).
+fn queued_rows(queue: &Path) -> usize {
+    if !queue.exists() {
+        return 0;
+    }
+    let Ok(conn) =
+        rusqlite::Connection::open_with_flags(queue, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return 0;
+    };
+    TABLES
+        .iter()
+        .map(|t| {
+            conn.query_row(
+                &format!("SELECT COUNT(*) FROM q_{}", t.to_lowercase()),
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap_or(0) as usize
+        })
+        .sum()
+}
+
+/// Sends `signal` to `child` and waits for it to exit within `within` (else kills it and fails).
+fn signal_and_wait(child: &mut Child, signal: i32, within: Duration) -> std::process::ExitStatus {
+    // SAFETY: a signal to a child we spawned and have not reaped.
+    #[allow(
+        unsafe_code,
+        reason = "a signal to a child process of the test, through libc"
+    )]
+    unsafe {
+        libc::kill(child.id() as i32, signal)
+    };
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running {within:?} after signal {signal}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

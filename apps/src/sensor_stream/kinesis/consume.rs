@@ -24,6 +24,7 @@ use snowpipe_streaming::{OffsetToken, StreamingIngestClient};
 use tokio::sync::watch;
 
 use crate::sensor_stream::consume::lock;
+use crate::sensor_stream::kinesis::idle::{IdleBoard, IdleClock};
 use crate::sensor_stream::kinesis::record::Record;
 use crate::sensor_stream::kinesis::sequence::SequenceNumber;
 use crate::sensor_stream::kinesis::shards::{self, ShardInfo};
@@ -42,7 +43,8 @@ pub struct Options {
     /// Least time between two GetRecords of one shard.
     pub poll: Duration,
     /// Stop after this long with nothing new and everything committed, counted from the last
-    /// page that was not empty at the shard's tip (`MillisBehindLatest` 0) (`None`: never).
+    /// page that was not empty at the shard's tip (`MillisBehindLatest` 0), once every running
+    /// shard's reader is idle so (`idle.rs`) (`None`: never).
     pub until_idle: Option<Duration>,
     /// Consecutive failed sessions of a shard before the consumer gives up.
     pub max_failures: u32,
@@ -100,6 +102,7 @@ pub async fn consume(
     // Channels are named by the stream's ARN (account, region, name), as the handler names them.
     let arn = crate::sensor_stream::kinesis::stream::arn(kinesis, &opts.stream).await?;
     let prefix: Arc<str> = crate::sensor_stream::kinesis::stream::channel_prefix(&arn)?.into();
+    let board = Arc::new(IdleBoard::default());
     loop {
         let listed = shards::list(kinesis, &opts.stream).await?;
         let ready: Vec<ShardInfo> = shards::ready(&listed, &finished, &busy)
@@ -111,12 +114,17 @@ pub async fn consume(
             busy.insert(shard.id.clone());
             let (client, kinesis, opts) = (client.clone(), kinesis.clone(), opts.clone());
             let (progress, stop) = (progress.clone(), stop.clone());
-            let prefix = prefix.clone();
+            let (prefix, board) = (prefix.clone(), board.clone());
             tasks.spawn(async move {
-                let end = session(
-                    &client, &kinesis, &opts, &prefix, &shard.id, &progress, stop,
-                )
-                .await;
+                let reader = Reader {
+                    kinesis: &kinesis,
+                    opts: &opts,
+                    prefix: &prefix,
+                    progress: &progress,
+                    board: &board,
+                };
+                let end = session(&client, &reader, &shard.id, stop).await;
+                board.leave(&shard.id);
                 (shard.id, end)
             });
         }
@@ -163,15 +171,30 @@ enum End {
     Stopped,
 }
 
+/// What every shard's reader shares.
+struct Reader<'a> {
+    kinesis: &'a Client,
+    opts: &'a Options,
+    /// Channels are `<prefix>_<shardId>`.
+    prefix: &'a str,
+    progress: &'a Progress,
+    /// Which readers are idle: one stops only when all are.
+    board: &'a IdleBoard,
+}
+
 async fn session(
     client: &StreamingIngestClient,
-    kinesis: &Client,
-    opts: &Options,
-    prefix: &str,
+    reader: &Reader<'_>,
     shard_id: &str,
-    progress: &Progress,
     mut stop: watch::Receiver<bool>,
 ) -> Result<End> {
+    let Reader {
+        kinesis,
+        opts,
+        prefix,
+        progress,
+        board,
+    } = *reader;
     let stem = channel_name(prefix, shard_id);
     let mut writer = Writer::open(client, &opts.target, &stem).await?;
     let mut watch = writer.channel().watch_committed();
@@ -187,7 +210,7 @@ async fn session(
     let mut iterator = Some(shard_iterator(kinesis, &opts.stream, shard_id, read.as_ref()).await?);
     let mut sent: Pending<SequenceNumber> = Pending::default();
     let mut last_appended: Option<SequenceNumber> = None;
-    let mut last_new = Instant::now();
+    let mut clock = IdleClock::new(opts.until_idle, Instant::now());
     let ended = loop {
         let Some(it) = iterator.take() else {
             break true;
@@ -224,10 +247,6 @@ async fn session(
             .iter()
             .map(|r| to_record(shard_id, r))
             .collect::<Result<Vec<_>>>()?;
-        // Idle only from an empty page at the shard's tip: a page of records, or one that says
-        // the shard holds more (`MillisBehindLatest` > 0), restarts the window.
-        let behind = page.millis_behind_latest().is_some_and(|m| m > 0);
-        let at_tip = records.is_empty() && !behind;
         if let Some(last) = records.last() {
             read = Some(last.seq.clone());
         }
@@ -242,9 +261,8 @@ async fn session(
             sent.push(last.clone(), written.event_ms);
             last_appended = Some(last);
         }
-        if !at_tip {
-            last_new = Instant::now(); // after the write: a slow one is not quiet time
-        }
+        // After the write: a slow one is not quiet time.
+        clock.page(records.len(), page.millis_behind_latest(), Instant::now());
         update(progress, shard_id, |p| {
             p.dead_lettered += written.dead_lettered as u64;
             p.skipped += written.skipped as u64;
@@ -256,9 +274,7 @@ async fn session(
         if iterator.is_none() {
             break true;
         }
-        let idle = opts
-            .until_idle
-            .is_some_and(|d| at_tip && sent.is_empty() && last_new.elapsed() >= d);
+        let idle = board.note(shard_id, clock.idle(!sent.is_empty(), Instant::now()));
         if *stop.borrow() || idle {
             break false;
         }

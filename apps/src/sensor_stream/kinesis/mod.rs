@@ -19,7 +19,8 @@
 //!   columns, else a dead letter.
 //! * `writer.rs`: the one place records become rows; why a redelivery lands nothing twice.
 //! * `shards.rs`: lineage: parents drained, committed and closed before children are read.
-//! * `consume.rs`: the consumer; `lambda.rs`: the handler (and its channel choice).
+//! * `consume.rs`: the consumer (`idle.rs`: when `--until-idle` counts a shard idle);
+//!   `lambda.rs`: the handler (and its channel choice).
 //! * `stream.rs`: create, publish, reshard, read a stream; `server.rs`: a private kinesalite;
 //!   `aws.rs`: the SDK client (rustls on ring, the AWS credential chain).
 //! * `report.rs`: the reconciliation; `pipeline.rs`: the commands.
@@ -27,6 +28,7 @@
 pub mod aws;
 pub mod channel_cap;
 pub mod consume;
+pub mod idle;
 pub mod lambda;
 pub mod pipeline;
 pub mod record;

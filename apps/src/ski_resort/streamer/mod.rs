@@ -112,12 +112,12 @@ impl StreamOptions {
     }
 }
 
-/// Signals from the outside (Ctrl-C).
+/// Signals from the outside (Ctrl-C or SIGTERM).
 #[derive(Debug, Default)]
 pub(super) struct Control {
-    /// Finish what is queued, wait for its commit, and exit (first Ctrl-C).
+    /// Finish what is queued, wait for its commit, and exit (the first Ctrl-C or SIGTERM).
     pub drain: AtomicBool,
-    /// Stop now; whatever is not committed stays in the queue (second Ctrl-C).
+    /// Stop now; whatever is not committed stays in the queue (the second).
     pub abort: AtomicBool,
 }
 
