@@ -49,7 +49,7 @@ use tokio::sync::{broadcast, watch};
 use crate::sensor_stream::broker;
 use crate::sensor_stream::columns;
 use crate::sensor_stream::dead_letter::{DeadLetters, Letter, Outcome};
-use crate::sensor_stream::kinesis::idle::IdleBoard;
+use crate::sensor_stream::idle_board::IdleBoard;
 use crate::sensor_stream::latency::{Histogram, Pending};
 use crate::sensor_stream::reading::{BadRecord, Reading};
 

@@ -72,6 +72,7 @@ use crate::common;
 mod consume;
 mod dead_letter;
 mod event;
+mod idle_board;
 pub mod kinesis;
 mod latency;
 pub mod nats_server;

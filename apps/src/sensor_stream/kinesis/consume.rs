@@ -24,7 +24,8 @@ use snowpipe_streaming::{OffsetToken, StreamingIngestClient};
 use tokio::sync::watch;
 
 use crate::sensor_stream::consume::lock;
-use crate::sensor_stream::kinesis::idle::{IdleBoard, IdleClock};
+use crate::sensor_stream::idle_board::IdleBoard;
+use crate::sensor_stream::kinesis::idle::IdleClock;
 use crate::sensor_stream::kinesis::record::Record;
 use crate::sensor_stream::kinesis::sequence::SequenceNumber;
 use crate::sensor_stream::kinesis::shards::{self, ShardInfo};

@@ -6,15 +6,13 @@
 //! before: a slow write is not quiet time.
 //!
 //! The stream is idle, not a shard: a reader whose shard is idle goes on reading until every
-//! running reader's is ([`IdleBoard`]), so readings coming to one shard while another is still
+//! running reader's is (`idle_board.rs`), so readings coming to one shard while another is still
 //! busy are read before the exit (a reader that stopped alone gave up its shard: exit 0 with
 //! readings written before it unread). The NATS consumer (`../consume.rs`) uses the same board.
 //!
 //! A page without `MillisBehindLatest` (Kinesis always sends it; kinesalite too) counts as at
 //! the tip when empty, so a server that omits it cannot keep the reader from ever being idle.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// A shard reader's idle clock.
@@ -55,50 +53,9 @@ impl IdleClock {
     }
 }
 
-/// Whether each running shard reader is idle now: a reader stops only when all are.
-#[derive(Debug, Default)]
-pub struct IdleBoard {
-    idle: Mutex<BTreeMap<String, bool>>,
-}
-
-impl IdleBoard {
-    /// Notes whether `shard`'s reader is idle now (adding it when new); `true` when it is and
-    /// so is every other reader on the board.
-    pub fn note(&self, shard: &str, idle: bool) -> bool {
-        let mut board = self
-            .idle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        board.insert(shard.to_owned(), idle);
-        idle && board.values().all(|i| *i)
-    }
-
-    /// `shard`'s reader ended (idle, finished, failed or stopped).
-    pub fn leave(&self, shard: &str) {
-        let mut board = self
-            .idle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        board.remove(shard);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_reader_stops_only_when_every_running_reader_is_idle() {
-        let board = IdleBoard::default();
-        assert!(!board.note("a", false));
-        assert!(!board.note("b", true), "a is still reading");
-        assert!(!board.note("b", true));
-        assert!(board.note("a", true), "both idle");
-        board.leave("a");
-        assert!(board.note("b", true), "a ended: b alone");
-        assert!(!board.note("c", false));
-        assert!(!board.note("b", true), "c joined and reads");
-    }
 
     /// A fake shard: pages of (records, `MillisBehindLatest`), one every `poll`, fed to the
     /// clock; returns the index of the page after which the reader is idle, if any.
