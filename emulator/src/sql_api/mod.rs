@@ -65,7 +65,7 @@ mod show_tables;
 mod show_words;
 
 pub(crate) use caller::Caller;
-pub(crate) use ddl::{answer as ddl_answer, Applied, Ddl};
+pub(crate) use ddl::{answer as ddl_answer, Applied, Ddl, Removed};
 pub(crate) use describe::{answer as describe_answer, Described};
 pub(crate) use migrate::{answer as migrate_answer, identifier, Migrate};
 pub(crate) use results::{running, Fetched, ResultStore};
