@@ -233,19 +233,42 @@ pub(crate) fn parse(
         ),
         ..e
     };
-    // The statement runs in the request's schema (or database) when it names them; a name
-    // that needs one it does not name is refused as a SELECT's is.
-    let use_schema = current_schema(catalog, database, schema);
-    let use_database = current_database(catalog, database);
-    let (db, sch, name, prefix) = match parts.as_slice() {
+    let (db, sch, name, prefix) = resolve(
+        &parts,
+        current_database(catalog, database),
+        current_schema(catalog, database, schema),
+        context,
+    )?;
+    Ok(Some(Ddl {
+        object,
+        verb,
+        database: db,
+        schema: sch,
+        name,
+        script: format!("{prefix}\n{}", sql.trim().trim_end_matches(';')),
+        grants: grants.to_vec(),
+        role: role.map(str::to_owned),
+    }))
+}
+
+/// The object's database, schema and name, and the `USE` the script starts with: the
+/// request's schema (or database) when it names them; a name that needs one it does not
+/// name is refused as a SELECT's is (`context` names the statement).
+fn resolve(
+    parts: &[String],
+    use_database: Result<String, ApiError>,
+    use_schema: Result<String, ApiError>,
+    context: impl Fn(ApiError) -> ApiError,
+) -> Result<(String, String, String, String), ApiError> {
+    Ok(match parts {
         [name] => {
-            let s = use_schema.map_err(context)?;
-            let d = use_database.map_err(context)?;
+            let s = use_schema.map_err(&context)?;
+            let d = use_database.map_err(&context)?;
             let prefix = format!("USE SCHEMA {}.{};", quote(&d), quote(&s));
             (d, s, name.clone(), prefix)
         }
         [s, name] => {
-            let d = use_database.map_err(context)?;
+            let d = use_database.map_err(&context)?;
             let prefix = match &use_schema {
                 Ok(current) => format!("USE SCHEMA {}.{};", quote(&d), quote(current)),
                 Err(_) => format!("USE DATABASE {};", quote(&d)),
@@ -267,17 +290,7 @@ pub(crate) fn parse(
                 "SQL compilation error: a name has at most 3 parts (database.schema.object)",
             ))
         }
-    };
-    Ok(Some(Ddl {
-        object,
-        verb,
-        database: db,
-        schema: sch,
-        name,
-        script: format!("{prefix}\n{}", sql.trim().trim_end_matches(';')),
-        grants: grants.to_vec(),
-        role: role.map(str::to_owned),
-    }))
+    })
 }
 
 /// The object name at the start of `tokens`: `A`, `A.B` or `A.B.C`, each part upper-cased
