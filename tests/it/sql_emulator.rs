@@ -316,3 +316,67 @@ async fn a_partition_over_max_partition_bytes_fails_cleanly() {
     assert!(err.to_string().contains("larger than 3000 bytes"), "{err}");
     assert_eq!(sql_counters(&emulator).await["gzip_answers"], 1);
 }
+
+/// `DROP PIPE` under an open channel (the fix `table_replay follow` prints): the channel's
+/// next rows are refused with the service's 404 for a dropped pipe, which the SDK reports
+/// (not a hang, not rows reported committed); the pipe made again, a channel opened under
+/// the same name starts with no committed token and its rows land.
+#[tokio::test]
+async fn a_dropped_pipe_fails_the_open_channel_and_a_new_one_starts_with_no_token() {
+    let emulator = emu::start().await;
+    let sql = sql_client(&emulator);
+    let client = emu::client(&emulator).await;
+    let channel = emu::open_on(&client, PIPE, "dropped").await;
+    let row = |id| Rows::serde([Row { id, name: None }]);
+    channel
+        .append(row(1), Positions::numbered(1..=1).unwrap())
+        .await
+        .unwrap();
+    channel
+        .wait_for_commit(&OffsetToken::from(1u64), Duration::from_secs(10))
+        .await
+        .unwrap();
+    let dropped = sql.query("DROP PIPE P").await.unwrap();
+    assert_eq!(
+        dropped.rows,
+        vec![vec![Some("P successfully dropped.".into())]]
+    );
+    // A hang guard, not a timing assertion: the SDK must answer, with the service's error.
+    let outcome = tokio::time::timeout(Duration::from_secs(60), async {
+        channel
+            .append(row(2), Positions::numbered(2..=2).unwrap())
+            .await?;
+        channel
+            .wait_for_commit(&OffsetToken::from(2u64), Duration::from_secs(20))
+            .await
+    })
+    .await
+    .expect("the SDK hung on a dropped pipe");
+    let err = outcome.expect_err("rows sent to a dropped pipe were reported committed");
+    let mut chain = format!("{err}");
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        chain.push_str(&format!(" / {s}"));
+        source = s.source();
+    }
+    assert!(
+        chain.contains("ERR_PIPE_DOES_NOT_EXIST_OR_NOT_AUTHORIZED"),
+        "the SDK's error does not name the dropped pipe: {chain}"
+    );
+    let again = "CREATE PIPE P AS COPY INTO T FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING'))";
+    sql.query(again).await.unwrap();
+    // The failed handle is closed (its close reports the same failure, already checked).
+    let _ = channel.close().await;
+    let channel = emu::open_on(&client, PIPE, "dropped").await;
+    assert_eq!(channel.latest_committed_offset_token(), None);
+    channel
+        .append(row(3), Positions::numbered(3..=3).unwrap())
+        .await
+        .unwrap();
+    let sql = sql_after_commit(channel, client, 3, &emulator).await;
+    let ids = sql.query("SELECT ID FROM T ORDER BY ID").await.unwrap();
+    assert_eq!(
+        ids.rows,
+        vec![vec![Some("1".into())], vec![Some("3".into())]]
+    );
+}

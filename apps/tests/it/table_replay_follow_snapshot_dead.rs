@@ -86,3 +86,100 @@ async fn refused_snapshot_values_are_dead_letters_once_and_the_table_lands() {
     assert_equal_but_dead(bin, &url, TABLE, (&emulator, &key), 3);
     emulator.shutdown().await;
 }
+
+/// The fix a diverted table, a rejected change or a dropped table names: a new snapshot (the
+/// change pipe and table dropped and made again, `follow` run again). The new snapshot's
+/// refused rows are dead letters of their own, whatever the dead-letter channel committed
+/// before: its committed token (here a binlog change's, after the first snapshot) names the
+/// first snapshot, not this one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_snapshot_writes_its_own_dead_letters() {
+    const T: &str = "sn";
+    const T_CHANGES: &str = "\"REPLAY.PUBLIC.SN_CHANGES\"";
+    const T_DLQ: &str = "\"REPLAY.PUBLIC.SN_DLQ\"";
+    let Some(db) = start_binlog_or_skip() else {
+        return;
+    };
+    let bin = &common::bin::table_replay_bin();
+    let (url, mut conn) = new_database(&db, "snapnew").await;
+    conn.query_drop("SET SESSION sql_mode = 'ALLOW_INVALID_DATES'")
+        .await
+        .unwrap();
+    for sql in [
+        "CREATE TABLE sn (id BIGINT PRIMARY KEY, day DATE NULL, n INT)",
+        "INSERT INTO sn SELECT seq, '2024-02-29', seq FROM seq_1_to_1000",
+        "UPDATE sn SET day = '2024-02-30' WHERE id IN (150, 900)",
+    ] {
+        conn.query_drop(sql).await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (emulator, key) = change_destination(bin, &url, &[T], dir.path()).await;
+    follow_until_idle(bin, &url, &[T], &emulator, &key);
+    // A refused change after the snapshot: the dead-letter channel commits a binlog token.
+    conn.query_drop("UPDATE sn SET day = '2024-02-31' WHERE id = 500")
+        .await
+        .unwrap();
+    follow_until_idle(bin, &url, &[T], &emulator, &key);
+    let first: Vec<u64> = dead_letters(&emulator, T_DLQ, T)
+        .iter()
+        .map(|d| d.0)
+        .collect();
+    assert_eq!(first, [150, 500, 900]);
+    // The new snapshot, as the fix says: drop the change pipe and table, make them again.
+    let sql = snowpipe_streaming::StreamingIngestClient::builder()
+        .account("REPLAY")
+        .user("REPLAY")
+        .url(emulator.url())
+        .private_key_file(&key)
+        .build_sql()
+        .unwrap()
+        .database("REPLAY")
+        .schema("PUBLIC");
+    let out = std::process::Command::new(bin)
+        .args(["ddl", "--changes", "--source", &url, "--table", T])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ddl = String::from_utf8(out.stdout).unwrap();
+    let ddl = ddl
+        .split("CREATE OR REPLACE VIEW")
+        .next()
+        .unwrap()
+        .to_owned();
+    // The drops exactly as the fix prints them (`T_CHANGES` is the emulator's storage name,
+    // a SQL API name only of a table literally named `REPLAY.PUBLIC.SN_CHANGES`).
+    let fix = snowpipe_apps::table_replay::cdc::changes::new_snapshot_fix([T]);
+    let drops = fix
+        .strip_prefix("take a new snapshot: ")
+        .and_then(|f| f.split(" (rename").next())
+        .unwrap_or_else(|| panic!("the fix names no drops: {fix}"));
+    assert_eq!(drops, "DROP PIPE SN_CHANGES_PIPE; DROP TABLE SN_CHANGES;");
+    for statement in drops.split(';').chain(ddl.split(';')) {
+        if !statement.trim().is_empty() {
+            sql.query(statement.trim()).await.unwrap();
+        }
+    }
+    // Meanwhile one more row is refused, its key before every key committed before.
+    conn.query_drop("UPDATE sn SET day = '2023-04-31' WHERE id = 30")
+        .await
+        .unwrap();
+    follow_until_idle(bin, &url, &[T], &emulator, &key);
+    let snapshot_keys: Vec<u64> = dead_letters(&emulator, T_DLQ, T)
+        .into_iter()
+        .filter(|(_, reason)| reason.starts_with("snapshot key"))
+        .map(|d| d.0)
+        .collect();
+    // The first snapshot's 150 and 900, the new one's 30, 150, 500 and 900.
+    assert_eq!(
+        snapshot_keys,
+        [30, 150, 150, 500, 900, 900],
+        "the new snapshot's refused rows are not all dead letters"
+    );
+    assert_eq!(count_where(&emulator, T_CHANGES, "_OP = 'r'"), 996);
+    assert_equal_but_dead(bin, &url, T, (&emulator, &key), 4);
+    emulator.shutdown().await;
+}

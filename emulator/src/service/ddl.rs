@@ -3,6 +3,9 @@
 //! replays it at start (`_emulator_ddl`) are written in one transaction on the writer
 //! thread, then the catalog and the changed tables' insert targets are replaced together, as
 //! schema evolution does (`evolve.rs`). One change of the model at a time (`evolve_lock`).
+//! A `DROP` (or `CREATE OR REPLACE` of an existing object) also removes the stored rows and
+//! channels that go with its object (`dropped.rs`), under the commit lock, in the same
+//! transaction.
 
 use crate::sql_api::{Applied, Ddl};
 
@@ -17,6 +20,7 @@ impl Shared {
     pub(crate) async fn run_ddl(&self, ddl: &Ddl) -> Result<String, ApiError> {
         let _changing = self.model.evolve_lock.lock().await;
         let model = self.model();
+        let removal = dropped::Removal::of(&model.catalog, &ddl.removes(&model.catalog));
         let (catalog, status) = match ddl.apply(&model.catalog)? {
             Applied::Unchanged(status) => return Ok(status),
             Applied::Changed(catalog, status) => (catalog, status),
@@ -24,13 +28,17 @@ impl Shared {
         let changed: Vec<&crate::catalog::Table> = catalog
             .tables()
             .filter(|t| {
-                model
-                    .catalog
-                    .table_exact(&t.database, &t.schema, &t.name)
-                    .is_none_or(|old| old != *t)
+                removal.has_table(&t.qualified_name())
+                    || model
+                        .catalog
+                        .table_exact(&t.database, &t.schema, &t.name)
+                        .is_none_or(|old| old != *t)
             })
             .collect();
+        // No commit of a channel the statement removes runs while it is removed.
+        let _commit = self.state.commit_lock.lock().await;
         if let Some(st) = &self.storage {
+            let (tables, pipes) = (removal.tables.clone(), removal.pipes.clone());
             let mut creates = Vec::new();
             let mut columns = Vec::new();
             for t in &changed {
@@ -49,6 +57,7 @@ impl Shared {
             );
             st.run(move |c| -> rusqlite::Result<()> {
                 let tx = c.transaction()?;
+                storage::dropped::remove(&tx, &tables, &pipes)?;
                 for create in &creates {
                     tx.execute_batch(create)?;
                 }
@@ -65,6 +74,10 @@ impl Shared {
             .map_err(super::storage_error)?;
         }
         let mut targets = model.targets.clone();
+        for (table, _) in &removal.tables {
+            targets.remove(table);
+        }
+        self.forget(&removal);
         for t in &changed {
             targets.insert(t.qualified_name(), Arc::new(Target::of(t)));
         }

@@ -15,6 +15,7 @@ mod body;
 mod classic;
 mod commit;
 mod ddl;
+mod dropped;
 mod evolve;
 mod files;
 mod lifecycle;

@@ -1,9 +1,10 @@
 //! The catalog DDL the SQL API runs: `CREATE [OR REPLACE] [TRANSIENT] TABLE [IF NOT EXISTS]`,
 //! `CREATE [OR REPLACE] PIPE [IF NOT EXISTS]` and the `ALTER TABLE`s the catalog models (`ADD
 //! [COLUMN]`, `ALTER [COLUMN] … DROP|SET NOT NULL`, `ALTER [COLUMN] … SET DATA TYPE` (a
-//! widening: `catalog/apply/alter_table.rs`), `SET ENABLE_SCHEMA_EVOLUTION = TRUE|FALSE`),
-//! as users create their tables through
-//! Snowflake's SQL API (the Kafka connector does).
+//! widening: `catalog/apply/alter_table.rs`), `SET ENABLE_SCHEMA_EVOLUTION = TRUE|FALSE`)
+//! and `DROP TABLE|PIPE [IF EXISTS]`, as users create (and drop) their tables through
+//! Snowflake's SQL API (the Kafka connector does; `table_replay follow`'s "new snapshot"
+//! fix drops and makes again its change table and pipe).
 //!
 //! A statement is recognised by its first words ([`parse`]); its object's name is resolved
 //! with the request's `database` and `schema` (matched case-sensitively, as for `SELECT`s).
@@ -17,9 +18,13 @@
 //! to read it: a role creates tables only where it reads them, so the table it creates is
 //! readable by it (as its owner's), and by no role without a grant on its database.
 //!
-//! Refused (each naming what is accepted): other statements (`INSERT`, `DROP`, `GRANT`, …), a
-//! statement the catalog would ignore, and `OR REPLACE` of an existing table or pipe (it
-//! would have to drop the stored rows and the channels of the old object).
+//! A `DROP`, and `OR REPLACE` of an existing table or pipe (Snowflake's drop and create),
+//! remove what goes with the old object ([`Ddl::removes`]; `service/dropped.rs`): a table's
+//! stored rows and the channels of the pipes loading into it, a pipe's channels and their
+//! committed tokens. `DROP … IF EXISTS` of a missing object is answered and not stored.
+//!
+//! Refused (each naming what is accepted): other statements (`INSERT`, `DROP VIEW`, `GRANT`,
+//! …) and a statement the catalog would ignore.
 //!
 //! Bounded (issue 72): a statement over [`MAX_DDL_BYTES`] is refused before it is read, and
 //! an `ALTER` that leaves its table as it was is answered but neither stored nor logged.
@@ -38,7 +43,8 @@ use super::failure::failed;
 pub(crate) const ACCEPTED: &str = "read-only SELECT/WITH statements and the DDL CREATE \
      [OR REPLACE] [TRANSIENT] TABLE [IF NOT EXISTS], CREATE [OR REPLACE] PIPE [IF NOT EXISTS] \
      and ALTER TABLE … ADD [COLUMN] / ALTER [COLUMN] … DROP|SET NOT NULL / ALTER [COLUMN] … \
-     SET DATA TYPE (a widening) / SET ENABLE_SCHEMA_EVOLUTION = TRUE|FALSE, and INSERT OVERWRITE INTO <t> SELECT * FROM <t> \
+     SET DATA TYPE (a widening) / SET ENABLE_SCHEMA_EVOLUTION = TRUE|FALSE, DROP TABLE|PIPE \
+     [IF EXISTS], and INSERT OVERWRITE INTO <t> SELECT * FROM <t> \
      QUALIFY <condition> (the same table, no subquery)";
 
 /// The most bytes of one DDL statement through the SQL API: the statement is stored in
@@ -70,6 +76,19 @@ enum Verb {
         if_not_exists: bool,
     },
     Alter,
+    Drop {
+        if_exists: bool,
+    },
+}
+
+/// What a statement removes with its object: the stored rows of a table, the channels of a
+/// pipe (`DROP`, and `CREATE OR REPLACE` of an existing object).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Removed {
+    /// The table `(database, schema, name)` as the catalog stores it.
+    Table(String, String, String),
+    /// The pipe `(database, schema, name)` as the catalog stores it.
+    Pipe(String, String, String),
 }
 
 /// A DDL statement of the SQL API, resolved against the request and ready to apply.
@@ -179,6 +198,17 @@ pub(crate) fn parse(
                 },
             )
         }
+        "DROP" => {
+            let object = if take("TABLE") {
+                Object::Table
+            } else if take("PIPE") {
+                Object::Pipe
+            } else {
+                return Err(not_accepted(&format!("DROP {}", keyword(at.get()))));
+            };
+            let if_exists = take("IF") && take("EXISTS");
+            (object, Verb::Drop { if_exists })
+        }
         "ALTER" if take("TABLE") => {
             // IF EXISTS: the catalog reads it; the name follows.
             let _ = take("IF") && take("EXISTS");
@@ -190,6 +220,8 @@ pub(crate) fn parse(
     let parts = name_parts(&words[at.get()..])?;
     let what = match (verb, object) {
         (Verb::Alter, _) => "ALTER TABLE",
+        (Verb::Drop { .. }, Object::Table) => "DROP TABLE",
+        (Verb::Drop { .. }, Object::Pipe) => "DROP PIPE",
         (_, Object::Table) => "CREATE TABLE",
         (_, Object::Pipe) => "CREATE PIPE",
     };
@@ -201,19 +233,42 @@ pub(crate) fn parse(
         ),
         ..e
     };
-    // The statement runs in the request's schema (or database) when it names them; a name
-    // that needs one it does not name is refused as a SELECT's is.
-    let use_schema = current_schema(catalog, database, schema);
-    let use_database = current_database(catalog, database);
-    let (db, sch, name, prefix) = match parts.as_slice() {
+    let (db, sch, name, prefix) = resolve(
+        &parts,
+        current_database(catalog, database),
+        current_schema(catalog, database, schema),
+        context,
+    )?;
+    Ok(Some(Ddl {
+        object,
+        verb,
+        database: db,
+        schema: sch,
+        name,
+        script: format!("{prefix}\n{}", sql.trim().trim_end_matches(';')),
+        grants: grants.to_vec(),
+        role: role.map(str::to_owned),
+    }))
+}
+
+/// The object's database, schema and name, and the `USE` the script starts with: the
+/// request's schema (or database) when it names them; a name that needs one it does not
+/// name is refused as a SELECT's is (`context` names the statement).
+fn resolve(
+    parts: &[String],
+    use_database: Result<String, ApiError>,
+    use_schema: Result<String, ApiError>,
+    context: impl Fn(ApiError) -> ApiError,
+) -> Result<(String, String, String, String), ApiError> {
+    Ok(match parts {
         [name] => {
-            let s = use_schema.map_err(context)?;
-            let d = use_database.map_err(context)?;
+            let s = use_schema.map_err(&context)?;
+            let d = use_database.map_err(&context)?;
             let prefix = format!("USE SCHEMA {}.{};", quote(&d), quote(&s));
             (d, s, name.clone(), prefix)
         }
         [s, name] => {
-            let d = use_database.map_err(context)?;
+            let d = use_database.map_err(&context)?;
             let prefix = match &use_schema {
                 Ok(current) => format!("USE SCHEMA {}.{};", quote(&d), quote(current)),
                 Err(_) => format!("USE DATABASE {};", quote(&d)),
@@ -235,17 +290,7 @@ pub(crate) fn parse(
                 "SQL compilation error: a name has at most 3 parts (database.schema.object)",
             ))
         }
-    };
-    Ok(Some(Ddl {
-        object,
-        verb,
-        database: db,
-        schema: sch,
-        name,
-        script: format!("{prefix}\n{}", sql.trim().trim_end_matches(';')),
-        grants: grants.to_vec(),
-        role: role.map(str::to_owned),
-    }))
+    })
 }
 
 /// The object name at the start of `tokens`: `A`, `A.B` or `A.B.C`, each part upper-cased
@@ -299,8 +344,8 @@ impl Ddl {
     /// Applies the statement to a copy of `catalog`.
     ///
     /// # Errors
-    /// 422 `003001` when the role is not granted the object's database; `002003` for `OR
-    /// REPLACE` of an existing object or a statement the catalog ignores; the catalog's
+    /// 422 `003001` when the role is not granted the object's database; `002003` for a
+    /// statement the catalog ignores; the catalog's
     /// refusal (`002003` for a missing object, `002002` for an existing one, `001003` for
     /// the rest).
     pub(crate) fn apply(&self, catalog: &Catalog) -> Result<Applied, ApiError> {
@@ -331,22 +376,13 @@ impl Ddl {
                     self.name
                 )))
             }
-            Verb::Create {
-                or_replace: true, ..
-            } if exists => {
-                return Err(failed(
-                    "002003",
-                    "0A000",
-                    format!(
-                        "CREATE OR REPLACE of the existing {} {} is not supported by the \
-                         emulator's SQL API (it would drop the stored rows and the channels of \
-                         the old one): use CREATE {} IF NOT EXISTS, or another name",
-                        kind.to_ascii_lowercase(),
-                        self.qualified(),
-                        kind.to_ascii_uppercase()
-                    ),
-                ))
+            Verb::Drop { if_exists: true } if !exists => {
+                return Ok(Applied::Unchanged(format!(
+                    "Drop statement executed successfully ({} already dropped).",
+                    self.name
+                )))
             }
+            Verb::Drop { .. } => format!("{} successfully dropped.", self.name),
             Verb::Create { .. } => format!("{kind} {} successfully created.", self.name),
             Verb::Alter => "Statement executed successfully.".to_owned(),
         };
@@ -398,6 +434,34 @@ impl Ddl {
             }
         }
         Ok(Applied::Changed(next, status))
+    }
+
+    /// What the statement removes from `old` (the catalog it applies to) with its object:
+    /// a `DROP` of an existing object, or `CREATE OR REPLACE` of one (the new object starts
+    /// empty, as Snowflake's does).
+    pub(crate) fn removes(&self, old: &Catalog) -> Vec<Removed> {
+        let replaces = matches!(
+            self.verb,
+            Verb::Drop { .. }
+                | Verb::Create {
+                    or_replace: true,
+                    if_not_exists: false
+                }
+        );
+        let (d, s, n) = (&self.database, &self.schema, &self.name);
+        let exists = match self.object {
+            Object::Table => old.table_exact(d, s, n).is_some(),
+            Object::Pipe => old
+                .pipe_definition(&quote(d), &quote(s), &quote(n))
+                .is_some(),
+        };
+        if !replaces || !exists {
+            return Vec::new();
+        }
+        vec![match self.object {
+            Object::Table => Removed::Table(d.clone(), s.clone(), n.clone()),
+            Object::Pipe => Removed::Pipe(d.clone(), s.clone(), n.clone()),
+        }]
     }
 
     /// Whether the statement's role may create objects in `database`.
@@ -480,7 +544,8 @@ mod tests {
         assert!(parse("SELECT 1", None, None).unwrap().is_none());
         for (sql, db, schema, code) in [
             ("INSERT INTO t VALUES (1)", Some("D"), Some("S"), "002003"),
-            ("DROP TABLE t", Some("D"), Some("S"), "002003"),
+            ("DROP VIEW v", Some("D"), Some("S"), "002003"),
+            ("DROP TABLE", Some("D"), Some("S"), "001003"),
             ("CREATE VIEW v AS SELECT 1", Some("D"), Some("S"), "002003"),
             ("", Some("D"), Some("S"), "002003"),
             ("CREATE TABLE (A INT)", Some("D"), Some("S"), "001003"),

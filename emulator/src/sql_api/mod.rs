@@ -1,7 +1,7 @@
 //! `POST /api/v2/statements`: Snowflake's SQL API, for read-only `SELECT`s over the emulator's
 //! tables, so a client can check what landed with the same code against the emulator and a
 //! real account, and for the catalog DDL that creates tables and pipes (`CREATE TABLE`, `CREATE
-//! PIPE`, `ALTER TABLE … ADD COLUMN`; `sql_api/ddl.rs`), applied as the emulator's `--ddl`
+//! PIPE`, `ALTER TABLE … ADD COLUMN`, `DROP TABLE|PIPE`; `sql_api/ddl.rs`), applied as the emulator's `--ddl`
 //! scripts are and answered with Snowflake's one-row `status` result. `INSERT OVERWRITE … QUALIFY`
 //! (`sql_api/overwrite.rs`) removes duplicates; `DESC TABLE|PIPE` (`sql_api/describe.rs`) and
 //! `SHOW TABLES LIKE` (`sql_api/show_tables.rs`) answer from the catalog, `SHOW CHANNELS`
@@ -65,7 +65,7 @@ mod show_tables;
 mod show_words;
 
 pub(crate) use caller::Caller;
-pub(crate) use ddl::{answer as ddl_answer, Applied, Ddl};
+pub(crate) use ddl::{answer as ddl_answer, Applied, Ddl, Removed};
 pub(crate) use describe::{answer as describe_answer, Described};
 pub(crate) use migrate::{answer as migrate_answer, identifier, Migrate};
 pub(crate) use results::{running, Fetched, ResultStore};

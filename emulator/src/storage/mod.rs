@@ -22,6 +22,7 @@ use rusqlite::{Connection, OptionalExtension};
 use crate::base::error::{sqlite_cause, EmulatorError};
 use crate::convert::{output, SqlValue};
 
+pub(crate) mod dropped;
 mod readers;
 mod retype;
 

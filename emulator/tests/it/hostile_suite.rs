@@ -235,7 +235,8 @@ fn hostile_request_bodies() {
     suite.finish(failures);
 }
 
-/// One hostile SQL statement of `class` (DDL and queries through the SQL API).
+/// One hostile SQL statement of `class` (DDL and queries through the SQL API); each case
+/// also sends its class's `DROP` ([`drop_statement`]).
 fn statement(class: Class, rng: &mut Rng) -> Vec<u8> {
     let s = match class {
         Class::Size => format!(
@@ -273,6 +274,38 @@ fn statement(class: Class, rng: &mut Rng) -> Vec<u8> {
     s.into_bytes()
 }
 
+/// A hostile `DROP TABLE|PIPE` of `class`: a name past every length, a name of 10^4 to
+/// 10^5 parts, a NUL or control character in a quoted name, a quote never closed, and the
+/// reserved default pipe `T-STREAMING` (no pipe of the catalog's: refused, `T` kept).
+/// `None` for a class with no `DROP` of its own.
+fn drop_statement(class: Class, rng: &mut Rng) -> Option<Vec<u8>> {
+    let what = if rng.one_in(2) { "TABLE" } else { "PIPE" };
+    let s = match class {
+        Class::Size => format!(
+            "DROP {what} IF EXISTS \"{}\"",
+            "x".repeat(rng.range(256, 1_000_000) as usize)
+        ),
+        Class::Count => {
+            let parts = vec!["P"; rng.range(10_000, 100_000) as usize];
+            format!("DROP {what} IF EXISTS {}", parts.join("."))
+        }
+        Class::Encoding => {
+            let mut b = format!("DROP {what} \"A").into_bytes();
+            b.extend_from_slice(if rng.one_in(2) {
+                b"\x00"
+            } else {
+                gen::control_chars(rng)
+            });
+            b.extend_from_slice(b"\"");
+            return Some(b);
+        }
+        Class::Claim => format!("DROP {what} IF EXISTS \"never closed"),
+        Class::Reserved => "DROP PIPE \"T-STREAMING\"".to_owned(),
+        Class::Depth | Class::Number => return None,
+    };
+    Some(s.into_bytes())
+}
+
 pub(crate) fn sql(url: &str, text: &[u8]) -> Result<(u16, String), String> {
     let mut body = br#"{"database":"DB","schema":"SCH","statement":"#.to_vec();
     body.extend_from_slice(&serde_json::to_vec(&String::from_utf8_lossy(text)).unwrap());
@@ -297,11 +330,15 @@ fn hostile_sql() {
     let suite = Suite::from_env("sql", Class::ALL.len());
     let mut failures = suite.failures(&Class::ALL, |mut case| {
         let s = statement(case.class, &mut case.rng);
-        let what = format!("{:?} statement of {} bytes", case.class, s.len());
-        answered(&case, &what, sql(&url, &s));
-        let r = sql(&url, b"SELECT COUNT(*) FROM T");
-        if !matches!(r, Ok((200, _))) {
-            case.fail(format!("after the {what}, a good statement got {r:?}"));
+        let dropped = drop_statement(case.class, &mut case.rng);
+        for (kind, s) in [("statement", Some(s)), ("DROP", dropped)] {
+            let Some(s) = s else { continue };
+            let what = format!("{:?} {kind} of {} bytes", case.class, s.len());
+            answered(&case, &what, sql(&url, &s));
+            let r = sql(&url, b"SELECT COUNT(*) FROM T");
+            if !matches!(r, Ok((200, _))) {
+                case.fail(format!("after the {what}, a good statement got {r:?}"));
+            }
         }
     });
     let o = server.stop(libc::SIGTERM).expect("stop the emulator");
@@ -318,6 +355,10 @@ fn hostile_ddl() {
         let mut ddl = DDL.as_bytes().to_vec();
         ddl.extend_from_slice(&statement(case.class, &mut case.rng));
         ddl.extend_from_slice(b";\n");
+        if let Some(dropped) = drop_statement(case.class, &mut case.rng) {
+            ddl.extend_from_slice(&dropped);
+            ddl.extend_from_slice(b";\n");
+        }
         let (server, url) = start(dir.path(), &ddl);
         let o = server.stop(libc::SIGTERM).expect("stop the emulator");
         check::rss_within(&case, &o, &limits());

@@ -36,6 +36,7 @@ mod round_five;
 mod schema_evolution;
 mod sql_cost;
 mod sql_ddl;
+mod sql_drop;
 mod sql_overwrite;
 mod sql_sandbox;
 mod table_features;
