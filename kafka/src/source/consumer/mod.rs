@@ -43,6 +43,7 @@ use crate::ops::metrics::PartitionLag;
 use crate::ops::metrics::SinkMetrics;
 use crate::rows::batch::Budget;
 use crate::rows::{KafkaOffset, TopicPartition};
+use crate::source::counts::SourceCounts;
 use crate::source::fetch_queue::FetchQueue;
 use crate::source::router::{one, Inbox, Router};
 
@@ -123,6 +124,8 @@ pub(crate) struct ConsumerSetup {
     pub raw_values: bool,
     /// How long a part-full batch waits for more (`batch::hold_for`).
     pub hold: Duration,
+    /// Pauses, resumes and what librdkafka fetched, for the closing report.
+    pub counts: Arc<SourceCounts>,
 }
 
 pub(crate) struct SinkContext {
@@ -133,6 +136,8 @@ pub(crate) struct SinkContext {
     pub(crate) hand_over_timeout: Duration,
     pub(crate) lags: Lags,
     pub(crate) resets: Resets,
+    /// What librdkafka fetched (from its statistics), for the closing report.
+    pub(crate) counts: Arc<SourceCounts>,
     /// Where assigned partitions' messages are forwarded (`fetch_queue`); owned by `run`,
     /// which drops it before the consumer.
     pub(crate) fetch: OnceLock<Weak<FetchQueue>>,
@@ -207,6 +212,7 @@ impl ClientContext for SinkContext {
     }
 
     fn stats(&self, statistics: Statistics) {
+        self.counts.statistics(&statistics);
         let router = lock(&self.router);
         let mut lags = lock(&self.lags);
         for (topic, t) in statistics.topics {

@@ -52,13 +52,15 @@ pub(crate) fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>
         router: Mutex::new(
             Router::new(setup.budget, setup.rows, setup.read_headers)
                 .with_raw_values(setup.raw_values)
-                .with_hold(setup.hold),
+                .with_hold(setup.hold)
+                .with_counts(Arc::clone(&setup.counts)),
         ),
         metrics: setup.metrics,
         cooperative,
         hand_over_timeout: setup.hand_over_timeout,
         lags: setup.lags,
         resets: setup.resets,
+        counts: setup.counts,
         fetch: OnceLock::new(),
         late: Mutex::default(),
     };

@@ -37,6 +37,7 @@ use tokio::sync::mpsc;
 use crate::rows::batch::{Batch, Budget, Pool, BATCH_BYTES, MIN_BATCH_BYTES, SIDE_BYTES};
 use crate::rows::record::RowOptions;
 use crate::rows::TopicPartition;
+use crate::source::counts::SourceCounts;
 
 /// The longest a part-full batch waits for more (see [`hold_for`]).
 const MAX_HOLD: Duration = Duration::from_millis(50);
@@ -249,6 +250,8 @@ pub(crate) struct Router {
     assigned: usize,
     paused: usize,
     checked: Instant,
+    /// Pauses and resumes, for the closing report.
+    counts: Arc<SourceCounts>,
 }
 
 impl Router {
@@ -270,6 +273,7 @@ impl Router {
             assigned: 0,
             paused: 0,
             checked: Instant::now(),
+            counts: Arc::default(),
         }
     }
 
@@ -287,6 +291,13 @@ impl Router {
     #[must_use]
     pub(crate) fn with_hold(mut self, hold: Duration) -> Self {
         self.hold = hold;
+        self
+    }
+
+    /// Counts its pauses and resumes in `counts`.
+    #[must_use]
+    pub(crate) fn with_counts(mut self, counts: Arc<SourceCounts>) -> Self {
+        self.counts = counts;
         self
     }
 
@@ -465,6 +476,7 @@ impl Router {
         if over && !slot.paused {
             slot.paused = true;
             self.paused += 1;
+            self.counts.paused();
             let _ = consumer.pause(&one(&slot.topic, slot.partition));
         }
     }
@@ -504,6 +516,7 @@ impl Router {
             }
         }
         self.paused -= resumed;
+        self.counts.resumed(resumed as u64);
     }
 }
 
