@@ -22,8 +22,8 @@
 //!
 //! **Memory is charged here.** Every batch is charged to the [`Budget`] from the moment its
 //! buffer is allocated until the worker has appended its rows (dropping the batch releases the
-//! charge); a buffer that grows is charged for its growth. The router pauses partitions against
-//! the same budget.
+//! charge); a buffer that grows is charged for its growth. The poll thread stops reading, and
+//! the router pauses a partition far over its share, against the same budget.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -18,8 +18,9 @@
 //!   are committed only after Snowflake committed the rows, for lag tooling; they are never read
 //!   back for correctness.
 //! * **Data:** messages are copied into their partition's batch and handed to its worker
-//!   without blocking the poll; a partition (or the sink) over the byte budget is paused until
-//!   its worker catches up (`batch`).
+//!   without blocking the poll; while the sink is over the byte budget the poll thread takes no
+//!   more messages until the workers free room, and a partition over four times its share is paused
+//!   until its worker catches up (`router`).
 //! * **Commands** from the async side: commit offsets (gathered, one commit a second), rejoin
 //!   the group (a partition's channel was taken by another writer: leaving and joining again
 //!   makes the group assign it anew, and the assign opens the channel afresh), shut down (leave

@@ -20,7 +20,7 @@
 //! for the partition and not yet handed over, and the resume fetches it again from the
 //! application's position; on a broker process in a catch-up, with the budget full throughout,
 //! that was the larger part of what the sink spent above the least (`docs/PERFORMANCE.md`).
-//! A partition is paused when it holds more than twice its fair share (the budget over the
+//! A partition is paused when it holds more than four times its fair share (the budget over the
 //! partitions assigned): its worker does not keep up, and the others would otherwise wait for
 //! it; it is resumed once the sink is below three quarters of the budget and the partition
 //! below half its share. A slow channel therefore stops only its own partition, and a
@@ -508,7 +508,7 @@ impl Router {
     }
 
     /// After a message was written at `at` ([`Place::at`]): hands its batch over when full,
-    /// and pauses the partition when it holds more than twice its share (a slow channel), or
+    /// and pauses the partition when it holds more than four times its share (a slow channel), or
     /// when the sink is over budget and the poll thread cannot stop reading instead
     /// ([`set_stop_reading`](Self::set_stop_reading)).
     pub(crate) fn written<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
@@ -516,7 +516,7 @@ impl Router {
         consumer: &C,
         at: usize,
     ) {
-        let most = self.share().saturating_mul(2);
+        let most = self.share().saturating_mul(4);
         let sink_full = !self.stop_reading && self.budget.used() > self.budget.limit;
         let slot = &mut self.slots.all[at];
         if slot

@@ -199,10 +199,10 @@ fn offline_consumer() -> rdkafka::consumer::BaseConsumer {
 
 /// A sink over budget stops reading rather than pausing the partition whose message went
 /// over (a pause makes librdkafka drop what it fetched for it and fetch it again), and reads
-/// again below three quarters of the budget; a partition holding more than twice its share is
+/// again below three quarters of the budget; a partition holding more than four times its share is
 /// paused all the same (its worker does not keep up), and counted.
 #[test]
-fn a_full_sink_stops_reading_and_pauses_only_a_partition_over_twice_its_share() {
+fn a_full_sink_stops_reading_and_pauses_only_a_partition_over_four_times_its_share() {
     let budget = Arc::new(Budget::new(64 << 20));
     let counts = Arc::new(SourceCounts::default());
     let mut r = Router::new(Arc::clone(&budget), META, true).with_counts(Arc::clone(&counts));
@@ -228,8 +228,8 @@ fn a_full_sink_stops_reading_and_pauses_only_a_partition_over_twice_its_share() 
         !r.reading_stopped(),
         "46 MiB: below three quarters, reading again"
     );
-    // One partition's worker does not keep up: over twice its share, it is paused.
-    r.slot_mut("t", 1).held.store(17 << 20, Ordering::Relaxed);
+    // One partition's worker does not keep up: over four times its share, it is paused.
+    r.slot_mut("t", 1).held.store(33 << 20, Ordering::Relaxed);
     let at = r.slots.find("t", 1).unwrap();
     r.written(&consumer, at);
     assert_eq!(r.paused(), 1);
