@@ -38,6 +38,9 @@ pub struct BenchArgs {
     /// The instance's `--max-client-lag`.
     #[arg(long, default_value = "1s")]
     pub max_client_lag: String,
+    /// The instance's `--memory-budget` (the floor fetches as the default budget does).
+    #[arg(long, default_value = "512MiB")]
+    pub memory_budget: String,
     /// A Python with `confluent-kafka` and `snowpipe-streaming` installed, for the peer
     /// (`pip install -r kafka/benches/requirements.txt`; also `SNOWPIPE_KAFKA_PEER_PYTHON`).
     #[arg(long, env = "SNOWPIPE_KAFKA_PEER_PYTHON", value_name = "PYTHON")]

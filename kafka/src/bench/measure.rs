@@ -44,6 +44,9 @@ pub(crate) struct Measured {
     /// From the first row appended to the last (the floor: its window): the side's intake,
     /// apart from `--max-client-lag` and the commit.
     pub(crate) append_s: Option<f64>,
+    /// The sink's closing report's `source` (`sink::report`): its pauses and resumes and what
+    /// librdkafka fetched (the sink's side only).
+    pub(crate) source: Option<Value>,
 }
 
 /// The machine's CPU ticks so far, busy and in all (`/proc/stat`'s first line, all cores).
@@ -206,6 +209,7 @@ pub(crate) fn measured_from(side: &'static str, v: &Value) -> Result<Measured> {
             FLOOR => v["window_s"].as_f64(),
             _ => v["append_s"].as_f64(),
         },
+        source: None,
     })
 }
 
@@ -229,6 +233,8 @@ pub(crate) fn sink_command(
         "3s",
         "--max-client-lag",
         &args.max_client_lag,
+        "--memory-budget",
+        &args.memory_budget,
     ]);
     cmd
 }
@@ -308,6 +314,7 @@ pub(crate) async fn sink_side(
         page_faults: Some(end.1.minor_faults.saturating_sub(c0.minor_faults)),
         lab_cpu_s: Some(end.3.cpu_s - lab0.cpu_s),
         append_s: report["appended"]["seconds"].as_f64(),
+        source: report.get("source").cloned(),
     })
 }
 

@@ -182,6 +182,13 @@ async fn one_round(
 fn print_side(m: &Measured, round: u32, load: &Load, gb: f64) {
     let rate = m.messages as f64 / m.window_s;
     let mean_bytes = gb * 1e9 / m.messages as f64;
+    // What librdkafka fetched over what was consumed: above 1, messages read twice.
+    let fetched = |field: &str, of: f64| {
+        m.source
+            .as_ref()
+            .and_then(|s| s[field].as_u64())
+            .map(|n| (n as f64 / of * 100.0).round() / 100.0)
+    };
     println!(
         "{}",
         json!({"round": round, "side": m.side, "bytes_per_message": load.size,
@@ -196,7 +203,10 @@ fn print_side(m: &Measured, round: u32, load: &Load, gb: f64) {
                "machine_busy": m.machine_busy.map(|b| (b * 100.0).round() / 100.0),
                "page_faults": m.page_faults,
                "lab_cpu_s": m.lab_cpu_s.map(|c| (c * 100.0).round() / 100.0),
-               "append_s": m.append_s.map(|a| (a * 1000.0).round() / 1000.0)})
+               "append_s": m.append_s.map(|a| (a * 1000.0).round() / 1000.0),
+               "source": m.source,
+               "fetched_over_messages": fetched("fetched_messages", m.messages as f64),
+               "broker_rx_over_bytes": fetched("broker_rx_bytes", gb * 1e9)})
     );
 }
 

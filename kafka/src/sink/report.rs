@@ -6,9 +6,12 @@
 //! stdout, what it consumed:
 //! `{"consumed": {"<topic>/<partition>": {"rows": n, "dead_letters": d, "lost_to_retention": r,
 //! "row_errors": {"count", "first_message", "first_at_or_before", "last_at_or_before"},
-//! "committed": "<offset>"}, …}, "appended": {"rows": n, "seconds": s}}`, where `appended`
-//! spans from the start of this instance's first append of rows to the end of its last, over
-//! all its partitions (absent when it appended nothing). For a run that reads a backlog and
+//! "committed": "<offset>"}, …}, "appended": {"rows": n, "seconds": s}, "source": {"pauses": n,
+//! "resumes": n, "fetched_messages": n, "fetched_bytes": n, "broker_rx_bytes": n}}`, where
+//! `appended` spans from the start of this instance's first append of rows to the end of its
+//! last, over all its partitions (absent when it appended nothing), and `source` says how often
+//! a partition was paused against the memory budget and what librdkafka fetched by its latest
+//! statistics (more than was consumed when it fetched messages again). For a run that reads a backlog and
 //! ends (`--until-idle`) that is its intake, apart from the lag and the commit after; for a
 //! long run it includes every idle stretch.
 
@@ -174,6 +177,9 @@ pub struct Report {
     /// From this instance's first append of a row to its last, over all its partitions
     /// (`None`: it appended nothing).
     pub append_span: Option<Duration>,
+    /// What the source did (`source::counts`: pauses, resumes, what librdkafka fetched), when
+    /// known.
+    pub source: Option<Value>,
 }
 
 impl Report {
@@ -201,7 +207,15 @@ impl Report {
                     s.last_append_us.load(Ordering::Relaxed),
                 )
             })),
+            source: None,
         }
+    }
+
+    /// With what the source did (the closing line's `source`).
+    #[must_use]
+    pub fn with_source(mut self, source: Value) -> Self {
+        self.source = Some(source);
+        self
     }
 
     /// The last stdout line.
@@ -226,6 +240,9 @@ impl Report {
         if let Some(span) = self.append_span {
             let rows: u64 = self.partitions.values().map(|c| c.rows).sum();
             report["appended"] = json!({"rows": rows, "seconds": span.as_secs_f64()});
+        }
+        if let Some(source) = &self.source {
+            report["source"] = source.clone();
         }
         report
     }

@@ -29,6 +29,7 @@ use crate::sink::settings::{DeadLetterTopic, Settings};
 use crate::sink::stall::{Pressure, Stalls};
 use crate::sink::workers::{Kit, Workers};
 use crate::source::consumer::{ConsumerSetup, Control, Lags, Resets, ThreadCmd};
+use crate::source::counts::SourceCounts;
 use crate::source::properties::Property;
 
 /// The sink while it runs: its inputs (rebalances, workers that died), what it opens channels
@@ -52,6 +53,8 @@ pub(super) struct Sink {
     pub(super) metrics: SinkMetrics,
     /// The byte budget of the batches between the poll thread and the workers.
     budget: Arc<Budget>,
+    /// Pauses, resumes and what librdkafka fetched (the report's `source`).
+    counts: Arc<SourceCounts>,
     /// The progress lines.
     progress: Progress,
     /// Each held partition's commit clock (`--stall-after`).
@@ -163,6 +166,7 @@ impl Sink {
         let (commands, command_rx) = std_mpsc::channel();
         let lags: Lags = Arc::default();
         let resets: Resets = Arc::default();
+        let counts: Arc<SourceCounts> = Arc::default();
         let decoder = values.decoder()?.map(Arc::new);
         let setup = ConsumerSetup {
             config: consumer_config.clone(),
@@ -178,6 +182,7 @@ impl Sink {
             read_headers,
             raw_values: decoder.is_some(),
             hold: crate::source::router::hold_for(client.max_client_lag()),
+            counts: Arc::clone(&counts),
         };
         let thread = std::thread::Builder::new()
             .name("kafka-poll".into())
@@ -228,6 +233,7 @@ impl Sink {
             health,
             metrics,
             budget,
+            counts,
             progress: Progress::new(quiet),
             stalls: Stalls::new(stall_after),
             joined: false,
@@ -340,6 +346,6 @@ impl Sink {
         if let Some(e) = self.outcome.failure {
             return Err(e);
         }
-        Ok(Report::new(self.workers.stats()))
+        Ok(Report::new(self.workers.stats()).with_source(self.counts.json()))
     }
 }

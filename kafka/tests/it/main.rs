@@ -33,6 +33,7 @@ mod operations;
 mod partitions_added;
 mod readme_flags;
 mod rebalance;
+mod refetch;
 mod registry_layouts;
 mod retention;
 mod row_errors;

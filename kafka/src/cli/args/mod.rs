@@ -191,8 +191,8 @@ pub struct SinkArgs {
     /// The sink's memory budget (e.g. `512MiB`, `2GiB`): up to a quarter (at most 32 MiB) for
     /// librdkafka's prefetch (`queued.max.messages.kbytes`), a quarter for messages on their
     /// way to the channels, the rest (at least half; 352 MiB of the default) for the SDK's
-    /// buffers and uncommitted requests. A partition over its share is paused until it catches
-    /// up.
+    /// buffers and uncommitted requests. A full sink stops reading until it has room again; a
+    /// partition over four times its share is paused until it catches up.
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes, default_value = "512MiB")]
     pub memory_budget: MemoryBudget,
     /// Serve `/metrics` (Prometheus), `/healthz` and `/readyz` on this port of 127.0.0.1

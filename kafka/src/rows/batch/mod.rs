@@ -22,8 +22,8 @@
 //!
 //! **Memory is charged here.** Every batch is charged to the [`Budget`] from the moment its
 //! buffer is allocated until the worker has appended its rows (dropping the batch releases the
-//! charge); a buffer that grows is charged for its growth. The router pauses partitions against
-//! the same budget.
+//! charge); a buffer that grows is charged for its growth. The poll thread stops reading, and
+//! the router pauses a partition far over its share, against the same budget.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -37,6 +37,8 @@ use crate::rows::prefault::Prefault;
 use crate::rows::record::{Record, RowOptions, TimestampKind};
 use crate::rows::row::Written;
 
+pub(crate) use budget::Budget;
+
 /// A batch is handed to its worker once its row buffer holds this much, at most.
 pub(crate) const BATCH_BYTES: usize = 256 << 10;
 /// The smallest row buffer a batch starts with.
@@ -48,33 +50,6 @@ pub(crate) const SIDE_BYTES: usize = 16 << 10;
 const POOLED_BYTES: usize = 2 << 20;
 /// Per message, what a batch holds besides the bytes (its [`Meta`]), as charged.
 const META_BYTES: usize = std::mem::size_of::<Meta>();
-
-/// The sink-wide byte budget of the batches between the poll thread and the workers.
-#[derive(Debug)]
-pub(crate) struct Budget {
-    used: AtomicUsize,
-    pub(crate) limit: usize,
-}
-
-impl Budget {
-    /// A budget of `limit` bytes.
-    pub(crate) fn new(limit: usize) -> Self {
-        Self {
-            used: AtomicUsize::new(0),
-            limit: limit.max(1),
-        }
-    }
-
-    /// Bytes held now.
-    pub(crate) fn used(&self) -> usize {
-        self.used.load(Ordering::Relaxed)
-    }
-
-    /// The limit.
-    pub(crate) fn limit(&self) -> usize {
-        self.limit
-    }
-}
 
 /// Buffers of the five sizes from `MIN_BATCH_BYTES` (16 KB) to `BATCH_BYTES` (256 KB), each
 /// twice the last: batches' row and side buffers, back from the SDK once it has compressed them
@@ -181,7 +156,7 @@ impl Charge {
 
     /// Charges `bytes` more.
     fn grow(&mut self, bytes: usize) {
-        self.budget.used.fetch_add(bytes, Ordering::Relaxed);
+        self.budget.charge(bytes);
         self.partition.fetch_add(bytes, Ordering::Relaxed);
         self.bytes += bytes;
     }
@@ -189,7 +164,7 @@ impl Charge {
 
 impl Drop for Charge {
     fn drop(&mut self) {
-        self.budget.used.fetch_sub(self.bytes, Ordering::Relaxed);
+        self.budget.release(self.bytes);
         self.partition.fetch_sub(self.bytes, Ordering::Relaxed);
     }
 }
@@ -582,6 +557,7 @@ impl Batch {
     }
 }
 
+mod budget;
 mod split;
 #[cfg(test)]
 pub(crate) mod tests;

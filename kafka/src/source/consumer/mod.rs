@@ -18,8 +18,9 @@
 //!   are committed only after Snowflake committed the rows, for lag tooling; they are never read
 //!   back for correctness.
 //! * **Data:** messages are copied into their partition's batch and handed to its worker
-//!   without blocking the poll; a partition (or the sink) over the byte budget is paused until
-//!   its worker catches up (`batch`).
+//!   without blocking the poll; while the sink is over the byte budget the poll thread takes no
+//!   more messages until the workers free room, and a partition over four times its share is paused
+//!   until its worker catches up (`router`).
 //! * **Commands** from the async side: commit offsets (gathered, one commit a second), rejoin
 //!   the group (a partition's channel was taken by another writer: leaving and joining again
 //!   makes the group assign it anew, and the assign opens the channel afresh), shut down (leave
@@ -43,6 +44,7 @@ use crate::ops::metrics::PartitionLag;
 use crate::ops::metrics::SinkMetrics;
 use crate::rows::batch::Budget;
 use crate::rows::{KafkaOffset, TopicPartition};
+use crate::source::counts::SourceCounts;
 use crate::source::fetch_queue::FetchQueue;
 use crate::source::router::{one, Inbox, Router};
 
@@ -123,6 +125,8 @@ pub(crate) struct ConsumerSetup {
     pub raw_values: bool,
     /// How long a part-full batch waits for more (`batch::hold_for`).
     pub hold: Duration,
+    /// Pauses, resumes and what librdkafka fetched, for the closing report.
+    pub counts: Arc<SourceCounts>,
 }
 
 pub(crate) struct SinkContext {
@@ -133,6 +137,8 @@ pub(crate) struct SinkContext {
     pub(crate) hand_over_timeout: Duration,
     pub(crate) lags: Lags,
     pub(crate) resets: Resets,
+    /// What librdkafka fetched (from its statistics), for the closing report.
+    pub(crate) counts: Arc<SourceCounts>,
     /// Where assigned partitions' messages are forwarded (`fetch_queue`); owned by `run`,
     /// which drops it before the consumer.
     pub(crate) fetch: OnceLock<Weak<FetchQueue>>,
@@ -207,6 +213,7 @@ impl ClientContext for SinkContext {
     }
 
     fn stats(&self, statistics: Statistics) {
+        self.counts.statistics(&statistics);
         let router = lock(&self.router);
         let mut lags = lock(&self.lags);
         for (topic, t) in statistics.topics {

@@ -52,13 +52,15 @@ pub(crate) fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>
         router: Mutex::new(
             Router::new(setup.budget, setup.rows, setup.read_headers)
                 .with_raw_values(setup.raw_values)
-                .with_hold(setup.hold),
+                .with_hold(setup.hold)
+                .with_counts(Arc::clone(&setup.counts)),
         ),
         metrics: setup.metrics,
         cooperative,
         hand_over_timeout: setup.hand_over_timeout,
         lags: setup.lags,
         resets: setup.resets,
+        counts: setup.counts,
         fetch: OnceLock::new(),
         late: Mutex::default(),
     };
@@ -75,6 +77,7 @@ pub(crate) fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>
         }
         None => tracing::warn!("librdkafka made no queue for batch reads: reading one by one"),
     }
+    lock(&consumer.context().router).set_stop_reading(fetch.is_some());
     let mut reader = Reader {
         fetch: fetch.as_deref(),
         fetched: FetchedMessages::default(),
@@ -274,7 +277,9 @@ fn take(
 /// Polls: waits up to 100 ms for the first message, then takes what librdkafka has ready
 /// without waiting, routing each into its partition's batch; hands the batches over when
 /// nothing more is ready (or after [`BURST_MESSAGES`] or [`BURST_BYTES`]), and resumes
-/// partitions with room again. Messages come by the batch from the [`FetchQueue`]; the
+/// partitions with room again; while the sink is over budget it takes no messages from the
+/// [`FetchQueue`] and waits up to [`IDLE_WAIT`] for room (`Router::reading_stopped`).
+/// Messages come by the batch from the [`FetchQueue`]; the
 /// consumer's own queue (rebalances, errors, a partition not forwarded) is polled without
 /// waiting between batches, so while nothing arrives a rebalance waits at most
 /// [`IDLE_WAIT`].
@@ -309,6 +314,9 @@ fn poll_burst(consumer: &BaseConsumer<SinkContext>, reader: &mut Reader<'_>) -> 
             }
         }
         if let Some(fetch) = reader.fetch {
+            if lock(&consumer.context().router).reading_stopped() {
+                break;
+            }
             let wait = if first && !any {
                 IDLE_WAIT
             } else {
@@ -337,6 +345,13 @@ fn poll_burst(consumer: &BaseConsumer<SinkContext>, reader: &mut Reader<'_>) -> 
     router.flush();
     router.resume(consumer);
     consumer.context().metrics.paused(router.paused());
+    if router.reading_stopped() {
+        // Full: wait for the workers' appends to free room (woken by them), not longer than a
+        // poll of the consumer's queue may wait (rebalances, commands).
+        let (budget, level) = (Arc::clone(router.budget()), router.resume_level());
+        drop(router);
+        budget.wait_for_room(level, IDLE_WAIT);
+    }
     fatal
 }
 

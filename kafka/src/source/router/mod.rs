@@ -11,12 +11,23 @@
 //! throughput", steady state). The channel holds rows for `max_client_lag` anyway, so the hold
 //! adds at most a twentieth to a row's time to Snowflake.
 //!
-//! **Memory.** The router pauses a partition when the sink as a whole is over budget, or when
-//! the partition holds more than its fair share (the budget over the partitions assigned), and
-//! resumes it once both are comfortably below (three quarters of the budget, half the share).
-//! A slow channel therefore stops only its own partition, and a partition that is paused still
-//! gets the messages librdkafka had already fetched: they are charged like any other, which the
-//! limit on librdkafka's own prefetch (set from the same budget, see `cli::args`) bounds.
+//! **Memory.** When the sink as a whole is over budget, the poll thread takes no more messages
+//! from librdkafka until it is back below three quarters of it ([`Router::reading_stopped`];
+//! it waits on the budget for room, and goes on serving rebalances meanwhile): what librdkafka
+//! fetched waits in its queue, which the limit on its own prefetch (set from the same budget,
+//! see `cli::args`) bounds. Partitions are not paused for it: a pause bumps the partition's op
+//! version in librdkafka (`rd_kafka_toppar_op_pause_resume`), which drops what it had fetched
+//! for the partition and not yet handed over, and the resume fetches it again from the
+//! application's position; on a broker process in a catch-up, with the budget full throughout,
+//! that was the larger part of what the sink spent above the least (`docs/PERFORMANCE.md`).
+//! A partition is paused when it holds more than four times its fair share (the budget over the
+//! partitions assigned): its worker does not keep up, and the others would otherwise wait for
+//! it; it is resumed once the sink is below three quarters of the budget and the partition
+//! below half its share. A slow channel therefore stops only its own partition, and a
+//! partition that is paused still gets the messages librdkafka had already handed over: they
+//! are charged like any other. (Without a fetch queue the poll thread reads through the
+//! consumer's own queue, which it must poll for rebalances: it cannot stop reading, and a sink
+//! over budget pauses the partitions instead, as before.)
 //!
 //! The router never sees a message's data: the message's reading (`Message::route` in
 //! `source::message`, where all of a message's FFI is) asks it for the message's [`Place`] by
@@ -37,6 +48,7 @@ use tokio::sync::mpsc;
 use crate::rows::batch::{Batch, Budget, Pool, BATCH_BYTES, MIN_BATCH_BYTES, SIDE_BYTES};
 use crate::rows::record::RowOptions;
 use crate::rows::TopicPartition;
+use crate::source::counts::SourceCounts;
 
 /// The longest a part-full batch waits for more (see [`hold_for`]).
 const MAX_HOLD: Duration = Duration::from_millis(50);
@@ -249,6 +261,12 @@ pub(crate) struct Router {
     assigned: usize,
     paused: usize,
     checked: Instant,
+    /// Pauses and resumes, for the closing report.
+    counts: Arc<SourceCounts>,
+    /// The poll thread stops reading while the sink is over budget ([`Self::set_stop_reading`]).
+    stop_reading: bool,
+    /// It has stopped ([`Self::reading_stopped`]).
+    stopped: bool,
 }
 
 impl Router {
@@ -270,6 +288,9 @@ impl Router {
             assigned: 0,
             paused: 0,
             checked: Instant::now(),
+            counts: Arc::default(),
+            stop_reading: false,
+            stopped: false,
         }
     }
 
@@ -290,6 +311,13 @@ impl Router {
         self
     }
 
+    /// Counts its pauses and resumes in `counts`.
+    #[must_use]
+    pub(crate) fn with_counts(mut self, counts: Arc<SourceCounts>) -> Self {
+        self.counts = counts;
+        self
+    }
+
     /// Whether it reads messages' headers (`Message::route`).
     pub(crate) fn reads_headers(&self) -> bool {
         self.read_headers
@@ -298,6 +326,41 @@ impl Router {
     /// Partitions paused now.
     pub(crate) fn paused(&self) -> usize {
         self.paused
+    }
+
+    /// The poll thread stops taking messages from librdkafka while the sink is over budget
+    /// ([`reading_stopped`](Self::reading_stopped)): the router then pauses no partition for
+    /// it. Without (the poll thread reads through the consumer's own queue, which it must
+    /// poll for rebalances), a sink over budget pauses each partition it routes a message of.
+    pub(crate) fn set_stop_reading(&mut self, stop: bool) {
+        self.stop_reading = stop;
+    }
+
+    /// Whether the poll thread is to take no more messages from librdkafka now: the sink went
+    /// over its budget, and has not come back below three quarters of it since (always false
+    /// without [`set_stop_reading`](Self::set_stop_reading)). What librdkafka fetched waits
+    /// in its queue, within its prefetch limit, and is not fetched again.
+    pub(crate) fn reading_stopped(&mut self) -> bool {
+        if !self.stop_reading {
+            return false;
+        }
+        let used = self.budget.used();
+        self.stopped = if self.stopped {
+            used > self.resume_level()
+        } else {
+            used > self.budget.limit
+        };
+        self.stopped
+    }
+
+    /// Where a full sink reads again: three quarters of the budget.
+    pub(crate) fn resume_level(&self) -> usize {
+        self.budget.limit / 4 * 3
+    }
+
+    /// The budget it charges.
+    pub(crate) fn budget(&self) -> &Arc<Budget> {
+        &self.budget
     }
 
     /// A partition was assigned: its inbox, for its worker.
@@ -445,13 +508,16 @@ impl Router {
     }
 
     /// After a message was written at `at` ([`Place::at`]): hands its batch over when full,
-    /// and pauses the partition when it or the sink is over budget.
+    /// and pauses the partition when it holds more than four times its share (a slow channel), or
+    /// when the sink is over budget and the poll thread cannot stop reading instead
+    /// ([`set_stop_reading`](Self::set_stop_reading)).
     pub(crate) fn written<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
         &mut self,
         consumer: &C,
         at: usize,
     ) {
-        let share = self.share();
+        let most = self.share().saturating_mul(4);
+        let sink_full = !self.stop_reading && self.budget.used() > self.budget.limit;
         let slot = &mut self.slots.all[at];
         if slot
             .open
@@ -460,11 +526,11 @@ impl Router {
         {
             slot.hand_over();
         }
-        let over =
-            self.budget.used() > self.budget.limit || slot.held.load(Ordering::Relaxed) > share;
+        let over = sink_full || slot.held.load(Ordering::Relaxed) > most;
         if over && !slot.paused {
             slot.paused = true;
             self.paused += 1;
+            self.counts.paused();
             let _ = consumer.pause(&one(&slot.topic, slot.partition));
         }
     }
@@ -483,6 +549,11 @@ impl Router {
 
     /// Resumes the paused partitions that are below half their share while the sink is below
     /// three quarters of its budget (looked at every 10 ms at most).
+    ///
+    /// A paused partition loses what librdkafka had fetched for it and not yet handed over
+    /// (the pause bumps its op version): that is fetched again on resume. So pauses are kept
+    /// for what they are needed for, a partition whose worker does not keep up; a sink full
+    /// as a whole stops reading instead ([`reading_stopped`](Self::reading_stopped)).
     pub(crate) fn resume<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
         &mut self,
         consumer: &C,
@@ -491,7 +562,7 @@ impl Router {
             return;
         }
         self.checked = Instant::now();
-        if self.budget.used() > self.budget.limit / 4 * 3 {
+        if self.budget.used() > self.resume_level() {
             return;
         }
         let half = self.share() / 2;
@@ -504,6 +575,7 @@ impl Router {
             }
         }
         self.paused -= resumed;
+        self.counts.resumed(resumed as u64);
     }
 }
 

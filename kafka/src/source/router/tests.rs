@@ -187,3 +187,69 @@ fn a_part_full_batch_waits_its_hold_then_goes() {
         "no hold: at the burst's end"
     );
 }
+
+/// A consumer that is not connected: pausing and resuming only change librdkafka's local state.
+fn offline_consumer() -> rdkafka::consumer::BaseConsumer {
+    rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", "127.0.0.1:9")
+        .set("group.id", "g")
+        .create()
+        .unwrap()
+}
+
+/// A sink over budget stops reading rather than pausing the partition whose message went
+/// over (a pause makes librdkafka drop what it fetched for it and fetch it again), and reads
+/// again below three quarters of the budget; a partition holding more than four times its share is
+/// paused all the same (its worker does not keep up), and counted.
+#[test]
+fn a_full_sink_stops_reading_and_pauses_only_a_partition_over_four_times_its_share() {
+    let budget = Arc::new(Budget::new(64 << 20));
+    let counts = Arc::new(SourceCounts::default());
+    let mut r = Router::new(Arc::clone(&budget), META, true).with_counts(Arc::clone(&counts));
+    r.set_stop_reading(true);
+    let parts: Vec<TopicPartition> = (0..8).map(|p| TopicPartition::new("t", p)).collect();
+    let _inboxes: Vec<_> = parts.iter().map(|p| r.add(p)).collect();
+    assert_eq!(r.share(), 8 << 20);
+    let consumer = offline_consumer();
+    assert!(!r.reading_stopped(), "empty");
+    // Every partition holds under its share; together over the budget.
+    for p in 0..8 {
+        r.slot_mut("t", p).held.store(7 << 20, Ordering::Relaxed);
+    }
+    budget.charge(70 << 20);
+    let at = r.slots.find("t", 0).unwrap();
+    r.written(&consumer, at);
+    assert_eq!(r.paused(), 0, "no pause of a partition under its share");
+    assert!(r.reading_stopped(), "over the budget: reading stops");
+    budget.release(14 << 20);
+    assert!(r.reading_stopped(), "56 MiB: still above three quarters");
+    budget.release(10 << 20);
+    assert!(
+        !r.reading_stopped(),
+        "46 MiB: below three quarters, reading again"
+    );
+    // One partition's worker does not keep up: over four times its share, it is paused.
+    r.slot_mut("t", 1).held.store(33 << 20, Ordering::Relaxed);
+    let at = r.slots.find("t", 1).unwrap();
+    r.written(&consumer, at);
+    assert_eq!(r.paused(), 1);
+    assert!(r.slot_mut("t", 1).paused);
+    assert_eq!(counts.json()["pauses"], 1);
+    budget.release(46 << 20);
+}
+
+/// Without a fetch queue the poll thread cannot stop reading (it polls the consumer's own
+/// queue for rebalances too): a sink over budget pauses the partition, as before.
+#[test]
+fn a_full_sink_that_cannot_stop_reading_pauses_the_partition() {
+    let budget = Arc::new(Budget::new(64 << 20));
+    let mut r = Router::new(Arc::clone(&budget), META, true);
+    let _inbox = r.add(&part());
+    let consumer = offline_consumer();
+    budget.charge(65 << 20);
+    let at = r.slots.find("t", 0).unwrap();
+    r.written(&consumer, at);
+    assert!(!r.reading_stopped());
+    assert_eq!(r.paused(), 1);
+    budget.release(65 << 20);
+}
