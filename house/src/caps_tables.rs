@@ -212,12 +212,6 @@ pub(crate) const FLAGS: &[Allowed] = &[
         reason: "TODO(caps): the benchmark's NDJSON is read whole and parsed with serde_json's \
                  limits (`apps/src/throughput/mod.rs` `Pool::load`); no generator yet",
     },
-    Allowed {
-        programs: &["snowpipe-kafka"],
-        names: &["--schema-registry-basic-auth"],
-        reason: "TODO(caps): its `file:PATH` is read whole (`kafka/src/rows/value_format.rs` \
-                 `read_auth`, another engineer's room this round); no generator yet",
-    },
 ];
 
 /// Environment variables read by name that need no caps row of their own: (name, reason).
