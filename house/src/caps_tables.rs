@@ -124,7 +124,6 @@ pub(crate) const FLAGS: &[Allowed] = &[
         names: &[
             "--out",
             "--ca-out",
-            "--data-dir",
             "--request-log",
             "--spool-dir",
             "--work-dir",
@@ -135,6 +134,21 @@ pub(crate) const FLAGS: &[Allowed] = &[
         ],
         reason: "a path the binary writes or creates (its own files: the emulator's database, \
                  a key it generates, a report, a spool): not read as outside input",
+    },
+    Allowed {
+        programs: &[
+            "snowpipe",
+            "snowpipe-kafka",
+            "ski_resort",
+            "ecommerce",
+            "sensor_stream",
+            "throughput",
+            "table_replay",
+        ],
+        names: &["--data-dir"],
+        reason: "the directory of an embedded emulator's database the binary creates and \
+                 writes (the emulator's own `--data-dir`, whose secret file it reads, has its \
+                 row: `snowpipe-emulator --data-dir`)",
     },
     Allowed {
         programs: &["*"],
