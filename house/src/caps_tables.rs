@@ -215,12 +215,6 @@ pub(crate) const FLAGS: &[Allowed] = &[
                  the kernel's 128 KiB an argument",
     },
     Allowed {
-        programs: &["table_replay"],
-        names: &["--password-file"],
-        reason: "TODO(caps): read whole (`apps/src/table_replay/secret.rs`, another engineer's \
-                 this round); no generator `hostile_password_file` yet",
-    },
-    Allowed {
         programs: &["throughput"],
         names: &["--input"],
         reason: "TODO(caps): the benchmark's NDJSON is read whole and parsed with serde_json's \
