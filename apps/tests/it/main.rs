@@ -14,6 +14,7 @@ mod console_browser;
 mod ecommerce_crash;
 mod hostile_app_option_files;
 mod hostile_password_file;
+mod hostile_sizing_numbers;
 mod hostile_suite;
 mod json_logs;
 mod ownership;
