@@ -26,7 +26,6 @@ pub(crate) const FLAGS: &[Allowed] = &[
             "--table",
             "--pipe",
             "--channel",
-            "--channels",
             "--channel-prefix",
             "--channel-suffix",
             "--dead-letter-pipe",
@@ -189,7 +188,6 @@ pub(crate) const FLAGS: &[Allowed] = &[
             "ski_resort",
             "ecommerce",
             "sensor_stream",
-            "throughput",
             "table_replay",
         ],
         names: &[
@@ -201,12 +199,25 @@ pub(crate) const FLAGS: &[Allowed] = &[
             "--count",
             "--shards",
             "--rows",
-            "--pool",
-            "--idle-channels",
         ],
         reason: "the size of an application's own generated workload (events, orders, \
                  readings, rows, shards), the operator's number parsed by clap: not an outside \
                  input",
+    },
+    Allowed {
+        programs: &[
+            "snowpipe",
+            "snowpipe-kafka",
+            "snowpipe-emulator",
+            "ski_resort",
+            "ecommerce",
+            "sensor_stream",
+            "table_replay",
+        ],
+        names: &["--channels"],
+        reason: "channel names the operator gives (a list, or a count of channels named by \
+                 the binary): not an outside input; `throughput --channels`, which sizes its \
+                 tasks, has its row",
     },
     Allowed {
         programs: &["snowpipe-emulator"],
