@@ -225,12 +225,6 @@ pub(crate) const FLAGS: &[Allowed] = &[
         reason: "a token the operator gives the emulator to accept: compared, never printed; \
                  the kernel's 128 KiB an argument",
     },
-    Allowed {
-        programs: &["throughput"],
-        names: &["--input"],
-        reason: "TODO(caps): the benchmark's NDJSON is read whole and parsed with serde_json's \
-                 limits (`apps/src/throughput/mod.rs` `Pool::load`); no generator yet",
-    },
 ];
 
 /// Environment variables read by name that need no caps row of their own: (name, reason).

@@ -4,8 +4,11 @@
 
 use anyhow::{bail, Result};
 
-/// The most rows `--pool` may generate (each a few hundred bytes in memory).
-pub(super) const MAX_POOL: usize = 1_000_000;
+/// The most rows `--pool` may generate (each a few hundred bytes in memory; written by
+/// `--write-rows`, ~340 bytes a row, they stay under [`MAX_INPUT_BYTES`]).
+pub(super) const MAX_POOL: usize = 500_000;
+/// The most `--input` may hold: the benchmark's rows, loaded into memory by design.
+pub(super) const MAX_INPUT_BYTES: u64 = 256 << 20;
 /// The most channels `--channels` may stream through (one task and buffer each).
 pub(super) const MAX_CHANNELS: usize = 10_000;
 /// The most idle channels `--idle-channels` may open.

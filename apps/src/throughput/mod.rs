@@ -74,14 +74,14 @@ struct Args {
     #[arg(long, default_value_t = 1000)]
     batch: usize,
     /// Read the row pool from this NDJSON file (as written by --write-rows) instead of
-    /// generating it; channels cycle through the pool.
+    /// generating it; channels cycle through the pool. At most 256 MiB (loaded into memory).
     #[arg(long)]
     input: Option<PathBuf>,
     /// Write --pool rows of NDJSON to this file and exit (the head-to-head script feeds the
     /// same file to both SDKs).
     #[arg(long)]
     write_rows: Option<PathBuf>,
-    /// Distinct rows generated (the pool each channel cycles through), at most 1,000,000.
+    /// Distinct rows generated (the pool each channel cycles through), at most 500,000.
     #[arg(long, default_value_t = 100_000)]
     pool: usize,
     /// Database, schema and pipe.
@@ -307,13 +307,17 @@ impl Pool {
     /// The rows of `--input`, else `--pool` generated ones.
     fn load(args: &Args) -> anyhow::Result<Self> {
         let rows: Vec<Ticket> = match &args.input {
-            Some(path) => std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(serde_json::from_str)
-                .collect::<Result<_, _>>()
-                .context("parsing the input NDJSON")?,
+            Some(path) => snowpipe_cli_support::bounded_file::read_text(
+                path,
+                "benchmark input",
+                limits::MAX_INPUT_BYTES,
+            )
+            .with_context(|| format!("reading --input {}", path.display()))?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()
+            .context("parsing the input NDJSON")?,
             None => generate(args.pool, args.seed),
         };
         if rows.is_empty() {
