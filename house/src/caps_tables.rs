@@ -178,12 +178,6 @@ pub(crate) const FLAGS: &[Allowed] = &[
                  which start their own broker and emulator: not outside inputs",
     },
     Allowed {
-        programs: &["snowpipe-kafka"],
-        names: &["--events-file"],
-        reason: "TODO(caps): `bench --events-file`, a developer's sample of events; no \
-                 generator yet (`kafka/src/bench/` is another engineer's this round)",
-    },
-    Allowed {
         programs: &[
             "ski_resort",
             "ecommerce",
