@@ -1,4 +1,5 @@
-//! What the workspace's binaries share on their command line: [`env`](mod@env), every flag from an
+//! What the workspace's binaries share on their command line: [`bounded_file`], a file a flag
+//! names read within a cap; [`env`](mod@env), every flag from an
 //! environment variable (the twelve-factor way an image is configured), [`log`], logs for
 //! terminals and for machines, [`signal`], the Ctrl-C or SIGTERM that ends a command, and [`text`], what a dead letter
 //! keeps of a long record.
@@ -8,6 +9,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod bounded_file;
 pub mod env;
 pub mod log;
 pub mod signal;

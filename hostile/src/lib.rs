@@ -11,6 +11,8 @@
 //!   kill it after a wall-clock limit, and measure its peak RSS and CPU from `wait4`'s rusage.
 //! - [`check`]: the suite's assertions (no crash, peak RSS within budget + 64 MB, a refusal
 //!   or a dead letter naming the input, CPU linear in the input's size).
+//! - [`files`]: hostile files for a flag that names one (`/dev/zero`, a FIFO nobody writes,
+//!   a sparse 2 GiB file, a directory, random bytes, a link loop).
 //! - [`http`]: a hostile HTTP server in front of a real one (a proxy whose hook answers what
 //!   it chooses: endless bodies, gzip bombs, rewritten answers) for the suites of clients.
 //! - [`json_logs`]: the JSON log format's checks every package's `json_logs` tests share
@@ -19,6 +21,7 @@
 //! See `hostile/README.md` for how to run it and how to add a surface.
 
 pub mod check;
+pub mod files;
 pub mod gen;
 pub mod http;
 pub mod json_logs;

@@ -26,7 +26,6 @@ pub(crate) const FLAGS: &[Allowed] = &[
             "--table",
             "--pipe",
             "--channel",
-            "--channels",
             "--channel-prefix",
             "--channel-suffix",
             "--dead-letter-pipe",
@@ -124,7 +123,6 @@ pub(crate) const FLAGS: &[Allowed] = &[
         names: &[
             "--out",
             "--ca-out",
-            "--data-dir",
             "--request-log",
             "--spool-dir",
             "--work-dir",
@@ -135,6 +133,21 @@ pub(crate) const FLAGS: &[Allowed] = &[
         ],
         reason: "a path the binary writes or creates (its own files: the emulator's database, \
                  a key it generates, a report, a spool): not read as outside input",
+    },
+    Allowed {
+        programs: &[
+            "snowpipe",
+            "snowpipe-kafka",
+            "ski_resort",
+            "ecommerce",
+            "sensor_stream",
+            "throughput",
+            "table_replay",
+        ],
+        names: &["--data-dir"],
+        reason: "the directory of an embedded emulator's database the binary creates and \
+                 writes (the emulator's own `--data-dir`, whose secret file it reads, has its \
+                 row: `snowpipe-emulator --data-dir`)",
     },
     Allowed {
         programs: &["*"],
@@ -165,17 +178,10 @@ pub(crate) const FLAGS: &[Allowed] = &[
                  which start their own broker and emulator: not outside inputs",
     },
     Allowed {
-        programs: &["snowpipe-kafka"],
-        names: &["--events-file"],
-        reason: "TODO(caps): `bench --events-file`, a developer's sample of events; no \
-                 generator yet (`kafka/src/bench/` is another engineer's this round)",
-    },
-    Allowed {
         programs: &[
             "ski_resort",
             "ecommerce",
             "sensor_stream",
-            "throughput",
             "table_replay",
         ],
         names: &[
@@ -187,36 +193,31 @@ pub(crate) const FLAGS: &[Allowed] = &[
             "--count",
             "--shards",
             "--rows",
-            "--pool",
-            "--idle-channels",
         ],
         reason: "the size of an application's own generated workload (events, orders, \
                  readings, rows, shards), the operator's number parsed by clap: not an outside \
                  input",
     },
     Allowed {
+        programs: &[
+            "snowpipe",
+            "snowpipe-kafka",
+            "snowpipe-emulator",
+            "ski_resort",
+            "ecommerce",
+            "sensor_stream",
+            "table_replay",
+        ],
+        names: &["--channels"],
+        reason: "channel names the operator gives (a list, or a count of channels named by \
+                 the binary): not an outside input; `throughput --channels`, which sizes its \
+                 tasks, has its row",
+    },
+    Allowed {
         programs: &["snowpipe-emulator"],
         names: &["--pat"],
         reason: "a token the operator gives the emulator to accept: compared, never printed; \
                  the kernel's 128 KiB an argument",
-    },
-    Allowed {
-        programs: &["table_replay"],
-        names: &["--password-file"],
-        reason: "TODO(caps): read whole (`apps/src/table_replay/secret.rs`, another engineer's \
-                 this round); no generator `hostile_password_file` yet",
-    },
-    Allowed {
-        programs: &["throughput"],
-        names: &["--input"],
-        reason: "TODO(caps): the benchmark's NDJSON is read whole and parsed with serde_json's \
-                 limits (`apps/src/throughput/mod.rs` `Pool::load`); no generator yet",
-    },
-    Allowed {
-        programs: &["snowpipe-kafka"],
-        names: &["--schema-registry-basic-auth"],
-        reason: "TODO(caps): its `file:PATH` is read whole (`kafka/src/rows/value_format.rs` \
-                 `read_auth`, another engineer's room this round); no generator yet",
     },
 ];
 

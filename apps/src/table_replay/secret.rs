@@ -11,6 +11,10 @@ use anyhow::{bail, Context, Result};
 
 use crate::common::say::say_warn;
 
+/// The most `--password-file` may hold (a password is its first line): past it, a device, a
+/// FIFO or a sparse file put there by mistake is refused, not read whole.
+const MAX_PASSWORD_FILE_BYTES: u64 = 64 << 10;
+
 /// The password variable.
 pub(super) const PASSWORD_ENV: &str = "TABLE_REPLAY_PASSWORD";
 
@@ -53,7 +57,8 @@ fn percent_encode(s: &str) -> String {
 /// `TABLE_REPLAY_PASSWORD` (`env_password`) put in.
 ///
 /// # Errors
-/// When the file cannot be read, when a password is given twice (URL and file/variable), or
+/// When the file cannot be read (past [`MAX_PASSWORD_FILE_BYTES`], not UTF-8, a FIFO nobody
+/// writes: `snowpipe_cli_support::bounded_file`), when a password is given twice (URL and file/variable), or
 /// when the URL names no user to give the password to. Messages never hold the password.
 pub(super) fn source_url(
     url: &str,
@@ -62,8 +67,12 @@ pub(super) fn source_url(
 ) -> Result<String> {
     let (password, from) = match (password_file, env_password) {
         (Some(file), _) => {
-            let text = std::fs::read_to_string(file)
-                .with_context(|| format!("cannot read the password file {}", file.display()))?;
+            let text = snowpipe_cli_support::bounded_file::read_text(
+                file,
+                "password file",
+                MAX_PASSWORD_FILE_BYTES,
+            )
+            .with_context(|| format!("cannot read the password file {}", file.display()))?;
             let line = text.lines().next().unwrap_or_default().to_owned();
             (line, format!("--password-file {}", file.display()))
         }

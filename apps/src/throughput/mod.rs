@@ -64,24 +64,24 @@ const DDL: &str = include_str!("../ski_resort/sql/setup.sql");
 #[derive(Parser, Debug)]
 #[command(about = "Throughput, CPU, memory and commit-latency harness for snowpipe-streaming")]
 struct Args {
-    /// Channels streaming concurrently (one producer task each).
+    /// Channels streaming concurrently (one producer task each), at most 10,000.
     #[arg(long, default_value_t = 1)]
     channels: usize,
     /// Rows per channel.
     #[arg(long, default_value_t = 1_000_000)]
     rows: u64,
-    /// Rows per `append_rows` call.
+    /// Rows per `append_rows` call, at most 1,000,000.
     #[arg(long, default_value_t = 1000)]
     batch: usize,
     /// Read the row pool from this NDJSON file (as written by --write-rows) instead of
-    /// generating it; channels cycle through the pool.
+    /// generating it; channels cycle through the pool. At most 256 MiB (loaded into memory).
     #[arg(long)]
     input: Option<PathBuf>,
     /// Write --pool rows of NDJSON to this file and exit (the head-to-head script feeds the
     /// same file to both SDKs).
     #[arg(long)]
     write_rows: Option<PathBuf>,
-    /// Distinct rows generated (the pool each channel cycles through).
+    /// Distinct rows generated (the pool each channel cycles through), at most 500,000.
     #[arg(long, default_value_t = 100_000)]
     pool: usize,
     /// Database, schema and pipe.
@@ -109,7 +109,7 @@ struct Args {
     #[arg(long, default_value_t = 7)]
     seed: u64,
     /// Channels opened besides the streaming ones that never append (the memory an idle
-    /// channel costs is reported as `idle_channel_kb`).
+    /// channel costs is reported as `idle_channel_kb`), at most 100,000.
     #[arg(long, default_value_t = 0)]
     idle_channels: usize,
     /// The client's per-channel request pacing (`max_requests_per_second`). Default 0 (no
@@ -127,6 +127,7 @@ struct Args {
     zstd_level: i32,
 }
 
+mod limits;
 #[allow(
     unsafe_code,
     reason = "this process's CPU, memory and the kernel's page size and clock tick, through libc"
@@ -306,13 +307,17 @@ impl Pool {
     /// The rows of `--input`, else `--pool` generated ones.
     fn load(args: &Args) -> anyhow::Result<Self> {
         let rows: Vec<Ticket> = match &args.input {
-            Some(path) => std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(serde_json::from_str)
-                .collect::<Result<_, _>>()
-                .context("parsing the input NDJSON")?,
+            Some(path) => snowpipe_cli_support::bounded_file::read_text(
+                path,
+                "benchmark input",
+                limits::MAX_INPUT_BYTES,
+            )
+            .with_context(|| format!("reading --input {}", path.display()))?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()
+            .context("parsing the input NDJSON")?,
             None => generate(args.pool, args.seed),
         };
         if rows.is_empty() {
@@ -509,6 +514,16 @@ pub async fn main() -> anyhow::Result<()> {
     if args.channels == 0 || args.rows == 0 || args.batch == 0 {
         bail!("--channels, --rows and --batch must be at least 1");
     }
+    limits::check(&[
+        ("--pool", args.pool, limits::MAX_POOL),
+        ("--channels", args.channels, limits::MAX_CHANNELS),
+        (
+            "--idle-channels",
+            args.idle_channels,
+            limits::MAX_IDLE_CHANNELS,
+        ),
+        ("--batch", args.batch, limits::MAX_BATCH),
+    ])?;
     if let Some(path) = &args.write_rows {
         return write_rows(&args, path);
     }

@@ -59,9 +59,9 @@ pub fn read(path: &Path, what: &str, limit: u64) -> std::io::Result<Vec<u8>> {
     }
     if bytes.len() as u64 > limit {
         return Err(invalid(format!(
-            "it holds more than {} MiB, more than any {what} file: check the path (a device or \
+            "it holds more than {}, more than any {what} file: check the path (a device or \
              a FIFO is never read whole)",
-            limit >> 20
+            size(limit)
         )));
     }
     if bytes.is_empty() && !meta.is_file() {
@@ -70,6 +70,15 @@ pub fn read(path: &Path, what: &str, limit: u64) -> std::io::Result<Vec<u8>> {
         )));
     }
     Ok(bytes)
+}
+
+/// `limit` for a message: bytes below a KiB, KiB below a MiB, MiB above.
+fn size(limit: u64) -> String {
+    match limit {
+        0..1024 => format!("{limit} bytes"),
+        1024..0x10_0000 => format!("{} KiB", limit >> 10),
+        _ => format!("{} MiB", limit >> 20),
+    }
 }
 
 fn invalid(message: String) -> std::io::Error {

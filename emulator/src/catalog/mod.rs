@@ -270,14 +270,26 @@ impl Catalog {
             .any(|(u, r)| u.eq_ignore_ascii_case(user) && r.eq_ignore_ascii_case(role))
     }
 
-    /// Reads a DDL file and applies it with [`Catalog::apply_sql`].
+    /// Reads a DDL file (at most [`crate::option_file::MAX_DDL_FILE_BYTES`], as the binary's
+    /// `--ddl`: opened without blocking, so a device, a FIFO nobody writes or a sparse file is
+    /// refused, not read whole nor waited on) and applies it with [`Catalog::apply_sql`].
     ///
     /// # Errors
     ///
-    /// [`CatalogError::Io`] when the file cannot be read, else the errors of
+    /// [`CatalogError::Io`] when the file cannot be read, is past the limit or not UTF-8, else the errors of
     /// [`Catalog::apply_sql`] wrapped in [`CatalogError::InFile`].
     pub fn apply_sql_file(&mut self, path: &Path) -> Result<Vec<String>, CatalogError> {
-        let sql = std::fs::read_to_string(path).map_err(|source| CatalogError::Io {
+        let sql = crate::base::option_file::read(
+            path,
+            "DDL",
+            crate::base::option_file::MAX_DDL_FILE_BYTES,
+        )
+        .and_then(|bytes| {
+            String::from_utf8(bytes).map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::InvalidData, "it is not UTF-8 text")
+            })
+        })
+        .map_err(|source| CatalogError::Io {
             path: path.to_path_buf(),
             source,
         })?;

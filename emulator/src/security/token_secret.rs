@@ -32,7 +32,9 @@ pub(crate) fn random() -> Vec<u8> {
 /// the file, never its contents.
 pub(crate) fn load_or_create(data_dir: &Path) -> Result<Vec<u8>, EmulatorError> {
     let path = data_dir.join(SECRET_FILE);
-    match std::fs::read(&path) {
+    // Read within a cap, opened without blocking: a link to `/dev/zero`, a FIFO nobody writes
+    // or a sparse file of gigabytes put there is refused naming the file, not read whole.
+    match crate::base::option_file::read(&path, "scoped-token secret", LEN as u64) {
         Ok(secret) if secret.len() == LEN => {
             restrict(&path);
             Ok(secret)

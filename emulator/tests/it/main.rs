@@ -22,6 +22,7 @@ mod file_mode;
 mod hardening;
 mod hostile_console;
 mod hostile_credentials;
+mod hostile_data_dir;
 mod hostile_file_mode;
 mod hostile_input;
 mod hostile_option_files;

@@ -56,13 +56,40 @@ fn names(text: &str, name: &str) -> bool {
     })
 }
 
-/// Whether a row naming `name` has a generator in its test cell (the last one).
+/// The workspace's programs, as a row's input cell names them (`snowpipe` is `snowpipe load`).
+pub const PROGRAMS: &[&str] = &[
+    "snowpipe-kafka",
+    "snowpipe-emulator",
+    "snowpipe",
+    "ski_resort",
+    "ecommerce",
+    "sensor_stream",
+    "throughput",
+    "table_replay",
+];
+
+/// Whether a row naming `name` has a generator in its test cell (the last one), whatever
+/// program it is for.
 pub fn has_row_with_generator(rows: &[String], name: &str) -> bool {
+    PROGRAMS
+        .iter()
+        .any(|program| row_covers(rows, program, name))
+}
+
+/// Whether a row covers `program`'s flag `name`: it names `name` outside its test cell, its
+/// test cell (the last) names a `hostile_` generator, and its input cell (the first) names
+/// `program` or no program of ours. A row whose input names its binary
+/// (`snowpipe-kafka --schema-registry-basic-auth`) does not cover another binary's flag of the
+/// same name: each binary's copy needs its own row.
+pub fn row_covers(rows: &[String], program: &str, name: &str) -> bool {
     rows.iter().any(|row| {
         let cells: Vec<&str> = row.trim_matches('|').split(" | ").collect();
+        let for_program =
+            |input: &str| names(input, program) || !PROGRAMS.iter().any(|p| names(input, p));
         cells.len() > 1
             && cells[..cells.len() - 1].iter().any(|c| names(c, name))
             && cells.last().is_some_and(|c| c.contains("hostile_"))
+            && for_program(cells[0])
     })
 }
 
@@ -172,7 +199,7 @@ pub(crate) fn flag_failures(
 ) -> Vec<String> {
     let mut failures = BTreeSet::new();
     for flag in flags {
-        let row = has_row_with_generator(rows, &flag.name);
+        let row = row_covers(rows, &flag.program, &flag.name);
         match (row, allowed(table, &flag.program, &flag.name)) {
             (false, None) => failures.insert(format!(
                 "`{} {}` takes a value and no row of {PAGE}'s caps table with a `hostile_` \

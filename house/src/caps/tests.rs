@@ -1,7 +1,8 @@
 use std::path::Path;
 
 use super::{
-    caps_rows, flag_failures, has_row_with_generator, value_flags, variable_failures, ValueFlag,
+    caps_rows, flag_failures, has_row_with_generator, row_covers, value_flags, variable_failures,
+    ValueFlag,
 };
 use crate::caps_tables::Allowed;
 
@@ -80,4 +81,19 @@ fn every_variable_read_has_its_caps_row() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// Issue 81's caps audit, item 4: a row whose input names its binary covers that binary's
+/// flag only; a row naming no binary covers the flag of any.
+#[test]
+fn a_row_naming_its_binary_covers_no_other_binarys_flag_of_that_name() {
+    let page = "## Caps: every outside input and its limits\n\n| input | test |\n| --- | --- |\n\
+        | `snowpipe-kafka --events-file` | `hostile_events` |\n\
+        | Configuration files (`--config`) | `hostile_config` |\n";
+    let rows = caps_rows(page);
+    assert!(row_covers(&rows, "snowpipe-kafka", "--events-file"));
+    assert!(!row_covers(&rows, "throughput", "--events-file"));
+    assert!(row_covers(&rows, "throughput", "--config"));
+    assert!(row_covers(&rows, "snowpipe", "--config"));
+    assert!(has_row_with_generator(&rows, "--events-file"));
 }

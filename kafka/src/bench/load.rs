@@ -3,7 +3,6 @@
 //! cluster in the bench's process, or `--brokers`, a broker in its own process, where the
 //! topics' names carry a run tag so that a second run does not read the first's messages).
 
-use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -55,14 +54,14 @@ impl EventsFile {
     /// not one JSON object (naming the line).
     pub(crate) fn read(path: &Path) -> Result<Self> {
         let shown = path.display();
-        let file = std::fs::File::open(path).with_context(|| format!("cannot open {shown}"))?;
-        let mut text = String::new();
-        file.take(EVENTS_FILE_MAX + 1)
-            .read_to_string(&mut text)
-            .with_context(|| format!("cannot read {shown} as UTF-8 text"))?;
-        if text.len() as u64 > EVENTS_FILE_MAX {
-            bail!("{shown} is larger than 256 MiB: give the bench a sample of the topic");
-        }
+        // Opened without blocking (a FIFO nobody writes is refused, not waited on), read
+        // through `take`: past the cap it is refused, naming it.
+        let text = snowpipe_cli_support::bounded_file::read_text(
+            path,
+            "bench events file (give the bench a sample of the topic)",
+            EVENTS_FILE_MAX,
+        )
+        .with_context(|| format!("cannot read --events-file {shown}"))?;
         let mut messages = Vec::new();
         for (n, line) in text.lines().enumerate() {
             let value = line.trim();
@@ -346,6 +345,6 @@ mod tests {
         }
         std::fs::write(&path, b"{\"a\":\"\xff\"}\n").unwrap();
         let err = format!("{:#}", EventsFile::read(&path).unwrap_err());
-        assert!(err.contains("as UTF-8 text"), "{err}");
+        assert!(err.contains("not UTF-8 text"), "{err}");
     }
 }

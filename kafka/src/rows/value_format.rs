@@ -126,7 +126,11 @@ impl FormatArgs {
     }
 }
 
-/// The credentials `source` (`env:NAME` or `file:PATH`) points at.
+/// The most a `--schema-registry-basic-auth file:PATH` may hold: one `USER:PASSWORD` line.
+const MAX_AUTH_FILE_BYTES: u64 = 64 << 10;
+
+/// The credentials `source` (`env:NAME` or `file:PATH`, read within [`MAX_AUTH_FILE_BYTES`])
+/// points at.
 fn read_auth(source: &str) -> Result<BasicAuth> {
     let text = if let Some(name) = source.strip_prefix("env:") {
         std::env::var(name).with_context(Error::Config, || {
@@ -135,9 +139,20 @@ fn read_auth(source: &str) -> Result<BasicAuth> {
             )
         })?
     } else if let Some(path) = source.strip_prefix("file:") {
-        std::fs::read_to_string(path).with_context(Error::Config, || {
+        let text = snowpipe_cli_support::bounded_file::read_text(
+            std::path::Path::new(path),
+            "USER:PASSWORD file",
+            MAX_AUTH_FILE_BYTES,
+        )
+        .with_context(Error::Config, || {
             format!("--schema-registry-basic-auth: cannot read {path}")
-        })?
+        })?;
+        return BasicAuth::parse(&text).map_err(|e| {
+            err!(
+                Config,
+                "--schema-registry-basic-auth: the file {path} does not hold USER:PASSWORD: {e}"
+            )
+        });
     } else {
         fail!(
             Config,

@@ -21,6 +21,7 @@ mod headers;
 mod hostile_audit;
 mod hostile_formats;
 mod hostile_registry;
+mod hostile_secret_files;
 mod hostile_sql_answers;
 mod hostile_suite;
 mod json_check_edges;

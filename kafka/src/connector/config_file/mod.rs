@@ -76,34 +76,19 @@ fn holds_secret(key: &str) -> bool {
 /// are kilobytes, and the file is read before anything else runs.
 pub(crate) const MAX_FILE_BYTES: u64 = 4 << 20;
 
-/// Reads the text of the file `flag` names, at most [`MAX_FILE_BYTES`]: a path to a device or
-/// a FIFO that never ends is refused at the limit instead of read without end.
+/// Reads the text of the file `flag` names, at most [`MAX_FILE_BYTES`]
+/// (`snowpipe_cli_support::bounded_file`: opened without blocking, so a FIFO nobody writes to
+/// is refused rather than waited on; a device, a sparse file or a directory is refused at the
+/// limit instead of read without end).
 ///
 /// # Errors
-/// A file that cannot be read, is not UTF-8 or is larger than the limit.
+/// A file that cannot be read, is not UTF-8, is not a regular file that gave nothing, or is
+/// larger than the limit; the message names `flag` and the file.
 pub(crate) fn read_text(path: &Path, flag: &str) -> Result<String> {
-    use std::io::Read as _;
-    let file = std::fs::File::open(path).with_context(Error::Config, || {
-        format!("cannot read {flag} {}", path.display())
-    })?;
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
+    snowpipe_cli_support::bounded_file::read_text(path, "configuration file", MAX_FILE_BYTES)
         .with_context(Error::Config, || {
             format!("cannot read {flag} {}", path.display())
-        })?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        fail!(
-            Config,
-            "{flag} {} is larger than {} MiB, more than any configuration needs: give the \
-             file itself",
-            path.display(),
-            MAX_FILE_BYTES >> 20
-        );
-    }
-    String::from_utf8(bytes).with_context(Error::Config, || {
-        format!("{flag} {} is not UTF-8 text", path.display())
-    })
+        })
 }
 
 /// The configuration's keys and values (as text).

@@ -1,0 +1,66 @@
+//! `hostile_sizing_numbers`: the numbers that size what `throughput` allocates (`--pool` rows
+//! generated, `--channels` and `--idle-channels` opened, `--batch` rows an append) given
+//! u64::MAX and 10^12 through the real binary under the suite's memory cap: each refused
+//! naming the flag and its limit, never an abort (before round eleven `--pool` and
+//! `--channels` of 10^12 aborted on a failed allocation). `--rows` (rows a channel streams,
+//! nothing sized by it) runs bounded: killed at the wall limit within the budget.
+//! `HOSTILE_SEED` / `HOSTILE_CASES` / `HOSTILE_ONLY`: see `hostile/README.md`.
+
+use std::time::Duration;
+
+use snowpipe_hostile::{check, Input, Limits, Suite, MIB};
+
+/// The memory budget of these runs (the default `--memory-budget-mb` of 256 MiB).
+const BUDGET: u64 = 256 * MIB;
+
+/// The flags that size an allocation.
+const FLAGS: [&str; 4] = ["--pool", "--channels", "--idle-channels", "--batch"];
+
+/// The values a case gives them.
+#[derive(Debug, Clone, Copy)]
+enum Huge {
+    Max,
+    Trillion,
+}
+
+fn limits(wall: Duration) -> Limits {
+    let mut l = Limits::with_budget(BUDGET);
+    l.wall = wall;
+    l
+}
+
+#[test]
+fn hostile_sizing_numbers() {
+    let suite = Suite::from_env("sizing_numbers", 2);
+    suite.for_each(&[Huge::Max, Huge::Trillion], |case| {
+        let value = match case.class {
+            Huge::Max => u64::MAX.to_string(),
+            Huge::Trillion => 1_000_000_000_000u64.to_string(),
+        };
+        for flag in FLAGS {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_throughput"));
+            cmd.args([flag, value.as_str(), "--rows", "10"])
+                .env_remove("RUST_LOG");
+            let l = limits(Duration::from_secs(20));
+            let o = snowpipe_hostile::run(cmd, Input::Null, &l).expect("start");
+            eprintln!(
+                "hostile sizing_numbers case {} ({:?}, {flag}): {}",
+                case.index,
+                case.class,
+                o.summary().lines().next().unwrap_or("")
+            );
+            check::rss_within(&case, &o, &l);
+            check::refused_naming(&case, &o, &[flag, "at most"]);
+        }
+        // `--rows` sizes nothing: the run goes on within the budget until killed.
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_throughput"));
+        cmd.args(["--rows", value.as_str(), "--pool", "1000"])
+            .env_remove("RUST_LOG");
+        let l = limits(Duration::from_secs(8));
+        let o = snowpipe_hostile::run(cmd, Input::Null, &l).expect("start");
+        check::rss_within(&case, &o, &l);
+        if o.signal.is_some() && !o.timed_out {
+            case.fail(format!("--rows {value} died: {}", o.summary()));
+        }
+    });
+}

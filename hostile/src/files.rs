@@ -1,0 +1,75 @@
+//! Hostile files for a flag that names one (a configuration, a password, a credentials or
+//! secret file): the kinds that keep finding readers that read whole or open blocking, and
+//! [`write`], which makes one. A surface's test names the file in the flag and checks the
+//! binary refuses it naming the file, within the budget, without hanging.
+
+use std::path::{Path, PathBuf};
+
+use crate::{Rng, MIB};
+
+/// A kind of hostile file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// `/dev/zero`: NUL bytes without end (valid UTF-8, no line break).
+    Endless,
+    /// A FIFO no one writes to.
+    Fifo,
+    /// A sparse file of 2 GiB.
+    Huge,
+    /// A directory.
+    Directory,
+    /// 1–3 MiB of random bytes.
+    Garbage,
+    /// A symbolic link to itself.
+    LinkLoop,
+}
+
+impl FileKind {
+    /// Every kind, in the order a default run sweeps them.
+    pub const ALL: [FileKind; 6] = [
+        FileKind::Endless,
+        FileKind::Fifo,
+        FileKind::Huge,
+        FileKind::Directory,
+        FileKind::Garbage,
+        FileKind::LinkLoop,
+    ];
+
+    /// Whether a reader must refuse it for its size (the error names the limit).
+    pub fn is_oversized(self) -> bool {
+        matches!(self, FileKind::Endless | FileKind::Huge)
+    }
+}
+
+/// Makes a file of `kind` at `path` (`/dev/zero` itself for [`FileKind::Endless`]) and returns
+/// the path to name.
+///
+/// # Panics
+/// When the file cannot be made (`mkfifo` missing, the directory not writable): the test's
+/// set-up, not the binary under test.
+pub fn write(kind: FileKind, rng: &mut Rng, path: &Path) -> PathBuf {
+    match kind {
+        FileKind::Endless => return PathBuf::from("/dev/zero"),
+        FileKind::Fifo => {
+            let made = std::process::Command::new("mkfifo")
+                .arg(path)
+                .status()
+                .expect("mkfifo");
+            assert!(made.success(), "mkfifo {}", path.display());
+        }
+        FileKind::Huge => std::fs::File::create(path)
+            .and_then(|f| f.set_len(2 << 30))
+            .expect("a sparse file"),
+        FileKind::Directory => std::fs::create_dir(path).expect("a directory"),
+        FileKind::Garbage => {
+            let len = (1 + rng.next_u64() % 3) * MIB;
+            let bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+            std::fs::write(path, bytes).expect("random bytes");
+        }
+        FileKind::LinkLoop => {
+            #[cfg(unix)]
+            std::os::unix::fs::symlink(path, path).expect("a link loop");
+        }
+    }
+    path.to_owned()
+}
