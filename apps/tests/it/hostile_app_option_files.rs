@@ -8,39 +8,14 @@
 //! exits refusing it, naming the file, with no crash or hang and peak RSS within the budget +
 //! 64 MiB. `HOSTILE_SEED` / `HOSTILE_CASES` / `HOSTILE_ONLY`: see `hostile/README.md`.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use snowpipe_hostile::{check, Case, Input, Limits, Suite, MIB};
+use snowpipe_hostile::files::{self, FileKind};
+use snowpipe_hostile::{check, Input, Limits, Suite, MIB};
 
 /// The budget the checks allow (the demos' emulator keeps its default 512 MiB pending budget,
 /// which a refusal never approaches).
 const BUDGET: u64 = 256 * MIB;
-
-/// The kinds of hostile file.
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    /// `/dev/zero`: NUL bytes without end (valid UTF-8, no line break).
-    Endless,
-    /// A FIFO no one writes to.
-    Fifo,
-    /// A sparse file of 2 GiB.
-    Huge,
-    /// A directory.
-    Directory,
-    /// 1–3 MiB of random bytes.
-    Garbage,
-}
-
-impl Kind {
-    const ALL: [Kind; 5] = [
-        Kind::Endless,
-        Kind::Fifo,
-        Kind::Huge,
-        Kind::Directory,
-        Kind::Garbage,
-    ];
-}
 
 /// The command lines that name a file: (binary, arguments before the hostile path).
 const COMMANDS: [(&str, &[&str]); 4] = [
@@ -69,38 +44,16 @@ fn limits() -> Limits {
     l
 }
 
-/// Writes the case's hostile file into `dir` and returns its path.
-fn write(case: &mut Case<Kind>, dir: &Path) -> PathBuf {
-    let path = dir.join(format!("file{}", case.index));
-    match case.class {
-        Kind::Endless => return PathBuf::from("/dev/zero"),
-        Kind::Fifo => {
-            let made = std::process::Command::new("mkfifo")
-                .arg(&path)
-                .status()
-                .expect("mkfifo");
-            assert!(made.success(), "mkfifo");
-        }
-        Kind::Huge => std::fs::File::create(&path)
-            .unwrap()
-            .set_len(2 << 30)
-            .unwrap(),
-        Kind::Directory => std::fs::create_dir(&path).unwrap(),
-        Kind::Garbage => {
-            let len = (1 + case.rng.next_u64() % 3) * MIB;
-            let bytes: Vec<u8> = (0..len).map(|_| case.rng.next_u64() as u8).collect();
-            std::fs::write(&path, bytes).unwrap();
-        }
-    }
-    path
-}
-
 #[test]
 fn hostile_app_option_files() {
-    let suite = Suite::from_env("app_option_files", Kind::ALL.len());
-    suite.for_each(&Kind::ALL, |mut case| {
+    let suite = Suite::from_env("app_option_files", FileKind::ALL.len());
+    suite.for_each(&FileKind::ALL, |mut case| {
         let dir = tempfile::tempdir().unwrap();
-        let file = write(&mut case, dir.path());
+        let file = files::write(
+            case.class,
+            &mut case.rng,
+            &dir.path().join(format!("file{}", case.index)),
+        );
         for (exe, args) in COMMANDS {
             let mut cmd = std::process::Command::new(exe);
             cmd.args(args).arg(&file).env_remove("RUST_LOG");
