@@ -1,6 +1,6 @@
 //! Hostile files for a flag that names one (a configuration, a password, a credentials or
 //! secret file): the kinds that keep finding readers that read whole or open blocking, and
-//! [`write`], which makes one. A surface's test names the file in the flag and checks the
+//! [`write()`], which makes one. A surface's test names the file in the flag and checks the
 //! binary refuses it naming the file, within the budget, without hanging.
 
 use std::path::{Path, PathBuf};
