@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{Rng, MIB};
+use crate::{check, Case, Limits, Outcome, Rng, MIB};
 
 /// A kind of hostile file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,4 +72,26 @@ pub fn write(kind: FileKind, rng: &mut Rng, path: &Path) -> PathBuf {
         }
     }
     path.to_owned()
+}
+
+/// What a binary named a hostile file of `case.class` must do: finish without a crash or a
+/// hang, within `limits`' memory, refusing it with an error that names `file`, and, for a kind
+/// refused for its size ([`FileKind::is_oversized`]), names `limit` too (`None`: the error
+/// need not name one).
+///
+/// # Panics
+/// When `file` is not UTF-8 (the test's own path).
+pub fn check_refused(
+    case: &Case<FileKind>,
+    o: &Outcome,
+    limits: &Limits,
+    file: &Path,
+    limit: Option<&str>,
+) {
+    check::no_crash(case, o);
+    check::rss_within(case, o, limits);
+    check::refused_naming(case, o, &[file.to_str().expect("a UTF-8 path")]);
+    if let Some(limit) = limit.filter(|_| case.class.is_oversized()) {
+        check::refused_naming(case, o, &[limit]);
+    }
 }

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use snowpipe_hostile::files::{self, FileKind};
-use snowpipe_hostile::{check, Input, Limits, Suite, MIB};
+use snowpipe_hostile::{Input, Limits, Suite, MIB};
 
 /// The budget the checks allow (the demos' emulator keeps its default 512 MiB pending budget,
 /// which a refusal never approaches).
@@ -65,9 +65,7 @@ fn hostile_app_option_files() {
                 case.class,
                 o.summary().lines().next().unwrap_or("")
             );
-            check::no_crash(&case, &o);
-            check::rss_within(&case, &o, &limits());
-            check::refused_naming(&case, &o, &[file.to_str().unwrap()]);
+            files::check_refused(&case, &o, &limits(), &file, None);
         }
     });
 }

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use snowpipe_hostile::files::{self, FileKind};
-use snowpipe_hostile::{check, Input, Limits, Suite, MIB};
+use snowpipe_hostile::{Input, Limits, Suite, MIB};
 
 /// The memory budget of these runs: `--input`'s cap (256 MiB) is read before it is refused.
 const BUDGET: u64 = 320 * MIB;
@@ -38,11 +38,6 @@ fn hostile_bench_input() {
             case.class,
             o.summary().lines().next().unwrap_or("")
         );
-        check::no_crash(&case, &o);
-        check::rss_within(&case, &o, &limits());
-        check::refused_naming(&case, &o, &[file.to_str().unwrap()]);
-        if case.class.is_oversized() {
-            check::refused_naming(&case, &o, &["more than 256 MiB"]);
-        }
+        files::check_refused(&case, &o, &limits(), &file, Some("more than 256 MiB"));
     });
 }

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use snowpipe_hostile::files::{self, FileKind};
-use snowpipe_hostile::{check, Input, Limits, Suite, MIB};
+use snowpipe_hostile::{Input, Limits, Suite, MIB};
 
 /// The memory budget of these runs: a refusal needs a few MiB.
 const BUDGET: u64 = 256 * MIB;
@@ -48,12 +48,7 @@ fn hostile_password_file() {
                 case.class,
                 o.summary().lines().next().unwrap_or("")
             );
-            check::no_crash(&case, &o);
-            check::rss_within(&case, &o, &limits());
-            check::refused_naming(&case, &o, &[file.to_str().unwrap()]);
-            if case.class.is_oversized() {
-                check::refused_naming(&case, &o, &["more than"]);
-            }
+            files::check_refused(&case, &o, &limits(), &file, Some("more than"));
         }
     });
 }

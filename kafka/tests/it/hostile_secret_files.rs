@@ -89,8 +89,6 @@ fn hostile_bench_events_file() {
             case.class,
             o.summary().lines().next().unwrap_or("")
         );
-        check::no_crash(&case, &o);
-        check::rss_within(&case, &o, &l);
-        check::refused_naming(&case, &o, &[file.to_str().unwrap()]);
+        files::check_refused(&case, &o, &l, &file, None);
     });
 }

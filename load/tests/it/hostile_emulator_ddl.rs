@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use snowpipe_hostile::files::{self, FileKind};
-use snowpipe_hostile::{check, Input, Limits, Suite, MIB};
+use snowpipe_hostile::{Input, Limits, Suite, MIB};
 
 /// `snowpipe load` runs with the SDK's default memory budget.
 const BUDGET: u64 = 256 * MIB;
@@ -50,8 +50,6 @@ fn hostile_emulator_ddl() {
             case.class,
             o.summary().lines().next().unwrap_or("")
         );
-        check::no_crash(&case, &o);
-        check::rss_within(&case, &o, &limits());
-        check::refused_naming(&case, &o, &[file.to_str().unwrap()]);
+        files::check_refused(&case, &o, &limits(), &file, None);
     });
 }
