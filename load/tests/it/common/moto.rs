@@ -45,34 +45,55 @@ impl Moto {
             eprintln!("skipped: moto_server is not installed (see .ci/run)");
             return None;
         }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto_server");
-        let moto = Self {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-            runtime: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not listen in 60 s"
-            );
+        // The port is free when chosen but may be taken before moto binds it (another test's
+        // listener): a moto that exits, or a listener that is not moto, is retried on another
+        // port, at most three times.
+        for attempt in 1..=3 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let child = Command::new("moto_server")
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start moto_server");
+            let mut moto = Self {
+                child,
+                endpoint: format!("http://127.0.0.1:{port}"),
+                runtime: tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap(),
+            };
+            if moto.ready(Duration::from_secs(60)) {
+                return Some(moto);
+            }
+            eprintln!("moto_server on port {port} did not answer (try {attempt} of 3)");
+            drop(moto); // kills and reaps it
+        }
+        panic!("moto_server did not answer on three ports");
+    }
+
+    /// Waits until this server answers a bucket listing as moto does; `false` when the
+    /// process exits first (its port was taken) or `limit` passes.
+    fn ready(&mut self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        let addr = self.endpoint.trim_start_matches("http://").to_owned();
+        while Instant::now() < deadline {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return false;
+            }
+            if let Ok(answer) = http(&addr, "GET", "/") {
+                if answer.starts_with("HTTP/1.1 200") && answer.contains("ListAllMyBucketsResult") {
+                    return true;
+                }
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
-        Some(moto)
+        false
     }
 
     /// The environment that points `snowpipe load` (object_store's S3 chain) at this server.
@@ -92,14 +113,7 @@ impl Moto {
     /// Creates `bucket` (a plain PUT: moto does not check signatures).
     pub(crate) fn bucket(&self, bucket: &str) {
         let addr = self.endpoint.trim_start_matches("http://");
-        let mut s = TcpStream::connect(addr).unwrap();
-        write!(
-            s,
-            "PUT /{bucket} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut answer = String::new();
-        s.read_to_string(&mut answer).unwrap();
+        let answer = http(addr, "PUT", &format!("/{bucket}")).expect("create bucket");
         assert!(
             answer.starts_with("HTTP/1.1 200"),
             "create {bucket}: {answer}"
@@ -127,4 +141,17 @@ impl Moto {
                 .unwrap(),
         )
     }
+}
+
+/// One plain HTTP/1.1 request with an empty body; the whole answer as text.
+fn http(addr: &str, method: &str, path: &str) -> std::io::Result<String> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer)?;
+    Ok(answer)
 }
