@@ -69,8 +69,8 @@ struct Cli {
     log_format: snowpipe_cli_support::log::LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
-    /// Rows in the sample table of the default run.
-    #[arg(long, default_value_t = 100_000)]
+    /// Rows in the sample table of the default run, at most 10,000,000.
+    #[arg(long, default_value_t = 100_000, value_parser = common::sizing::count::<0, { sample::MAX_ROWS }>)]
     rows: u64,
     /// Rows per keyset page (and per append).
     #[arg(long, default_value_t = 5_000)]
@@ -104,8 +104,8 @@ struct SampleArgs {
     /// A file whose first line is the source password (else TABLE_REPLAY_PASSWORD).
     #[arg(long)]
     password_file: Option<PathBuf>,
-    /// Generated rows (plus 5 edge rows).
-    #[arg(long, default_value_t = 100_000)]
+    /// Generated rows (plus 5 edge rows), at most 10,000,000.
+    #[arg(long, default_value_t = 100_000, value_parser = common::sizing::count::<0, { sample::MAX_ROWS }>)]
     rows: u64,
 }
 
