@@ -381,6 +381,13 @@ async fn run(cli: Cli) -> Result<()> {
                 poll_interval: a.poll_interval,
                 progress_every: Some(Duration::from_secs(1)),
             };
+            // A dead-letter table an earlier version created: it gets SOURCE_KEY_TEXT.
+            let sql = builder(a.dest.profile.as_ref())?
+                .build_sql()?
+                .database(&opts.database)
+                .schema(&opts.schema);
+            let place = (opts.database.as_str(), opts.schema.as_str());
+            dead_letter::ensure_key_text_column(&sql, place, &opts.table).await?;
             let report = run_replay(&client, &opts).await?;
             client.close().await?;
             println!("{}", report.json_line());
