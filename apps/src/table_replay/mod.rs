@@ -360,39 +360,7 @@ async fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Some(Command::Replay(a)) => {
-            let client = builder(a.dest.profile.as_ref())?
-                .max_client_lag(a.max_client_lag)
-                .build()
-                .await
-                .context("cannot connect to the destination")?;
-            let opts = replay::ReplayOptions {
-                pipe: a.pipe.unwrap_or_else(|| default_pipe(&a.source.table)),
-                dlq_pipe: a
-                    .dlq_pipe
-                    .unwrap_or_else(|| dead_letter::pipe_name(&a.source.table)),
-                source: a.source.url()?,
-                table: a.source.table,
-                key: a.source.key,
-                database: a.dest.database,
-                schema: a.dest.schema,
-                batch: a.batch.max(1),
-                follow: a.follow,
-                poll_interval: a.poll_interval,
-                progress_every: Some(Duration::from_secs(1)),
-            };
-            // A dead-letter table an earlier version created: it gets SOURCE_KEY_TEXT.
-            let sql = builder(a.dest.profile.as_ref())?
-                .build_sql()?
-                .database(&opts.database)
-                .schema(&opts.schema);
-            let place = (opts.database.as_str(), opts.schema.as_str());
-            dead_letter::ensure_key_text_column(&sql, place, &opts.table).await?;
-            let report = run_replay(&client, &opts).await?;
-            client.close().await?;
-            println!("{}", report.json_line());
-            Ok(())
-        }
+        Some(Command::Replay(a)) => replay_command(a).await,
         Some(Command::Verify(a)) => {
             let mut sql = builder(a.dest.profile.as_ref())?.build_sql()?;
             if let Some(w) = a.warehouse {
@@ -428,6 +396,44 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `table_replay replay`: the dead-letter table brought up to date, the replay, its JSON line.
+///
+/// # Errors
+/// When the destination cannot be reached, or as [`replay::replay`].
+async fn replay_command(a: ReplayArgs) -> Result<()> {
+    let client = builder(a.dest.profile.as_ref())?
+        .max_client_lag(a.max_client_lag)
+        .build()
+        .await
+        .context("cannot connect to the destination")?;
+    let opts = replay::ReplayOptions {
+        pipe: a.pipe.unwrap_or_else(|| default_pipe(&a.source.table)),
+        dlq_pipe: a
+            .dlq_pipe
+            .unwrap_or_else(|| dead_letter::pipe_name(&a.source.table)),
+        source: a.source.url()?,
+        table: a.source.table,
+        key: a.source.key,
+        database: a.dest.database,
+        schema: a.dest.schema,
+        batch: a.batch.max(1),
+        follow: a.follow,
+        poll_interval: a.poll_interval,
+        progress_every: Some(Duration::from_secs(1)),
+    };
+    // A dead-letter table an earlier version created: it gets SOURCE_KEY_TEXT.
+    let sql = builder(a.dest.profile.as_ref())?
+        .build_sql()?
+        .database(&opts.database)
+        .schema(&opts.schema);
+    let place = (opts.database.as_str(), opts.schema.as_str());
+    dead_letter::ensure_key_text_column(&sql, place, &opts.table).await?;
+    let report = run_replay(&client, &opts).await?;
+    client.close().await?;
+    println!("{}", report.json_line());
+    Ok(())
 }
 
 /// The default run: private MariaDB with the sample table → embedded emulator → verify.
