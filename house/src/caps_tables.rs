@@ -179,27 +179,6 @@ pub(crate) const FLAGS: &[Allowed] = &[
     },
     Allowed {
         programs: &[
-            "ski_resort",
-            "ecommerce",
-            "sensor_stream",
-            "table_replay",
-        ],
-        names: &[
-            "--events",
-            "--events-per-day",
-            "--customers",
-            "--orders",
-            "--instances",
-            "--count",
-            "--shards",
-            "--rows",
-        ],
-        reason: "the size of an application's own generated workload (events, orders, \
-                 readings, rows, shards), the operator's number parsed by clap: not an outside \
-                 input",
-    },
-    Allowed {
-        programs: &[
             "snowpipe",
             "snowpipe-kafka",
             "snowpipe-emulator",

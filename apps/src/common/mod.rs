@@ -4,7 +4,8 @@
 //! connection to a real account from `--profile` or `SNOWFLAKE_*` ([`connect`]), the run
 //! directory, waiting for Ctrl-C/SIGTERM, and the one-line report of a channel another writer
 //! took over ([`ownership_lost`]); the command line's common shape ([`cli`]), the names
-//! the generators' catalogs share ([`names`]), and the shape of the all-in-one runs
+//! the generators' catalogs share ([`names`]), the caps on the numbers that size a run
+//! ([`sizing`]), and the shape of the all-in-one runs
 //! ([`all_in_one`]).
 
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ pub mod all_in_one;
 pub mod cli;
 pub mod names;
 pub mod say;
+pub mod sizing;
 
 /// The first of `names` found as a file in a `PATH` directory or, after those, in `extra`
 /// (where a package installs a server that is not on every user's `PATH`, e.g. `/usr/sbin`).

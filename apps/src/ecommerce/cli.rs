@@ -6,8 +6,20 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 
+use crate::common::sizing;
 use crate::ecommerce::config::Settings;
-use crate::ecommerce::generator::Plan;
+use crate::ecommerce::generator::{Plan, ORDER_ID_SPACE};
+
+/// The most instances `--instances` may split a run into: each is a task (or a process) with
+/// two channels, one a pipe, and Snowflake takes 2,000 channels a pipe.
+pub(super) const MAX_INSTANCES: u32 = 1_000;
+/// The most orders: what one instance's order ids hold (`ORDER_ID_SPACE` − 1; the plan
+/// refuses more than that an instance, naming `--instances`), each a few rows in the
+/// destination.
+pub(super) const MAX_ORDERS: u64 = ORDER_ID_SPACE - 1;
+/// The most customers: ids only (nothing is sized by them), but past it the split among
+/// instances would overflow.
+pub(super) const MAX_CUSTOMERS: u64 = 1_000_000_000;
 
 crate::common::cli::app_cli! {
     /// The "Automated Intelligence" e-commerce streamer, in Rust: orders and order items through
@@ -36,17 +48,19 @@ pub(super) enum Command {
 /// What to stream: the same values give the same rows.
 #[derive(Debug, Clone, Args)]
 pub(super) struct PlanArgs {
-    /// Orders over all instances (default: num.orders.per.batch of the config).
-    #[arg(long)]
+    /// Orders over all instances (default: num.orders.per.batch of the config), at most
+    /// 99,999,999.
+    #[arg(long, value_parser = sizing::count::<0, MAX_ORDERS>)]
     pub orders: Option<u64>,
-    /// Instances the orders and customers are split among.
-    #[arg(long, default_value_t = 1)]
+    /// Instances the orders and customers are split among, 1 to 1,000.
+    #[arg(long, default_value_t = 1, value_parser = sizing::count_u32::<1, MAX_INSTANCES>)]
     pub instances: u32,
     /// Seed of the generator.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Customers (ids 1..=N), partitioned among the instances by contiguous ranges.
-    #[arg(long, default_value_t = 10_000)]
+    /// Customers (ids 1..=N), partitioned among the instances by contiguous ranges; at most
+    /// 1,000,000,000.
+    #[arg(long, default_value_t = 10_000, value_parser = sizing::count::<1, MAX_CUSTOMERS>)]
     pub customers: u64,
 }
 

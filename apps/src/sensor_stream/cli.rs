@@ -5,6 +5,14 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
+use crate::common::sizing;
+
+/// The most shards (`--shards`): one subject, channel and task each.
+pub const MAX_SHARDS: u32 = 1_024;
+/// The most events `publish --count` sends (at its most `--rate`, 10,000 a second, under
+/// 3 hours; each kept by the broker's stream, a few hundred bytes).
+pub const MAX_COUNT: u64 = 100_000_000;
+
 crate::common::cli::app_cli! {
     /// A continuous sensor feed from NATS JetStream into Snowflake, exactly once by stream
     /// sequence.
@@ -110,8 +118,8 @@ pub struct StreamArgs {
     /// Stream name (attached to if it exists, else created with subjects `sensors.*`).
     #[arg(long, default_value = "SENSORS")]
     pub stream: String,
-    /// Number of shards: subjects `sensors.0` .. `sensors.<N-1>`, one channel each.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    /// Number of shards: subjects `sensors.0` .. `sensors.<N-1>`, one channel each; 1 to 1,024.
+    #[arg(long, default_value_t = 4, value_parser = sizing::count_u32::<1, MAX_SHARDS>)]
     pub shards: u32,
 }
 
@@ -124,8 +132,8 @@ pub struct PublishArgs {
     /// Stream and shards.
     #[command(flatten)]
     pub stream: StreamArgs,
-    /// Number of events.
-    #[arg(long)]
+    /// Number of events, at most 100,000,000.
+    #[arg(long, value_parser = sizing::count::<0, MAX_COUNT>)]
     pub count: u64,
     /// Events per second (1 to 10000).
     #[arg(long, default_value_t = 1000)]

@@ -7,7 +7,15 @@ use anyhow::{bail, Result};
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};
 
+use crate::common::sizing;
 use crate::ski_resort::generator::{GeneratorConfig, Limit, ProduceOptions};
+
+/// The most events `--events` may ask for: each waits in the queue file (about 290 bytes,
+/// measured) until streamed, so the most is about 3 GB of queue, 83 minutes at the default
+/// `--rate`.
+pub(super) const MAX_EVENTS: u64 = 10_000_000;
+/// The most `--events-per-day`: past it events of a simulated day are under 3 ms apart.
+pub(super) const MAX_EVENTS_PER_DAY: u32 = 10_000_000;
 
 crate::common::cli::app_cli! {
     /// The Snowflake "streaming data pipeline" quickstart (ski resort), in Rust.
@@ -37,8 +45,9 @@ pub(super) enum Command {
 /// What to generate and how fast.
 #[derive(Debug, Clone, Args)]
 pub(super) struct GenArgs {
-    /// Number of events (rows over all three tables).
-    #[arg(long, conflicts_with = "duration")]
+    /// Number of events (rows over all three tables), at most 10,000,000.
+    #[arg(long, conflicts_with = "duration",
+          value_parser = sizing::count::<0, MAX_EVENTS>)]
     pub events: Option<u64>,
     /// Generate for this long instead (e.g. 30s, 10m).
     #[arg(long, value_parser = snowpipe_streaming::duration::parse)]
@@ -52,8 +61,9 @@ pub(super) struct GenArgs {
     /// First simulated day of the season.
     #[arg(long, default_value = "2025-12-20")]
     pub start: NaiveDate,
-    /// Mean events per simulated day (weekends and holidays get more).
-    #[arg(long, default_value_t = 1500)]
+    /// Mean events per simulated day (weekends and holidays get more), 1 to 10,000,000.
+    #[arg(long, default_value_t = 1500,
+          value_parser = sizing::count_u32::<1, MAX_EVENTS_PER_DAY>)]
     pub events_per_day: u32,
 }
 

@@ -29,7 +29,7 @@ use snowpipe_streaming::sql::SqlClient;
 use snowpipe_streaming::{Channel, OffsetToken, StreamingIngestClient};
 use snowpipe_streaming::{Positions, Rows};
 
-use crate::common::say::say_warn;
+use crate::common::say::{say, say_warn};
 use crate::table_replay::schema::{self, ident, SourceTable};
 
 /// `<TABLE>_DLQ`.
@@ -181,6 +181,26 @@ pub(crate) async fn add_key_text_column(
     .await
     .with_context(|| format!("cannot add column SOURCE_KEY_TEXT to {dlq}"))?;
     Ok(true)
+}
+
+/// [`add_key_text_column`] at the start of `replay` and `follow`, saying so when it added the
+/// column (the earlier dead letters hold NULL there).
+///
+/// # Errors
+/// As [`add_key_text_column`].
+pub(crate) async fn ensure_key_text_column(
+    sql: &SqlClient,
+    place: (&str, &str),
+    table: &str,
+) -> Result<()> {
+    if add_key_text_column(sql, place, table).await? {
+        say!(
+            "{table}: added column SOURCE_KEY_TEXT to {} (its earlier dead letters hold NULL \
+             there: their key is in REASON and RAW_VALUES)",
+            table_name(table)
+        );
+    }
+    Ok(())
 }
 
 /// Most bytes of one raw value kept whole in a dead letter.

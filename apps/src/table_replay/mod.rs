@@ -69,8 +69,8 @@ struct Cli {
     log_format: snowpipe_cli_support::log::LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
-    /// Rows in the sample table of the default run.
-    #[arg(long, default_value_t = 100_000)]
+    /// Rows in the sample table of the default run, at most 10,000,000.
+    #[arg(long, default_value_t = 100_000, value_parser = common::sizing::count::<0, { sample::MAX_ROWS }>)]
     rows: u64,
     /// Rows per keyset page (and per append).
     #[arg(long, default_value_t = 5_000)]
@@ -104,8 +104,8 @@ struct SampleArgs {
     /// A file whose first line is the source password (else TABLE_REPLAY_PASSWORD).
     #[arg(long)]
     password_file: Option<PathBuf>,
-    /// Generated rows (plus 5 edge rows).
-    #[arg(long, default_value_t = 100_000)]
+    /// Generated rows (plus 5 edge rows), at most 10,000,000.
+    #[arg(long, default_value_t = 100_000, value_parser = common::sizing::count::<0, { sample::MAX_ROWS }>)]
     rows: u64,
 }
 
@@ -360,32 +360,7 @@ async fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Some(Command::Replay(a)) => {
-            let client = builder(a.dest.profile.as_ref())?
-                .max_client_lag(a.max_client_lag)
-                .build()
-                .await
-                .context("cannot connect to the destination")?;
-            let opts = replay::ReplayOptions {
-                pipe: a.pipe.unwrap_or_else(|| default_pipe(&a.source.table)),
-                dlq_pipe: a
-                    .dlq_pipe
-                    .unwrap_or_else(|| dead_letter::pipe_name(&a.source.table)),
-                source: a.source.url()?,
-                table: a.source.table,
-                key: a.source.key,
-                database: a.dest.database,
-                schema: a.dest.schema,
-                batch: a.batch.max(1),
-                follow: a.follow,
-                poll_interval: a.poll_interval,
-                progress_every: Some(Duration::from_secs(1)),
-            };
-            let report = run_replay(&client, &opts).await?;
-            client.close().await?;
-            println!("{}", report.json_line());
-            Ok(())
-        }
+        Some(Command::Replay(a)) => replay_command(a).await,
         Some(Command::Verify(a)) => {
             let mut sql = builder(a.dest.profile.as_ref())?.build_sql()?;
             if let Some(w) = a.warehouse {
@@ -421,6 +396,44 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `table_replay replay`: the dead-letter table brought up to date, the replay, its JSON line.
+///
+/// # Errors
+/// When the destination cannot be reached, or as [`replay::replay`].
+async fn replay_command(a: ReplayArgs) -> Result<()> {
+    let client = builder(a.dest.profile.as_ref())?
+        .max_client_lag(a.max_client_lag)
+        .build()
+        .await
+        .context("cannot connect to the destination")?;
+    let opts = replay::ReplayOptions {
+        pipe: a.pipe.unwrap_or_else(|| default_pipe(&a.source.table)),
+        dlq_pipe: a
+            .dlq_pipe
+            .unwrap_or_else(|| dead_letter::pipe_name(&a.source.table)),
+        source: a.source.url()?,
+        table: a.source.table,
+        key: a.source.key,
+        database: a.dest.database,
+        schema: a.dest.schema,
+        batch: a.batch.max(1),
+        follow: a.follow,
+        poll_interval: a.poll_interval,
+        progress_every: Some(Duration::from_secs(1)),
+    };
+    // A dead-letter table an earlier version created: it gets SOURCE_KEY_TEXT.
+    let sql = builder(a.dest.profile.as_ref())?
+        .build_sql()?
+        .database(&opts.database)
+        .schema(&opts.schema);
+    let place = (opts.database.as_str(), opts.schema.as_str());
+    dead_letter::ensure_key_text_column(&sql, place, &opts.table).await?;
+    let report = run_replay(&client, &opts).await?;
+    client.close().await?;
+    println!("{}", report.json_line());
+    Ok(())
 }
 
 /// The default run: private MariaDB with the sample table → embedded emulator → verify.

@@ -69,6 +69,11 @@ pub async fn create(conn: &mut Conn, rows: u64) -> Result<()> {
     insert_generated(conn, 0, rows).await
 }
 
+/// The most generated rows (`--rows` of `sample` and of the default run): each a few hundred
+/// bytes in the database and one more key in the replay, so a run of them lasts an hour or
+/// two and fits a disk; past it a typo of a few zeros would fill one.
+pub const MAX_ROWS: u64 = 10_000_000;
+
 /// The key of generated row `i`: sparse (gaps of 1 and 2), above the edge rows.
 pub fn key_of(i: u64) -> u64 {
     100 + i * 3 - (i % 2)

@@ -6,12 +6,14 @@
 //! reports the keys as dead-lettered, the rest equal.
 #![cfg(unix)]
 
+use std::time::Duration;
+
 use mysql_async::prelude::Queryable as _;
 
 use crate::common;
 use crate::common::table_replay_follow::{
-    assert_equal_but_dead, change_destination, count_where, dead_letters, follow_until_idle,
-    kill_at_first_dead_letter, new_database, start_binlog_or_skip, written_twice,
+    assert_equal_but_dead, change_destination, count_where, dead_letters, follow_cmd,
+    follow_until_idle, kill_at_rows, new_database, start_binlog_or_skip, written_twice,
 };
 
 const TABLE: &str = "dl";
@@ -58,7 +60,10 @@ async fn refused_values_are_dead_letters_once_and_follow_goes_on() {
         .unwrap();
     }
     // SIGKILLed once its first dead letter is committed, then run again until idle.
-    kill_at_first_dead_letter(bin, &url, TABLE, (&emulator, &key), DLQ).await;
+    let follow = follow_cmd(bin, &url, &[TABLE], (&emulator, &key), "1h");
+    kill_at_rows(follow, &emulator, (DLQ, 1), Duration::from_secs(60))
+        .await
+        .unwrap();
     follow_until_idle(bin, &url, &[TABLE], &emulator, &key);
 
     let dead = dead_letters(&emulator, DLQ, TABLE);

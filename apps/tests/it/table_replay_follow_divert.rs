@@ -17,7 +17,7 @@ use mysql_async::prelude::Queryable as _;
 use crate::common;
 use crate::common::table_replay_follow::{
     assert_equal, change_destination, count_where, dead_letters, follow_cmd, follow_until_idle,
-    new_database, start_binlog_or_skip, verify_changes, written_twice,
+    kill_at_rows, new_database, start_binlog_or_skip, verify_changes, written_twice,
 };
 use snowpipe_emulator::Emulator;
 
@@ -71,25 +71,6 @@ async fn binlog_position(conn: &mut mysql_async::Conn, needle: &str) -> String {
         }
     }
     panic!("no binlog event holds {needle:?}");
-}
-
-/// Runs `follow` of A and B and SIGKILLs it once A's first dead letter is committed.
-async fn kill_at_first_dead_letter(bin: &Path, url: &str, (emulator, key): (&Emulator, &Path)) {
-    let mut child = follow_cmd(bin, url, &[A, B], (emulator, key), "1h")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while count_where(emulator, A_DLQ, "1 = 1") == 0 {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("follow stopped before A's first dead letter ({status})");
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "no dead letter");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// After the kill: a run to idle exits non-zero naming A, and every table holds what it must.
@@ -211,7 +192,10 @@ async fn a_modify_the_change_table_cannot_take_made_while_follow_was_down_divert
     for sql in AFTER {
         conn.query_drop(sql).await.unwrap();
     }
-    kill_at_first_dead_letter(bin, &url, (&emulator, &key)).await;
+    let follow = follow_cmd(bin, &url, &[A, B], (&emulator, &key), "1h");
+    kill_at_rows(follow, &emulator, (A_DLQ, 1), Duration::from_secs(60))
+        .await
+        .unwrap();
     assert_diverted(bin, &url, &mut conn, (&emulator, &key)).await;
     emulator.shutdown().await;
 }

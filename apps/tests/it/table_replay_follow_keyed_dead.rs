@@ -15,14 +15,16 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mysql_async::prelude::Queryable as _;
 use snowpipe_emulator::Emulator;
 
 use crate::common;
 use crate::common::table_replay::{at_destination, destination};
-use crate::common::table_replay_follow::{count_where, new_database, start_binlog_or_skip};
+use crate::common::table_replay_follow::{
+    count_where, kill_at_rows, new_database, start_binlog_or_skip,
+};
 
 /// One table: its DDL, how many rows, its key's text in `SOURCE_KEY_TEXT` as SQL over the
 /// source (the key columns as the dead letter writes them: a JSON array).
@@ -93,38 +95,6 @@ fn follow(bin: &Path, url: &str, table: &str, dest: (&Emulator, &Path), idle: &s
     cmd
 }
 
-/// Runs `follow` and SIGKILLs it as soon as `dlq` holds at least `at` dead letters (just
-/// after a page's dead letters committed: its good rows are not yet, or just, appended);
-/// returns what it wrote to stderr.
-async fn kill_at(
-    bin: &Path,
-    url: &str,
-    table: &str,
-    dest: (&Emulator, &Path),
-    (dlq, at): (&str, u64),
-) -> String {
-    let log = tempfile::NamedTempFile::new().unwrap();
-    let mut child = follow(bin, url, table, dest, "1h")
-        .stdout(Stdio::null())
-        .stderr(log.reopen().unwrap())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while count_where(dest.0, dlq, "1 = 1") < at {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("{table}: follow stopped before {at} dead letters ({status})");
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "{table}: not {at} dead letters in 120 s"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    std::fs::read_to_string(log.path()).unwrap()
-}
-
 /// The DDL `ddl --changes` prints for `table` (the change table, the DLQ and their pipes).
 fn ddl(bin: &Path, url: &str, table: &str) -> String {
     let out = Command::new(bin)
@@ -176,7 +146,12 @@ async fn run(db: &snowpipe_apps::table_replay::mariadb::MariaDb, case: &Case) {
 
     let mut logs = String::new();
     for &at in case.kills {
-        logs += &kill_at(bin, &url, case.table, dest, (&dlq, at)).await;
+        // Killed just after a page's dead letters committed (its good rows not yet, or just,
+        // appended).
+        let run = follow(bin, &url, case.table, dest, "1h");
+        logs += &kill_at_rows(run, dest.0, (&dlq, at), Duration::from_secs(120))
+            .await
+            .unwrap_or_else(|why| panic!("{}: {why}", case.table));
     }
     let out = follow(bin, &url, case.table, dest, "2s").output().unwrap();
     logs += &String::from_utf8_lossy(&out.stderr);

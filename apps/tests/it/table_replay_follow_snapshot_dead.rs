@@ -6,12 +6,14 @@
 //! twice, and `verify --changes` reports the keys as dead-lettered, the rest equal.
 #![cfg(unix)]
 
+use std::time::Duration;
+
 use mysql_async::prelude::Queryable as _;
 
 use crate::common;
 use crate::common::table_replay_follow::{
-    assert_equal_but_dead, change_destination, count_where, dead_letters, follow_until_idle,
-    kill_at_first_dead_letter, new_database, start_binlog_or_skip, written_twice,
+    assert_equal_but_dead, change_destination, count_where, dead_letters, follow_cmd,
+    follow_until_idle, kill_at_rows, new_database, start_binlog_or_skip, written_twice,
 };
 
 const TABLE: &str = "sd";
@@ -43,7 +45,10 @@ async fn refused_snapshot_values_are_dead_letters_once_and_the_table_lands() {
     let (emulator, key) = change_destination(bin, &url, &[TABLE], dir.path()).await;
 
     // SIGKILLed once its first dead letter is committed (mid-snapshot: 28 pages to go).
-    kill_at_first_dead_letter(bin, &url, TABLE, (&emulator, &key), DLQ).await;
+    let follow = follow_cmd(bin, &url, &[TABLE], (&emulator, &key), "1h");
+    kill_at_rows(follow, &emulator, (DLQ, 1), Duration::from_secs(60))
+        .await
+        .unwrap();
     let snapshotted = count_where(&emulator, CHANGES, "_OP = 'r'");
     assert!(
         snapshotted < 2997,

@@ -30,7 +30,8 @@ pub fn pipe_name(table: &str) -> String {
 
 /// How to take a new snapshot of `tables` (the fix when the binlog cannot go on): drop each
 /// change pipe (which drops its channel and committed position) and change table, create
-/// them again, and run follow again.
+/// them again, and run follow again. Runs as printed: the names quoted as Snowflake needs
+/// ([`ident`]) and each table as the shell needs ([`shell_word`]), one `ddl` command a table.
 pub fn new_snapshot_fix<'a>(tables: impl IntoIterator<Item = &'a str>) -> String {
     let tables: Vec<&str> = tables.into_iter().collect();
     let drops: Vec<String> = tables
@@ -38,18 +39,36 @@ pub fn new_snapshot_fix<'a>(tables: impl IntoIterator<Item = &'a str>) -> String
         .map(|t| {
             format!(
                 "DROP PIPE {}; DROP TABLE {};",
-                pipe_name(t),
-                table_name(&snowflake_name(t))
+                ident(&pipe_name(t)),
+                ident(&table_name(&snowflake_name(t)))
             )
         })
         .collect();
+    let commands: Vec<String> = tables
+        .iter()
+        .map(|t| format!("`table_replay ddl --changes --table {}`", shell_word(t)))
+        .collect();
     format!(
         "take a new snapshot: {} (rename the change table instead to keep its history), \
-         create them again with the DDL `table_replay ddl --changes --table {}` prints, and run \
-         follow again",
+         create them again with the DDL {} print{}, and run follow again",
         drops.join(" "),
-        tables.join(",")
+        commands.join(" and "),
+        if commands.len() == 1 { "s" } else { "" }
     )
+}
+
+/// `word` as one word of a POSIX shell: as it is when it holds only characters no shell
+/// reads specially, else in single quotes (a single quote in it as `'\''`).
+pub fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.,/:=@%+".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 /// The change channel of a source table (one per table, so a restart reopens it).
@@ -263,5 +282,29 @@ mod tests {
             view.contains("PARTITION BY ORDER_ID, LINE_NO ORDER BY"),
             "{view}"
         );
+    }
+
+    #[test]
+    fn the_new_snapshot_fix_quotes_names_for_snowflake_and_the_shell() {
+        let fix = new_snapshot_fix(["orders"]);
+        assert!(fix.contains("DROP PIPE ORDERS_CHANGES_PIPE; DROP TABLE ORDERS_CHANGES;"));
+        assert!(fix.contains("`table_replay ddl --changes --table orders` prints"));
+        let fix = new_snapshot_fix(["Odd Tbl", "it's"]);
+        assert!(
+            fix.contains(
+                "DROP PIPE \"ODD TBL_CHANGES_PIPE\"; DROP TABLE \"ODD TBL_CHANGES\"; \
+                 DROP PIPE \"IT'S_CHANGES_PIPE\"; DROP TABLE \"IT'S_CHANGES\";"
+            ),
+            "{fix}"
+        );
+        assert!(
+            fix.contains(
+                "`table_replay ddl --changes --table 'Odd Tbl'` and \
+                 `table_replay ddl --changes --table 'it'\\''s'` print,"
+            ),
+            "{fix}"
+        );
+        assert_eq!(shell_word("a\"b"), "'a\"b'");
+        assert_eq!(shell_word(""), "''");
     }
 }

@@ -320,13 +320,7 @@ pub async fn follow(
         if let Some(sql) = &opts.sql {
             // A dead-letter table an earlier version created: it gets SOURCE_KEY_TEXT.
             let place = (opts.database.as_str(), opts.schema.as_str());
-            if crate::table_replay::dead_letter::add_key_text_column(sql, place, name).await? {
-                say!(
-                    "{name}: added column SOURCE_KEY_TEXT to {} (its earlier dead letters \
-                     hold NULL there: their key is in REASON and RAW_VALUES)",
-                    crate::table_replay::dead_letter::table_name(name)
-                );
-            }
+            crate::table_replay::dead_letter::ensure_key_text_column(sql, place, name).await?;
             // A run killed after an ALTER … ADD COLUMN: the change table gets the column.
             evolve::add_missing_columns(sql, &opts.place(), &f.table).await?;
             // A MODIFY made while follow was down: widened now, or the table diverted.

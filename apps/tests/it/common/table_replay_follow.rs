@@ -174,33 +174,44 @@ pub fn dead_letters(emulator: &Emulator, dlq: &str, table: &str) -> Vec<(u64, St
         .collect()
 }
 
-/// Runs `follow` of `table` and SIGKILLs it once its first dead letter is committed to `dlq`
-/// (panics when it stops by itself first, or after 60 s without one).
-pub async fn kill_at_first_dead_letter(
-    bin: &Path,
-    url: &str,
-    table: &str,
-    (emulator, key): (&Emulator, &Path),
-    dlq: &str,
-) {
-    let mut child = follow_cmd(bin, url, &[table], (emulator, key), "1h")
+/// Runs `follow` (`cmd`, not yet started) and SIGKILLs it as soon as the emulator's `table`
+/// (a storage name) holds at least `rows` rows; returns what it wrote to stderr. `Err` naming
+/// why when it stopped by itself first or `patience` passed without them (killed then too).
+/// The one watch-and-kill of the `follow` tests.
+pub async fn kill_at_rows(
+    mut cmd: Command,
+    emulator: &Emulator,
+    (table, rows): (&str, u64),
+    patience: Duration,
+) -> Result<String, String> {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut child = cmd
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log.reopen().unwrap())
         .spawn()
         .unwrap();
     let start = Instant::now();
-    while count_where(emulator, dlq, "1 = 1") == 0 {
+    let mut why = None;
+    while count_where(emulator, table, "1 = 1") < rows {
         if let Some(status) = child.try_wait().unwrap() {
-            panic!("follow stopped at a refused value ({status})");
+            why = Some(format!(
+                "follow stopped before {rows} rows in {table} ({status})"
+            ));
+            break;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "no dead letter in 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        if start.elapsed() > patience {
+            why = Some(format!("not {rows} rows in {table} in {patience:?}"));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let _ = child.kill();
+    let _ = child.kill(); // SIGKILL
     let _ = child.wait();
+    let stderr = std::fs::read_to_string(log.path()).unwrap();
+    match why {
+        None => Ok(stderr),
+        Some(why) => Err(format!("{why}:\n{stderr}")),
+    }
 }
 
 /// Asserts `verify --changes` of `table` finds the rest equal and reports `keys`

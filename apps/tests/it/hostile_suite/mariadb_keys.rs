@@ -8,9 +8,8 @@
 //! within the budget + 64 MB, no binlog change written twice, and `verify --changes` equal
 //! (every key once in the current state, every value equal).
 
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use mysql_async::prelude::Queryable as _;
 use snowpipe_apps::table_replay::source;
@@ -18,7 +17,7 @@ use snowpipe_hostile::{check, run, Case, Input, Limits, Suite};
 
 use crate::common;
 use crate::common::table_replay::{at_destination, destination};
-use crate::common::table_replay_follow::{assert_equal, count_where, follow_cmd};
+use crate::common::table_replay_follow::{assert_equal, follow_cmd, kill_at_rows};
 
 /// The key classes.
 #[derive(Debug, Clone, Copy)]
@@ -124,7 +123,10 @@ async fn one_key_case(
         .to_owned();
     let (emulator, key) = destination(ddl, dir.path()).await;
     let changes = format!("\"REPLAY.PUBLIC.{}_CHANGES\"", name.to_uppercase());
-    kill_after_first_commit(&bin, url, name, (&emulator, &key), &changes).await;
+    // SIGKILLed after the first commit (or when it stops by itself: a refusal is this
+    // case's answer too, checked below).
+    let watched = follow_cmd(&bin, url, &[name], (&emulator, &key), "1h");
+    let _ = kill_at_rows(watched, &emulator, (&changes, 1), Duration::from_secs(60)).await;
     let first: String = conn
         .query_first(format!("SELECT k FROM {name} ORDER BY k LIMIT 1"))
         .await
@@ -180,28 +182,4 @@ async fn one_key_case(
         }
         assert_equal(&verify);
     })
-}
-
-/// Runs `follow` on `name` until a snapshot row of it is committed, then SIGKILLs it.
-async fn kill_after_first_commit(
-    bin: &Path,
-    url: &str,
-    name: &str,
-    (emulator, key): (&snowpipe_emulator::Emulator, &Path),
-    changes: &str,
-) {
-    let mut child = follow_cmd(bin, url, &[name], (emulator, key), "1h")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while count_where(emulator, changes, "1 = 1") == 0 {
-        if child.try_wait().unwrap().is_some() || start.elapsed() > Duration::from_secs(60) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let _ = child.kill(); // SIGKILL
-    let _ = child.wait();
 }
