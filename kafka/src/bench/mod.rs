@@ -49,6 +49,8 @@
 //!   size): a page touched for the first time is zeroed by the kernel, which costs CPU, and a
 //!   process that holds `--max-client-lag` of rows in a backlog this short touches about as
 //!   much as it reads;
+//! * in each round's JSON line, the sink's context switches over its window (`switches`:
+//!   voluntary, each a wait and a wake-up later, and involuntary), summed over its threads;
 //! * the least any sink spends here: the floor, plus the two stages every row goes through
 //!   timed alone on one thread over the same messages (`stages.rs`: the JSON check, and zstd
 //!   as the SDK compresses at its default level), beside what the sink spent. What is left
