@@ -38,6 +38,9 @@ pub(crate) struct Measured {
     pub(crate) machine_busy: Option<f64>,
     /// The pages the process touched for the first time over the window (the sink's side).
     pub(crate) page_faults: Option<u64>,
+    /// The sink's context switches over the window, voluntary (a thread waited: each one a
+    /// wake-up later) and involuntary (preempted), summed over its threads (the sink's side).
+    pub(crate) switches: Option<(u64, u64)>,
     /// CPU seconds the lab (the mock cluster and the emulator, both in the bench's own
     /// process) used over the window (the sink's side only).
     pub(crate) lab_cpu_s: Option<f64>,
@@ -98,6 +101,10 @@ fn usage(who: libc::c_int) -> ProcStat {
     ProcStat {
         cpu_s: tv(u.ru_utime) + tv(u.ru_stime),
         minor_faults: u64::try_from(u.ru_minflt).unwrap_or(0),
+        switches: (
+            u64::try_from(u.ru_nvcsw).unwrap_or(0),
+            u64::try_from(u.ru_nivcsw).unwrap_or(0),
+        ),
     }
 }
 
@@ -110,6 +117,8 @@ pub(crate) struct ProcStat {
     /// Page faults served without I/O: nearly all of them a page touched for the first time
     /// (the kernel zeroes it first).
     pub(crate) minor_faults: u64,
+    /// Context switches, voluntary and involuntary, summed over the threads alive.
+    pub(crate) switches: (u64, u64),
 }
 
 /// Process `pid`'s CPU seconds and minor page faults so far.
@@ -133,7 +142,34 @@ pub(crate) fn proc_stat(pid: u32) -> Result<ProcStat> {
     Ok(ProcStat {
         cpu_s: (field(11) + field(12)) as f64 / hz,
         minor_faults: field(7),
+        switches: task_switches(pid),
     })
+}
+
+/// Process `pid`'s context switches, voluntary and involuntary, summed over its threads
+/// (`/proc/PID/task/*/status`; a thread that has exited is no longer counted).
+fn task_switches(pid: u32) -> (u64, u64) {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return (0, 0);
+    };
+    let mut sum = (0, 0);
+    for task in tasks.flatten() {
+        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+            continue;
+        };
+        for line in status.lines() {
+            let count = |prefix: &str| {
+                line.strip_prefix(prefix)
+                    .and_then(|n| n.trim().parse::<u64>().ok())
+            };
+            if let Some(n) = count("voluntary_ctxt_switches:") {
+                sum.0 += n;
+            } else if let Some(n) = count("nonvoluntary_ctxt_switches:") {
+                sum.1 += n;
+            }
+        }
+    }
+    sum
 }
 
 /// The floor, in its own process: consume `expected` messages of `topics` (comma-separated)
@@ -203,6 +239,7 @@ pub(crate) fn measured_from(side: &'static str, v: &Value) -> Result<Measured> {
         cpu_s: v["cpu_s"].as_f64().context("cpu_s")?,
         machine_busy: None,
         page_faults: v["page_faults"].as_u64(),
+        switches: None,
         lab_cpu_s: None,
         // The floor's window is its intake: it reads, and appends nothing.
         append_s: match side {
@@ -312,6 +349,10 @@ pub(crate) async fn sink_side(
         cpu_s: end.1.cpu_s - c0.cpu_s,
         machine_busy: busy_between(m0, end.2),
         page_faults: Some(end.1.minor_faults.saturating_sub(c0.minor_faults)),
+        switches: Some((
+            end.1.switches.0.saturating_sub(c0.switches.0),
+            end.1.switches.1.saturating_sub(c0.switches.1),
+        )),
         lab_cpu_s: Some(end.3.cpu_s - lab0.cpu_s),
         append_s: report["appended"]["seconds"].as_f64(),
         source: report.get("source").cloned(),

@@ -49,6 +49,8 @@
 //!   size): a page touched for the first time is zeroed by the kernel, which costs CPU, and a
 //!   process that holds `--max-client-lag` of rows in a backlog this short touches about as
 //!   much as it reads;
+//! * in each round's JSON line, the sink's context switches over its window (`switches`:
+//!   voluntary, each a wait and a wake-up later, and involuntary), summed over its threads;
 //! * the least any sink spends here: the floor, plus the two stages every row goes through
 //!   timed alone on one thread over the same messages (`stages.rs`: the JSON check, and zstd
 //!   as the SDK compresses at its default level), beside what the sink spent. What is left
@@ -202,6 +204,7 @@ fn print_side(m: &Measured, round: u32, load: &Load, gb: f64) {
                "cpu_s_per_gb": (m.cpu_s / gb * 100.0).round() / 100.0,
                "machine_busy": m.machine_busy.map(|b| (b * 100.0).round() / 100.0),
                "page_faults": m.page_faults,
+               "switches": m.switches.map(|(v, i)| json!({"voluntary": v, "involuntary": i})),
                "lab_cpu_s": m.lab_cpu_s.map(|c| (c * 100.0).round() / 100.0),
                "append_s": m.append_s.map(|a| (a * 1000.0).round() / 1000.0),
                "source": m.source,
@@ -561,5 +564,21 @@ mod tests {
             (after.cpu_s - own_after.cpu_s).abs() < 5.0,
             "{after:?} {own_after:?}"
         );
+    }
+
+    /// A thread that waits switches out voluntarily: the sum over the process's threads counts
+    /// it, as `getrusage` does for the process itself.
+    #[test]
+    fn a_wait_is_a_voluntary_context_switch() {
+        let pid = std::process::id();
+        let (before, own_before) = (proc_stat(pid).unwrap(), own_usage());
+        for _ in 0..5 {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let (after, own_after) = (proc_stat(pid).unwrap(), own_usage());
+        let seen = after.switches.0.saturating_sub(before.switches.0);
+        let own_seen = own_after.switches.0 - own_before.switches.0;
+        assert!(seen >= 5, "{before:?} {after:?}");
+        assert!(own_seen >= 5, "{own_before:?} {own_after:?}");
     }
 }
