@@ -192,7 +192,8 @@ pub struct SinkArgs {
     /// librdkafka's prefetch (`queued.max.messages.kbytes`), a quarter for messages on their
     /// way to the channels, the rest (at least half; 352 MiB of the default) for the SDK's
     /// buffers and uncommitted requests. A full sink stops reading until it has room again; a
-    /// partition over four times its share is paused until it catches up.
+    /// partition whose channel is stuck (over its share, no append for a while) or that holds
+    /// five eighths of the second quarter is paused until it catches up.
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes, default_value = "512MiB")]
     pub memory_budget: MemoryBudget,
     /// Serve `/metrics` (Prometheus), `/healthz` and `/readyz` on this port of 127.0.0.1

@@ -19,8 +19,8 @@
 //!   back for correctness.
 //! * **Data:** messages are copied into their partition's batch and handed to its worker
 //!   without blocking the poll; while the sink is over the byte budget the poll thread takes no
-//!   more messages until the workers free room, and a partition over four times its share is paused
-//!   until its worker catches up (`router`).
+//!   more messages until the workers free room, and a partition over its share whose worker
+//!   is stuck (no append for a while) is paused until it catches up (`router`).
 //! * **Commands** from the async side: commit offsets (gathered, one commit a second), rejoin
 //!   the group (a partition's channel was taken by another writer: leaving and joining again
 //!   makes the group assign it anew, and the assign opens the channel afresh), shut down (leave

@@ -20,12 +20,16 @@
 //! for the partition and not yet handed over, and the resume fetches it again from the
 //! application's position; on a broker process in a catch-up, with the budget full throughout,
 //! that was the larger part of what the sink spent above the least (`docs/PERFORMANCE.md`).
-//! A partition is paused when it holds more than four times its fair share (the budget over the
-//! partitions assigned): its worker does not keep up, and the others would otherwise wait for
-//! it; it is resumed once the sink is below three quarters of the budget and the partition
-//! below half its share. A slow channel therefore stops only its own partition, and a
-//! partition that is paused still gets the messages librdkafka had already handed over: they
-//! are charged like any other. (Without a fetch queue the poll thread reads through the
+//! A partition is paused only when its worker is stuck: it holds more than its fair share (the
+//! budget over the partitions assigned) and its worker has completed no append for four times
+//! the sink's recent time between appends, at least 2 s ([`progress`]); or when it holds more
+//! than five eighths of the budget, whatever its worker does ([`Router::most`]). A worker that
+//! appends, however slowly, drains what its partition holds: pausing it for holding more than
+//! the others (as the sink did, at four times its share) made librdkafka fetch 1.5× the
+//! messages at the least budget. A paused partition is resumed once the sink is below three
+//! quarters of the budget and the partition below half its share. A stuck channel therefore
+//! stops only its own partition, and a partition that is paused still gets the messages
+//! librdkafka had already handed over: they are charged like any other. (Without a fetch queue the poll thread reads through the
 //! consumer's own queue, which it must poll for rebalances: it cannot stop reading, and a sink
 //! over budget pauses the partitions instead, as before.)
 //!
@@ -34,7 +38,7 @@
 //! the routing key alone (topic handle and partition, the topic's name only when the handle
 //! does not find the slot), builds the message's `Record` and writes it into the batch the
 //! place gives; then [`Router::written`] hands a full batch over and pauses the partition
-//! when it or the sink is over budget.
+//! when its worker is stuck or it holds too much.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -49,6 +53,10 @@ use crate::rows::batch::{Batch, Budget, Pool, BATCH_BYTES, MIN_BATCH_BYTES, SIDE
 use crate::rows::record::RowOptions;
 use crate::rows::TopicPartition;
 use crate::source::counts::SourceCounts;
+
+use progress::{Pace, Progress};
+
+mod progress;
 
 /// The longest a part-full batch waits for more (see [`hold_for`]).
 const MAX_HOLD: Duration = Duration::from_millis(50);
@@ -86,6 +94,8 @@ struct Slot {
     paused: bool,
     /// The row bytes of its last batch handed over, which size its next batch's buffer.
     last: usize,
+    /// Whether its worker completes appends ([`progress`]).
+    progress: Progress,
 }
 
 impl Slot {
@@ -102,6 +112,7 @@ impl Slot {
             held: Arc::default(),
             paused: false,
             last: 0,
+            progress: Progress::new(Instant::now()),
         }
     }
 
@@ -261,6 +272,8 @@ pub(crate) struct Router {
     assigned: usize,
     paused: usize,
     checked: Instant,
+    /// The sink's recent time between a worker's appends, which says when one is stuck.
+    pace: Pace,
     /// Pauses and resumes, for the closing report.
     counts: Arc<SourceCounts>,
     /// The poll thread stops reading while the sink is over budget ([`Self::set_stop_reading`]).
@@ -288,6 +301,7 @@ impl Router {
             assigned: 0,
             paused: 0,
             checked: Instant::now(),
+            pace: Pace::default(),
             counts: Arc::default(),
             stop_reading: false,
             stopped: false,
@@ -460,10 +474,21 @@ impl Router {
         Some(slot)
     }
 
-    /// The most one partition may hold before it is paused: its fair share of the budget, but
-    /// at least two batches.
+    /// A partition's fair share of the budget (the budget over the partitions assigned), but
+    /// at least two batches: a partition holding more is paused if its worker is stuck, and
+    /// resumed below half of it.
     fn share(&self) -> usize {
         (self.budget.limit / self.assigned.max(1)).max(2 * BATCH_BYTES)
+    }
+
+    /// The most one partition may hold whatever its worker does: five eighths of the budget,
+    /// and no less than twice its share (one or two partitions may hold it all: the budget
+    /// stops reading for them). A stuck worker's partition cannot take the whole budget before
+    /// it is found stuck: the others keep reading between it and three quarters, where a full
+    /// sink reads again. Less would pause slow partitions at the least budget, where one
+    /// partition's fetched backlog is half of it (`kafka/tests/it/refetch.rs`).
+    fn most(&self) -> usize {
+        (self.budget.limit / 8 * 5).max(self.share().saturating_mul(2))
     }
 
     /// Where a message of the partition `partition` of the topic whose handle is `handle`
@@ -485,11 +510,13 @@ impl Router {
             open,
             held,
             last,
+            progress,
             ..
         } = &mut self.slots.all[at];
         if *awaiting {
             return None;
         }
+        progress.before(held.load(Ordering::Relaxed));
         Some(Place {
             topic,
             options: &self.options,
@@ -508,15 +535,18 @@ impl Router {
     }
 
     /// After a message was written at `at` ([`Place::at`]): hands its batch over when full,
-    /// and pauses the partition when it holds more than four times its share (a slow channel), or
-    /// when the sink is over budget and the poll thread cannot stop reading instead
-    /// ([`set_stop_reading`](Self::set_stop_reading)).
+    /// and pauses the partition when it holds more than its share and its worker is stuck (has
+    /// completed no append for the sink's stall, [`progress`]), when it holds more than the
+    /// [`most`](Self::most) one partition may, or when the sink is over budget and the poll thread cannot stop reading instead
+    /// ([`set_stop_reading`](Self::set_stop_reading)). A partition whose worker appends,
+    /// however slowly, is not paused for what it holds: it drains, and the budget bounds it.
     pub(crate) fn written<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
         &mut self,
         consumer: &C,
         at: usize,
     ) {
-        let most = self.share().saturating_mul(4);
+        let (share, most) = (self.share(), self.most());
+        let stall = self.pace.stall();
         let sink_full = !self.stop_reading && self.budget.used() > self.budget.limit;
         let slot = &mut self.slots.all[at];
         if slot
@@ -526,8 +556,21 @@ impl Router {
         {
             slot.hand_over();
         }
-        let over = sink_full || slot.held.load(Ordering::Relaxed) > most;
-        if over && !slot.paused {
+        let held = slot.held.load(Ordering::Relaxed);
+        slot.progress.after(held);
+        if slot.paused {
+            return;
+        }
+        let stuck = held > share && slot.progress.stuck(Instant::now(), stall);
+        if sink_full || stuck || held > most {
+            tracing::debug!(
+                topic = %slot.topic,
+                partition = slot.partition,
+                held,
+                share,
+                stuck,
+                "paused: its worker completed no append for {stall:?}, or the sink is full"
+            );
             slot.paused = true;
             self.paused += 1;
             self.counts.paused();
@@ -547,6 +590,16 @@ impl Router {
         }
     }
 
+    /// Looks at every partition's worker at `now`: those that completed an append since the
+    /// last look tell the sink's pace ([`progress`]).
+    fn look(&mut self, now: Instant) {
+        for slot in &mut self.slots.all {
+            if let Some(took) = slot.progress.look(slot.held.load(Ordering::Relaxed), now) {
+                self.pace.note(took);
+            }
+        }
+    }
+
     /// Resumes the paused partitions that are below half their share while the sink is below
     /// three quarters of its budget (looked at every 10 ms at most).
     ///
@@ -558,11 +611,12 @@ impl Router {
         &mut self,
         consumer: &C,
     ) {
-        if self.paused == 0 || self.checked.elapsed() < RESUME_CHECK {
+        if self.checked.elapsed() < RESUME_CHECK {
             return;
         }
         self.checked = Instant::now();
-        if self.budget.used() > self.resume_level() {
+        self.look(self.checked);
+        if self.paused == 0 || self.budget.used() > self.resume_level() {
             return;
         }
         let half = self.share() / 2;

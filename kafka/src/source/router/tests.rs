@@ -120,7 +120,7 @@ fn every_assigned_partition_finds_its_own_slot_whatever_came_and_went() {
 }
 
 #[test]
-fn a_partition_may_hold_its_share_of_the_budget_and_at_least_two_batches() {
+fn a_partitions_share_is_the_budget_over_the_partitions_and_at_least_two_batches() {
     let mut r = Router::new(Arc::new(Budget::new(64 << 20)), META, true);
     let parts: Vec<TopicPartition> = (0..8).map(|p| TopicPartition::new("t", p)).collect();
     let inboxes: Vec<_> = parts.iter().map(|p| r.add(p)).collect();
@@ -140,6 +140,13 @@ fn a_partition_may_hold_its_share_of_the_budget_and_at_least_two_batches() {
     let mut small = Router::new(Arc::new(Budget::new(1 << 20)), META, true);
     let _inboxes: Vec<_> = parts.iter().map(|p| small.add(p)).collect();
     assert_eq!(small.share(), 2 * BATCH_BYTES);
+    // Whatever its worker does, one partition holds at most five eighths of the budget, and no
+    // less than twice its share (with one or two partitions, the budget alone bounds them).
+    assert_eq!(r.most(), 40 << 20);
+    assert_eq!(small.most(), 4 * BATCH_BYTES);
+    let mut two = Router::new(Arc::new(Budget::new(64 << 20)), META, true);
+    let _two: Vec<_> = parts[..2].iter().map(|p| two.add(p)).collect();
+    assert_eq!(two.most(), 64 << 20);
     drop(inboxes);
 }
 
@@ -199,10 +206,11 @@ fn offline_consumer() -> rdkafka::consumer::BaseConsumer {
 
 /// A sink over budget stops reading rather than pausing the partition whose message went
 /// over (a pause makes librdkafka drop what it fetched for it and fetch it again), and reads
-/// again below three quarters of the budget; a partition holding more than four times its share is
-/// paused all the same (its worker does not keep up), and counted.
+/// again below three quarters of the budget; a partition holding more than its share whose
+/// worker completed no append for the stall is paused all the same (stuck), and counted; one
+/// holding as much whose worker appends is not (slow: it drains).
 #[test]
-fn a_full_sink_stops_reading_and_pauses_only_a_partition_over_four_times_its_share() {
+fn a_full_sink_stops_reading_and_pauses_only_a_stuck_partition_over_its_share() {
     let budget = Arc::new(Budget::new(64 << 20));
     let counts = Arc::new(SourceCounts::default());
     let mut r = Router::new(Arc::clone(&budget), META, true).with_counts(Arc::clone(&counts));
@@ -228,13 +236,38 @@ fn a_full_sink_stops_reading_and_pauses_only_a_partition_over_four_times_its_sha
         !r.reading_stopped(),
         "46 MiB: below three quarters, reading again"
     );
-    // One partition's worker does not keep up: over four times its share, it is paused.
-    r.slot_mut("t", 1).held.store(33 << 20, Ordering::Relaxed);
-    let at = r.slots.find("t", 1).unwrap();
+    // Two partitions hold four times their share; one's worker has just completed an append
+    // (its held bytes went down since the poll thread last saw them), the other's has completed
+    // none since well before the stall: only the stuck one is paused.
+    let long_ago = Instant::now().checked_sub(progress::STALL_FLOOR * 3);
+    let Some(long_ago) = long_ago else {
+        return; // a clock younger than the stall: nothing more to learn
+    };
+    for (p, since) in [(1, Instant::now()), (2, long_ago)] {
+        let slot = r.slot_mut("t", p);
+        slot.progress = Progress::new(since);
+        slot.held.store(32 << 20, Ordering::Relaxed);
+        let at = r.slots.find("t", p).unwrap();
+        r.written(&consumer, at);
+    }
+    assert!(!r.slot_mut("t", 1).paused, "slow: not paused");
+    assert!(r.slot_mut("t", 2).paused, "stuck: paused");
+    assert_eq!(r.paused(), 1);
+    assert_eq!(counts.json()["pauses"], 1);
+    // Under its share, a stuck worker's partition is not paused: it holds little.
+    let slot = r.slot_mut("t", 3);
+    slot.progress = Progress::new(long_ago);
+    let at = r.slots.find("t", 3).unwrap();
     r.written(&consumer, at);
     assert_eq!(r.paused(), 1);
-    assert!(r.slot_mut("t", 1).paused);
-    assert_eq!(counts.json()["pauses"], 1);
+    // A partition holding more than five eighths of the budget is paused, however well its
+    // worker does.
+    let slot = r.slot_mut("t", 4);
+    slot.progress = Progress::new(Instant::now());
+    slot.held.store((40 << 20) + 1, Ordering::Relaxed);
+    let at = r.slots.find("t", 4).unwrap();
+    r.written(&consumer, at);
+    assert_eq!(r.paused(), 2);
     budget.release(46 << 20);
 }
 
