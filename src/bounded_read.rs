@@ -1,5 +1,7 @@
 //! Reading a file that configuration names (a secret file, a CA bundle) within a cap: opened
-//! without blocking, read through `take` up to one byte past its limit, never whole. A path
+//! without blocking; a regular file longer than the cap refused by its size before a byte is
+//! read; anything else (a FIFO, a device, a file that grows while read) read through `take`
+//! up to one byte past its limit, never whole. A path
 //! naming a device (`/dev/zero`), a FIFO nobody writes to, or a huge file is refused naming the
 //! limit, not read until memory runs out or waited on without end.
 
@@ -28,7 +30,19 @@ pub(crate) fn read_bounded(
 ) -> std::io::Result<()> {
     let file = open_nonblocking(path)?;
     let fifo = is_fifo(&file);
-    let hint = file.metadata().map_or(0, |m| m.len()).min(limit + 1);
+    let meta = file.metadata()?;
+    if meta.is_file() && meta.len() > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "it holds {} bytes, more than {} MiB, more than any {what} file: check the \
+                 path (nothing of it was read)",
+                meta.len(),
+                limit >> 20
+            ),
+        ));
+    }
+    let hint = meta.len().min(limit + 1);
     bytes.reserve(usize::try_from(hint).unwrap_or(0));
     read_waiting(file, bytes, limit)?;
     if bytes.len() as u64 > limit {

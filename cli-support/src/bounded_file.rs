@@ -1,6 +1,7 @@
 //! Reading a file a flag names (a configuration, a password, a credentials file) within a
-//! cap: opened without blocking, read through `take` up to one byte past its limit, never
-//! whole. A path naming a device (`/dev/zero`), a FIFO nobody writes to, a sparse file of
+//! cap: opened without blocking; a regular file longer than the cap refused by its size
+//! before a byte is read; anything else (a FIFO, a device, a file that grows while read) read
+//! through `take` up to one byte past its limit, never whole. A path naming a device (`/dev/zero`), a FIFO nobody writes to, a sparse file of
 //! gigabytes or a directory is refused naming the limit and what to give instead, not read
 //! until memory runs out nor waited on without end.
 //!
@@ -28,6 +29,14 @@ pub fn read(path: &Path, what: &str, limit: u64) -> std::io::Result<Vec<u8>> {
     if meta.is_dir() {
         return Err(invalid(format!(
             "it is a directory, not a {what}: give the file itself"
+        )));
+    }
+    if meta.is_file() && meta.len() > limit {
+        return Err(invalid(format!(
+            "it holds {} bytes, more than {}, more than any {what}: check the path (nothing \
+             of it was read)",
+            meta.len(),
+            size(limit)
         )));
     }
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len().min(limit + 1)).unwrap_or(0));

@@ -1,8 +1,9 @@
 //! What the workspace's binaries share on their command line: [`bounded_file`], a file a flag
 //! names read within a cap; [`env`](mod@env), every flag from an
 //! environment variable (the twelve-factor way an image is configured), [`log`], logs for
-//! terminals and for machines, [`signal`], the Ctrl-C or SIGTERM that ends a command, and [`text`], what a dead letter
-//! keeps of a long record.
+//! terminals and for machines, [`signal`], the Ctrl-C or SIGTERM that ends a command, [`text`], what a dead letter
+//! keeps of a long record, and [`server_start`], a local server (a tool's, a test's) started on
+//! a port chosen free, ready only when it answered, moved to another port when it lost its own.
 //!
 //! Not a stable API: it serves `snowpipe-kafka`, `snowpipe-emulator` and the applications.
 
@@ -12,6 +13,7 @@
 pub mod bounded_file;
 pub mod env;
 pub mod log;
+pub mod server_start;
 pub mod signal;
 pub mod text;
 

@@ -74,10 +74,17 @@ pub fn write(kind: FileKind, rng: &mut Rng, path: &Path) -> PathBuf {
     path.to_owned()
 }
 
+/// The most a binary may hold at its peak (RSS) while it refuses a [`FileKind::Huge`] file:
+/// a regular file is refused by its size (`metadata().len()`) before a byte of it is read, so
+/// the binary's own start is all it costs (reading up to a 256 MiB cap first cost 268–281 MiB).
+pub const HUGE_REFUSAL_RSS_BYTES: u64 = 64 * MIB;
+
 /// What a binary named a hostile file of `case.class` must do: finish without a crash or a
 /// hang, within `limits`' memory, refusing it with an error that names `file`, and, for a kind
 /// refused for its size ([`FileKind::is_oversized`]), names `limit` too (`None`: the error
-/// need not name one).
+/// need not name one). A [`FileKind::Huge`] one is refused unread: peak RSS under
+/// [`HUGE_REFUSAL_RSS_BYTES`], whatever the budget (or under what the peak may carry of this
+/// test process, [`Outcome::rss_floor_bytes`], when the child exited before it was sampled).
 ///
 /// # Panics
 /// When `file` is not UTF-8 (the test's own path).
@@ -93,5 +100,15 @@ pub fn check_refused(
     check::refused_naming(case, o, &[file.to_str().expect("a UTF-8 path")]);
     if let Some(limit) = limit.filter(|_| case.class.is_oversized()) {
         check::refused_naming(case, o, &[limit]);
+    }
+    let allowed = HUGE_REFUSAL_RSS_BYTES.max(o.rss_floor_bytes);
+    if case.class == FileKind::Huge && o.peak_rss_bytes > allowed {
+        case.fail(format!(
+            "peak RSS {} MiB refusing a sparse 2 GiB file, over {} MiB: a regular file over \
+             the cap is refused by its size, unread: {}",
+            o.peak_rss_bytes >> 20,
+            allowed >> 20,
+            o.summary()
+        ));
     }
 }

@@ -76,6 +76,11 @@ pub struct Outcome {
     pub stderr: Vec<u8>,
     /// Peak resident set size (`ru_maxrss`), bytes.
     pub peak_rss_bytes: u64,
+    /// What `peak_rss_bytes` may hold of this (test) process rather than the child's own:
+    /// this process's `VmHWM` when the peak is `ru_maxrss` (a child that exited before the
+    /// first sample), 0 when it is the child's own sampled mark. A bound on the child's own
+    /// peak below this cannot be checked from here.
+    pub rss_floor_bytes: u64,
     /// User + system CPU time.
     pub cpu: Duration,
 }
@@ -120,6 +125,7 @@ impl Outcome {
 /// When the binary cannot be started or waited for.
 pub fn run(mut cmd: Command, input: Input, limits: &Limits) -> std::io::Result<Outcome> {
     capped(&mut cmd, limits);
+    no_error_backtraces(&mut cmd);
     cmd.stdin(match input {
         Input::Null => Stdio::null(),
         _ => Stdio::piped(),
@@ -207,6 +213,15 @@ fn peak_rss(usage: &libc::rusage, sampled: u64) -> u64 {
         reported
     } else {
         sampled
+    }
+}
+
+/// `RUST_LIB_BACKTRACE=0` unless the caller set it: under `RUST_BACKTRACE=1` an error's
+/// captured backtrace (anyhow's) costs a debug build some 70 MiB to symbolicate when printed,
+/// which is not what a case measures. A panic's backtrace (`RUST_BACKTRACE`) is kept.
+fn no_error_backtraces(cmd: &mut Command) {
+    if !cmd.get_envs().any(|(k, _)| k == "RUST_LIB_BACKTRACE") {
+        cmd.env("RUST_LIB_BACKTRACE", "0");
     }
 }
 
@@ -378,6 +393,11 @@ fn outcome(
         stdout,
         stderr,
         peak_rss_bytes: peak_rss(usage, sampled),
+        rss_floor_bytes: if sampled == 0 {
+            vm_hwm("/proc/self/status").unwrap_or(0)
+        } else {
+            0
+        },
         cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
     }
 }

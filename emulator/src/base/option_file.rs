@@ -1,6 +1,7 @@
 //! Reading a file an option names (`--ddl`, `--public-key`, `--faults`, `--tls-cert`,
-//! `--tls-key`) within a cap: opened without blocking, read through `take` up to one byte
-//! past its limit, never whole. A path naming a device (`/dev/zero`), a FIFO nobody writes to
+//! `--tls-key`) within a cap: opened without blocking; a regular file longer than the cap
+//! refused by its size before a byte is read; anything else (a FIFO, a device, a file that
+//! grows while read) read through `take` up to one byte past its limit, never whole. A path naming a device (`/dev/zero`), a FIFO nobody writes to
 //! or a huge file is refused naming the limit, not read until memory runs out or waited on
 //! without end. (The SDK reads its secret and CA files the same way, `src/bounded_read.rs`.)
 
@@ -34,6 +35,14 @@ pub fn read(path: &Path, what: &str, limit: u64) -> std::io::Result<Vec<u8>> {
     let meta = file.metadata()?;
     if meta.is_dir() {
         return Err(invalid(format!("it is a directory, not a {what} file")));
+    }
+    if meta.is_file() && meta.len() > limit {
+        return Err(invalid(format!(
+            "it holds {} bytes, more than {}, more than any {what} file: check the path \
+             (nothing of it was read)",
+            meta.len(),
+            size(limit)
+        )));
     }
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len().min(limit + 1)).unwrap_or(0));
     let until = Instant::now() + FIFO_WAIT;

@@ -3,13 +3,14 @@
 //! behind; and the commands of the broker, the S3 server, the emulator and a sink instance.
 
 use std::fs::File;
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+pub(super) use snowpipe_cli_support::server_start::{free_port, log_len};
+use snowpipe_cli_support::server_start::{log_has, log_tail};
 
 /// A child process of the soak, killed (SIGKILL) and reaped when dropped.
 pub(super) struct Proc {
@@ -107,39 +108,49 @@ impl Drop for Proc {
     }
 }
 
-/// A free port on 127.0.0.1 (bound and released: another process may take it first, which a
-/// start then reports).
-///
-/// # Errors
-/// When no port can be bound.
-pub(super) fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
+/// How many ports a service's first start tries before the soak gives up.
+pub(super) const TRIES: usize = snowpipe_cli_support::server_start::TRIES;
 
-/// Waits until something accepts connections on `port`, up to `limit`.
+/// Waits until `proc`'s own log (`log`, from byte `from` on: the log is shared with earlier
+/// starts) holds every one of `needles` (its line saying it listens on its port), up to
+/// `limit`: `true` then, `false` when it exits first (its port was taken after it was
+/// chosen: start it again on another).
 ///
 /// # Errors
-/// When nothing does, or `proc` exits first.
-pub(super) async fn await_port(proc: &mut Proc, port: u16, limit: Duration) -> Result<()> {
+/// When it neither does nor exits within `limit` (the error quotes its log's tail).
+pub(super) async fn await_log(
+    proc: &mut Proc,
+    log: &Path,
+    from: u64,
+    needles: &[&str],
+    limit: Duration,
+) -> Result<bool> {
     let started = Instant::now();
     loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return Ok(());
+        if log_has(log, from, needles) {
+            return Ok(true);
         }
         if !proc.running() {
-            bail!("{} exited before listening on port {port}", proc.name);
+            return Ok(false);
         }
         if started.elapsed() > limit {
             bail!(
-                "{} did not listen on port {port} within {limit:?}",
-                proc.name
+                "{} did not say {needles:?} within {limit:?}: {}",
+                proc.name,
+                log_tail(log, from, 5)
             );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The error after [`TRIES`] starts of `name` that each exited before they were ready.
+pub(super) fn lost(name: &str, ports: &[u16], log: &Path, from: u64) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{name} exited before it was ready on each of the ports {ports:?} of 127.0.0.1 (taken \
+         by another process?); its last words: {}",
+        log_tail(log, from, 5)
+    )
 }
 
 /// The broker: tansu on `port`, advertising `advertised` (the fault proxy's port), storing in

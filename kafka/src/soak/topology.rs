@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use crate::soak::args::SoakArgs;
-use crate::soak::procs::{self, await_port, free_port, Connection, Proc};
+use crate::soak::procs::{self, await_log, free_port, log_len, lost, Connection, Proc, TRIES};
 use crate::soak::proxy::{Mode, Proxy};
 use crate::soak::schedule::Fault;
 use crate::soak::watch::Watch;
@@ -58,23 +58,16 @@ impl Topology {
         watch: Watch,
     ) -> Result<Self> {
         let s3 = if args.broker_storage == "s3" {
-            let port = free_port()?;
-            let mut p = Proc::spawn("s3", procs::moto(&args.moto, port), &dir.join("s3.log"))?;
-            await_port(&mut p, port, START).await?;
-            create_bucket(port).await?;
-            Some((p, port))
+            Some(start_s3(args, dir).await?)
         } else {
             None
         };
-        let broker_port = free_port()?;
-        let broker_proxy = Proxy::start(0, format!("127.0.0.1:{broker_port}")).await?;
-        let broker = start_broker(args, dir, broker_port, broker_proxy.port, s3.as_ref()).await?;
-        let emulator_port = free_port()?;
-        let emulator_proxy = Proxy::start(0, format!("127.0.0.1:{emulator_port}")).await?;
+        let (broker, broker_port, broker_proxy) = first_broker(args, dir, s3.as_ref()).await?;
         let key = dir.join("key.p8");
         let pair = snowpipe_emulator::KeyPair::from_seed(args.seed)?;
         snowpipe_emulator::write_private_key(&key, pair.private_key_pem())?;
-        let emulator = start_emulator(bin, args, dir, emulator_port, &watch).await?;
+        let (emulator, emulator_port, emulator_proxy) =
+            first_emulator(bin, args, dir, &watch).await?;
         watch.add("broker", broker.pid(), None);
         Ok(Self {
             bin: bin.to_owned(),
@@ -200,7 +193,8 @@ impl Topology {
                     self.emulator_port,
                     &self.watch,
                 )
-                .await?;
+                .await?
+                .context("the emulator did not start again on its port")?;
             }
             Fault::BrokerRestart => {
                 self.broker.stop(Duration::from_secs(30)).await;
@@ -211,7 +205,8 @@ impl Topology {
                     self.broker_proxy.port,
                     self.s3.as_ref(),
                 )
-                .await?;
+                .await?
+                .context("the broker did not start again on its port")?;
                 self.watch.remove("broker");
                 self.watch.add("broker", self.broker.pid(), None);
             }
@@ -259,34 +254,106 @@ impl Topology {
     }
 }
 
-/// Starts the emulator's process on `port`, its data in `dir`.
+/// The S3 server (moto) on a port chosen free: ready when it says it runs on that port; a
+/// start that exits first (the port was taken meanwhile) moves to another, at most [`TRIES`].
+async fn start_s3(args: &SoakArgs, dir: &Path) -> Result<(Proc, u16)> {
+    let log = dir.join("s3.log");
+    let (mut ports, mut from) = (Vec::new(), 0);
+    for _ in 0..TRIES {
+        let port = free_port()?;
+        ports.push(port);
+        from = log_len(&log);
+        let mut p = Proc::spawn("s3", procs::moto(&args.moto, port), &log)?;
+        let running = format!("Running on http://127.0.0.1:{port}");
+        if await_log(&mut p, &log, from, &[&running], START).await? {
+            create_bucket(port).await?;
+            return Ok((p, port));
+        }
+    }
+    Err(lost("s3", &ports, &log, from))
+}
+
+/// The broker's first start, on a port chosen free behind a new fault proxy; a start that
+/// loses its port moves (with a new proxy) to another, at most [`TRIES`].
+async fn first_broker(
+    args: &SoakArgs,
+    dir: &Path,
+    s3: Option<&(Proc, u16)>,
+) -> Result<(Proc, u16, Proxy)> {
+    let log = dir.join("broker.log");
+    let (mut ports, mut from) = (Vec::new(), 0);
+    for _ in 0..TRIES {
+        let port = free_port()?;
+        ports.push(port);
+        from = log_len(&log);
+        let proxy = Proxy::start(0, format!("127.0.0.1:{port}")).await?;
+        if let Some(p) = start_broker(args, dir, port, proxy.port, s3).await? {
+            return Ok((p, port, proxy));
+        }
+    }
+    Err(lost("broker", &ports, &log, from))
+}
+
+/// The emulator's first start, as [`first_broker`]'s.
+async fn first_emulator(
+    bin: &Path,
+    args: &SoakArgs,
+    dir: &Path,
+    watch: &Watch,
+) -> Result<(Proc, u16, Proxy)> {
+    let log = dir.join("emulator.log");
+    let (mut ports, mut from) = (Vec::new(), 0);
+    for _ in 0..TRIES {
+        let port = free_port()?;
+        ports.push(port);
+        from = log_len(&log);
+        let proxy = Proxy::start(0, format!("127.0.0.1:{port}")).await?;
+        if let Some(p) = start_emulator(bin, args, dir, port, watch).await? {
+            return Ok((p, port, proxy));
+        }
+    }
+    Err(lost("emulator", &ports, &log, from))
+}
+
+/// Starts the emulator's process on `port`, its data in `dir`: ready when it says it listens
+/// there; `None` when it exits first (the port was taken).
 async fn start_emulator(
     bin: &Path,
     args: &SoakArgs,
     dir: &Path,
     port: u16,
     watch: &Watch,
-) -> Result<Proc> {
+) -> Result<Option<Proc>> {
     let cmd = procs::emulator(bin, port, dir, args.seed, args.token_ttl);
-    let mut p = Proc::spawn("emulator", cmd, &dir.join("emulator.log"))?;
-    await_port(&mut p, port, START).await?;
+    let log = dir.join("emulator.log");
+    let from = log_len(&log);
+    let mut p = Proc::spawn("emulator", cmd, &log)?;
+    let listening = format!("listening on http://127.0.0.1:{port}");
+    if !await_log(&mut p, &log, from, &[&listening], START).await? {
+        return Ok(None);
+    }
     watch.remove("emulator");
     watch.add("emulator", p.pid(), None);
-    Ok(p)
+    Ok(Some(p))
 }
 
-/// Starts tansu on `port`, advertising the proxy's `advertised` port.
+/// Starts tansu on `port`, advertising the proxy's `advertised` port: ready when it says it
+/// listens there and is ready (it says "listening on" before it binds); `None` when it exits
+/// first (the port was taken).
 async fn start_broker(
     args: &SoakArgs,
     dir: &Path,
     port: u16,
     advertised: u16,
     s3: Option<&(Proc, u16)>,
-) -> Result<Proc> {
+) -> Result<Option<Proc>> {
     let cmd = procs::tansu(&args.tansu, port, advertised, s3.map(|s| s.1));
-    let mut p = Proc::spawn("broker", cmd, &dir.join("broker.log"))?;
-    await_port(&mut p, port, START).await?;
-    Ok(p)
+    let log = dir.join("broker.log");
+    let from = log_len(&log);
+    let mut p = Proc::spawn("broker", cmd, &log)?;
+    let listening = format!("listening on: tcp://127.0.0.1:{port}");
+    let ready = await_log(&mut p, &log, from, &[&listening, "ready in"], START).await?;
+    Ok(ready.then_some(p))
 }
 
 /// Creates the bucket `tansu` in the S3 server on `port`.

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use snowpipe_cli_support::server_start::{self, log_has, log_tail, wait_ready, Attempt, Readiness};
 use snowpipe_emulator::{Endpoint, FaultAction, FaultRule};
 
 use crate::common::{lab, produce_per_partition, signal, wait_landed};
@@ -66,16 +67,9 @@ fn the_rules_check_and_their_unit_tests_pass() {
     }
 }
 
-/// A free loopback port (bound and let go).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 /// Starts Prometheus in `dir`, scraping `target` every second with the shipped rules (the
-/// stall alert's `for:` cut to 5 s); returns it and its address.
+/// stall alert's `for:` cut to 5 s); returns it and its address. Ready when its log says it
+/// listens on its port; a start that loses the port moves to another, at most three.
 fn prometheus(dir: &Path, target: &str) -> (Child, String) {
     let rules =
         std::fs::read_to_string(rules_dir().join("snowpipe-kafka.rules.yml")).expect("the rules");
@@ -97,22 +91,46 @@ fn prometheus(dir: &Path, target: &str) -> (Child, String) {
         ),
     )
     .expect("write config");
-    let addr = format!("127.0.0.1:{}", free_port());
-    let child = Command::new("prometheus")
+    let mut start = |port: u16| prometheus_on(dir, port);
+    let (child, port) =
+        server_start::start_on("prometheus", &mut server_start::free_port, &mut start)
+            .expect("start prometheus");
+    (child, format!("127.0.0.1:{port}"))
+}
+
+/// One start of Prometheus on `port`, its log in `dir`: ready when its own log says it
+/// listens on that port and is ready; lost when it exits first (the port was taken).
+fn prometheus_on(dir: &Path, port: u16) -> std::io::Result<Attempt<(Child, u16)>> {
+    let log = dir.join(format!("prometheus-{port}.log"));
+    let mut child = Command::new("prometheus")
         .arg(format!(
             "--config.file={}",
             dir.join("prometheus.yml").display()
         ))
         .arg(format!(
             "--storage.tsdb.path={}",
-            dir.join("data").display()
+            dir.join(format!("data-{port}")).display()
         ))
-        .arg(format!("--web.listen-address={addr}"))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start prometheus");
-    (child, addr)
+        .stderr(std::fs::File::create(&log)?)
+        .spawn()?;
+    let listening = format!("\"Listening on\" address=127.0.0.1:{port}");
+    let ready = "Server is ready to receive web requests.";
+    match wait_ready(&mut child, Duration::from_secs(60), &mut || {
+        log_has(&log, 0, &[&listening, ready])
+    }) {
+        Readiness::Ready => Ok(Attempt::Ready((child, port))),
+        Readiness::Exited(_) => Ok(Attempt::Lost(log_tail(&log, 0, 5))),
+        Readiness::TimedOut => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(std::io::Error::other(format!(
+                "prometheus not ready on port {port} within 60 s: {}",
+                log_tail(&log, 0, 5)
+            )))
+        }
+    }
 }
 
 /// The states of the stall alert for `TOPIC` partition 0 Prometheus reports now.

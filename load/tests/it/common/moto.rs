@@ -3,10 +3,13 @@
 //! the tests are skipped, except under `CI=true`, where they fail.
 
 use std::io::{Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use snowpipe_cli_support::server_start::{self, log_tail, wait_ready, Attempt, Readiness};
 
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as StorePath;
@@ -46,54 +49,48 @@ impl Moto {
             return None;
         }
         // The port is free when chosen but may be taken before moto binds it (another test's
-        // listener): a moto that exits, or a listener that is not moto, is retried on another
-        // port, at most three times.
-        for attempt in 1..=3 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let child = Command::new("moto_server")
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start moto_server");
-            let mut moto = Self {
-                child,
-                endpoint: format!("http://127.0.0.1:{port}"),
-                runtime: tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap(),
-            };
-            if moto.ready(Duration::from_secs(60)) {
-                return Some(moto);
-            }
-            eprintln!("moto_server on port {port} did not answer (try {attempt} of 3)");
-            drop(moto); // kills and reaps it
-        }
-        panic!("moto_server did not answer on three ports");
+        // listener): a moto that exits is started again on another port, at most three
+        // times; a listener that is not moto never answers the listing (the shared rule,
+        // `snowpipe_cli_support::server_start`).
+        let logs = tempfile::tempdir().expect("a directory for moto's log");
+        let moto =
+            server_start::start_on("moto_server", &mut server_start::free_port, &mut |port| {
+                Self::start_at(logs.path(), port)
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        Some(moto)
     }
 
-    /// Waits until this server answers a bucket listing as moto does; `false` when the
-    /// process exits first (its port was taken) or `limit` passes.
-    fn ready(&mut self, limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
-        let addr = self.endpoint.trim_start_matches("http://").to_owned();
-        while Instant::now() < deadline {
-            if self.child.try_wait().ok().flatten().is_some() {
-                return false;
-            }
-            if let Ok(answer) = http(&addr, "GET", "/") {
-                if answer.starts_with("HTTP/1.1 200") && answer.contains("ListAllMyBucketsResult") {
-                    return true;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(100));
+    /// One start on `port`, its stderr in `dir`: ready when this server answers a bucket
+    /// listing as moto does; lost when it exits first (its port was taken).
+    fn start_at(dir: &Path, port: u16) -> std::io::Result<Attempt<Self>> {
+        let log = dir.join(format!("moto-{port}.log"));
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()?;
+        let addr = format!("127.0.0.1:{port}");
+        let mut moto = Self {
+            child,
+            endpoint: format!("http://{addr}"),
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?,
+        };
+        let mut lists = || {
+            http(&addr, "GET", "/").is_ok_and(|answer| {
+                answer.starts_with("HTTP/1.1 200") && answer.contains("ListAllMyBucketsResult")
+            })
+        };
+        match wait_ready(&mut moto.child, Duration::from_secs(60), &mut lists) {
+            Readiness::Ready => Ok(Attempt::Ready(moto)),
+            Readiness::Exited(_) => Ok(Attempt::Lost(log_tail(&log, 0, 5))),
+            Readiness::TimedOut => Err(std::io::Error::other(format!(
+                "moto_server did not answer a listing on port {port} within 60 s: {}",
+                log_tail(&log, 0, 5)
+            ))),
         }
-        false
     }
 
     /// The environment that points `snowpipe load` (object_store's S3 chain) at this server.
