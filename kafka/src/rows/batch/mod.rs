@@ -23,7 +23,8 @@
 //! **Memory is charged here.** Every batch is charged to the [`Budget`] from the moment its
 //! buffer is allocated until the worker has appended its rows (dropping the batch releases the
 //! charge); a buffer that grows is charged for its growth. The poll thread stops reading, and
-//! the router pauses a partition far over its share, against the same budget.
+//! the router pauses a partition whose worker is stuck (or that holds five eighths of it),
+//! against the same budget.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
