@@ -25,9 +25,8 @@
 //! layout, so each thread keeps the last row it learned cut at its scalar values, and the next
 //! row is walked along it, the bytes between values compared 16 at a time and only the values
 //! scanned; where the row leaves the shape, the one pass goes on from there in the state the
-//! shape's row had (its open objects and arrays), watching for where the row meets the shape
-//! again (after an optional field, an array of other length, a value of another kind) to go
-//! on along it from there ([`sync`]). The shape module argues why the walk accepts only what the
+//! shape's row had (its open objects and arrays), so a row that shares only its start with the
+//! last one still saves that start. The shape module argues why the walk accepts only what the
 //! one pass accepts. [`is_one_value_by_one_pass`] is the one pass alone.
 //!
 //! **Why not two stages** (`simdjson`'s design as a validator only: the row sorted 64 bytes at
@@ -37,13 +36,12 @@
 //! any grammar, and the grammar still branches on each token. `docs/PERFORMANCE.md` ("A SIMD
 //! validator for the JSON check?") has the numbers.
 
+#[cfg(test)]
+mod layout_tests;
 mod runs;
 mod shape;
 #[cfg(test)]
 mod shape_tests;
-mod sync;
-#[cfg(test)]
-mod sync_tests;
 #[cfg(test)]
 mod tests;
 
@@ -80,22 +78,15 @@ fn one_pass(bytes: &[u8]) -> Option<bool> {
 /// Where the one pass tells each value it read other than an object or an array: its kind and
 /// where it starts and ends (a string after its opening quote, through its closing one). `()`
 /// forgets them, at no cost.
-/// With each: the objects and arrays open around it.
+/// With each: the objects and arrays open around it, and whether white space before it held
+/// a line break.
 trait Values {
-    fn value(&mut self, kind: Kind, start: usize, end: usize, stack: &Stack);
-
-    /// Told at each place where a value has just ended (a scalar, or an object or array
-    /// closed), `i` there and `stack` open around it, before the white space after it:
-    /// `true` stops the scan there ([`Scan::resume`] then returns `true`, read no further).
-    #[inline(always)]
-    fn after(&mut self, _i: usize, _stack: &Stack, _b: &[u8]) -> bool {
-        false
-    }
+    fn value(&mut self, kind: Kind, start: usize, end: usize, stack: &Stack, breaks: bool);
 }
 
 impl Values for () {
     #[inline(always)]
-    fn value(&mut self, _: Kind, _: usize, _: usize, _: &Stack) {}
+    fn value(&mut self, _: Kind, _: usize, _: usize, _: &Stack, _: bool) {}
 }
 
 struct Scan<'a, V> {
@@ -189,9 +180,6 @@ impl<'a, V: Values> Scan<'a, V> {
             after_value = false;
             // After a value: close what ends here, up to the next comma.
             loop {
-                if self.values.after(self.i, &stack, self.b) {
-                    return true;
-                }
                 self.white_space();
                 let Some(object) = stack.innermost() else {
                     return self.i == self.b.len();
@@ -244,20 +232,23 @@ impl<'a, V: Values> Scan<'a, V> {
                     self.i += 1;
                     let start = self.i;
                     let ok = self.string();
-                    self.values.value(Kind::String, start, self.i, stack);
+                    self.values
+                        .value(Kind::String, start, self.i, stack, self.breaks);
                     ok
                 }
                 Some(c @ (b'-' | b'0'..=b'9')) => {
                     let start = self.i;
                     self.i += usize::from(c == b'-');
                     let ok = self.number();
-                    self.values.value(Kind::Number, start, self.i, stack);
+                    self.values
+                        .value(Kind::Number, start, self.i, stack, self.breaks);
                     ok
                 }
                 Some(c @ (b't' | b'f' | b'n')) => {
                     let start = self.i;
                     let ok = self.literal_at(c);
-                    self.values.value(Kind::Literal, start, self.i, stack);
+                    self.values
+                        .value(Kind::Literal, start, self.i, stack, self.breaks);
                     ok
                 }
                 _ => false,

@@ -1,5 +1,5 @@
 //! Shape speculation: rows of one topic share their keys and their layout, so the previous
-//! learned row's shape is tried on the next one before the one pass.
+//! accepted row's shape is tried on the next one before the one pass.
 //!
 //! **A shape** is an accepted row cut at its scalar values (strings, numbers, `true`, `false`,
 //! `null`; not objects or arrays): the runs of bytes between them (`{"event_id":"`,
@@ -9,67 +9,45 @@
 //! check it makes (escapes, UTF-8, control bytes, the number grammar); at the end the row must
 //! end where the last run does. Where the row leaves the shape (a run differs, a value is of
 //! another kind, the row goes on), the one pass takes over at the start of that run or value,
-//! in the state the shape's row had there (the open objects and arrays, kept with each value),
-//! with whether the row's white space so far held a line break.
-//!
-//! **Meeting the shape again** ([`super::sync`]): rows of one topic differ in places (a value
-//! that is a string or `null`, an array of other length, a field more or less) and agree
-//! after them, so while the one pass reads the part that differs it watches, at each place
-//! where a value ends, for one of the shape's own such places a little further on (kept with
-//! the shape: where in a run, the rest of that run, the stack there) with the same stack and
-//! the rest of that run next in the row; there the walk goes on along the shape. A row walks,
-//! leaves and meets the shape again as often as it differs, so rows that vary as the sink
-//! bench's events do stay on the shape for most of their bytes. A row the walk left at its
-//! first run is learned, when the one pass accepts it; one that left later is not (learning
-//! cost more than it saved on varying events), and a row refused leaves the shape as it was.
-//! When [`POOR_ROWS`] rows in a row were walked for less than an eighth of their bytes (rows of
-//! no one shape), rows go to the one pass alone for [`REST_ROWS`] rows, then a shape is
-//! learned afresh. A value's scan that fails where the one pass would make the same scan (a
-//! string after its quote, a number from `-` or a digit, a literal from `t`, `f` or `n`) is the
-//! one pass's answer.
+//! in the state the shape's row had there (the open objects and arrays, kept with each value,
+//! and whether white space so far held a line break), so a row that shares only its start
+//! with the previous one still saves that start. A row the walk did not reach the end of is
+//! not learned (learning the rest cost more than the next row's walk saved, on events that
+//! vary as the sink bench's do); a row whose walk stopped at its first run is, when the one
+//! pass accepts it, and a row it refuses leaves the shape as it was. When [`POOR_ROWS`] rows in
+//! a row stop in their first eighth (rows of no one shape), rows go to the one pass alone for
+//! [`REST_ROWS`] rows, then a shape is learned afresh. A value's scan that fails where the
+//! one pass would make the same scan (a string after its quote, a number from `-` or a digit,
+//! a literal from `t`, `f` or `n`) is the one pass's answer.
 //!
 //! **Why a row the walk accepts is one the one pass accepts.** The one pass is a machine whose
 //! state at each byte (the stack of open objects and arrays, and what may come next) follows
 //! from the bytes before it. Walk the new row and the shape's row side by side: at the start of
 //! each run both are in the same state (at the start of the row, by definition; after a value,
-//! by the step below; where the row met the shape again, by the next paragraph); a run is the
-//! very bytes the one pass accepted from that state in the shape's row, so it accepts them
-//! again and ends in the same state. The one pass looks past a
+//! by the step below); a run is the very bytes the one pass accepted from that state in the
+//! shape's row, so it accepts them again and ends in the same state. The one pass looks past a
 //! run's end only at the first byte of a number or a literal (white space ends there, an array
 //! just opened is empty if it is `]`, and it picks the value's kind by it), and the walk scans
 //! a number only from `-` or a digit and a literal only from `t`, `f` or `n`, which is where
 //! the one pass would go too. Where another kind of value stands, the one pass takes over
-//! there as from any value's start, except at a `]` (after white space): after an opening `[`
-//! the one pass reads it as the array's end (the tests found this), so such a row goes to the
-//! one pass from its start. A value's scan
+//! there as from any value's start, except at a `]` (after white space): after an opening `[` the one pass reads it
+//! as the array's end (the tests found this), so such a row goes to the one pass from its
+//! start. A value's scan
 //! is the one pass's own function from that same state, ending where the one pass's would; a
 //! scalar changes no stack, so after it both are again in the same state. At the end the one
 //! pass asks that nothing follow the value, and so does the walk. The same correspondence
-//! gives the state the one pass takes over in.
-//!
-//! **Why meeting again keeps that.** Just after a value (a scalar read, or an object or array
-//! closed) the one pass's state is the stack open there and nothing else: what may come next
-//! (white space, a comma, a closing of the innermost, or the end at the top) follows from the
-//! stack alone. The places kept with the shape are the one pass's own such places in the
-//! shape's row, each with its stack as the one pass had it; the row meets one only where the
-//! one pass, reading the row, is at such a place with the same stack, so both rows are in the
-//! same state there, and the walk goes on from that place under the argument above: the rest
-//! of the run matched is bytes the one pass accepted in that same state.
-//!
-//! **Line breaks.** Raw ones stand only in white space, all of it in the runs; each run (and
-//! each rest of a run after a place) carries whether it holds one, the walk adds those it
-//! matched and the one pass those it read, so the answer about line breaks is the row's own.
-//! So the walk accepts only rows the one pass accepts, with the same answer about line
+//! gives the state the one pass takes over in. Raw line breaks stand only
+//! in white space, all of it in the runs, so the new row has them exactly when the shape's row
+//! did. So the walk accepts only rows the one pass accepts, with the same answer about line
 //! breaks; everything else the one pass decides itself.
 //!
 //! The shape is kept per thread: a partition's worker checks its rows one after another on
 //! its thread. Rows over [`MOST_BYTES`] or of more than [`MOST_VALUES`] values are not learned
-//! (with its places, the shape's memory stays under about half a MB a thread).
+//! (the shape's memory stays under about 100 KB a thread).
 
 use std::cell::RefCell;
 
-use super::sync::{Learning, Sync, Watch};
-use super::{one_pass, Scan, Stack};
+use super::{one_pass, Scan, Stack, Values};
 
 /// The longest row whose shape is learned.
 pub(super) const MOST_BYTES: usize = 64 << 10;
@@ -84,7 +62,7 @@ const REST_ROWS: u32 = 256;
 /// Zero bytes after the runs, so that a 16-byte load from any run's start stays inside.
 const PAD: usize = 16;
 
-/// What a scalar value is, as the one pass tells it to [`super::Values`].
+/// What a scalar value is, as the one pass tells it to [`Values`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Kind {
     /// A string (after its opening quote, through its closing one).
@@ -95,17 +73,58 @@ pub(super) enum Kind {
     Literal,
 }
 
-/// A value of a shape: the run before it (where it starts in the runs, its length, whether it
-/// holds a line break), its kind, and the one pass's state at it (the same as after it: a
-/// scalar opens and closes nothing).
+/// A value the one pass read: its kind, its bytes, and the one pass's state there.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Step {
-    pub(super) run_at: u32,
-    pub(super) run: u32,
-    pub(super) run_breaks: bool,
-    pub(super) kind: Kind,
-    pub(super) depth: u32,
-    pub(super) top: u64,
+struct Span {
+    kind: Kind,
+    start: u32,
+    end: u32,
+    /// The objects and arrays open around it ([`Stack::as_word`]); `None` deeper than 64.
+    stack: Option<(u64, u32)>,
+    /// White space before it held a line break.
+    breaks: bool,
+}
+
+/// The spans of one row, kept only up to one past [`MOST_VALUES`] (more are not learned).
+impl Values for Vec<Span> {
+    #[inline(always)]
+    fn value(&mut self, kind: Kind, start: usize, end: usize, stack: &Stack, breaks: bool) {
+        if self.len() <= MOST_VALUES {
+            // Rows over `MOST_BYTES` are never recorded, so both fit.
+            self.push(Span {
+                kind,
+                start: start as u32,
+                end: end as u32,
+                stack: stack.as_word(),
+                breaks,
+            });
+        }
+    }
+}
+
+/// A value of a shape: the run before it, its kind, and the one pass's state at it (the same
+/// as after it: a scalar opens and closes nothing).
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    run: u32,
+    kind: Kind,
+    depth: u32,
+    top: u64,
+    /// White space up to the value held a line break.
+    breaks: bool,
+}
+
+impl Step {
+    /// Where the one pass goes on from, at `at` in this step's state (`after_value`: from just
+    /// after the value, else from where the value starts), and what of the shape still holds.
+    fn resume(&self, at: usize, after_value: bool) -> Walk {
+        Walk::Resume {
+            at,
+            stack: (self.top, self.depth),
+            after_value,
+            breaks: self.breaks,
+        }
+    }
 }
 
 /// How far a row walked along a shape.
@@ -113,56 +132,34 @@ pub(super) struct Step {
 pub(super) enum Walk {
     /// To its end: the one pass's answer.
     Done(Option<bool>),
-    /// Up to `at`, where the one pass takes over in the state the shape's row had there (with
-    /// `breaks`: whether the row's white space so far held a line break); the shape's places
-    /// after the value, from `sync` on, are where the row may meet it again.
+    /// Up to `at`, where the one pass takes over in the state the shape's row had there.
     Resume {
         at: usize,
         stack: (u64, u32),
         after_value: bool,
         breaks: bool,
-        sync: usize,
     },
     /// Not past the first run: the one pass from the start.
     Start,
-}
-
-/// Where a walk starts: at `i` in the row, with the rest of a run (`at`, `len`, whether it
-/// holds a line break) then the value of step `k` (or the row's end) to come, in the one
-/// pass's state after a value with `state` open (`None`: the row's start).
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    i: usize,
-    k: usize,
-    at: usize,
-    len: usize,
-    run_breaks: bool,
-    state: Option<(u64, u32)>,
-    breaks: bool,
 }
 
 /// The previous accepted row's shape (the module docs), and the room to learn the next.
 #[derive(Debug, Default)]
 pub(super) struct Shape {
     /// The runs one after another, then [`PAD`] zero bytes; empty while none is known.
-    pub(super) runs: Vec<u8>,
+    runs: Vec<u8>,
     /// Each value: the run before it, its kind and the state there.
-    pub(super) steps: Vec<Step>,
-    /// Where the run after the last value starts, its length, and whether it holds a line break.
-    pub(super) tail_at: usize,
-    pub(super) tail: usize,
-    pub(super) tail_breaks: bool,
-    /// The places in the runs where a value has just ended, in order ([`Sync`]).
-    pub(super) syncs: Vec<Sync>,
+    steps: Vec<Step>,
+    /// The length of the run after the last value.
+    tail: usize,
+    /// The shape's row had line breaks (in its white space, all in the runs).
+    breaks: bool,
     /// Rows in a row whose walk stopped in their first part ([`Shape::note_poor`]).
     poor: u32,
     /// Rows still to go to the one pass alone.
     rest: u32,
-    /// The values and places of the row being learned, kept to reuse their memory.
-    learning: Learning,
-    /// Times a row met the shape again after leaving it, to see the tests reach that way.
-    #[cfg(test)]
-    pub(super) met: usize,
+    /// The spans of the row being learned, kept to reuse their memory.
+    spans: Vec<Span>,
 }
 
 thread_local! {
@@ -179,8 +176,7 @@ pub(super) fn check_on_this_thread(bytes: &[u8]) -> Option<bool> {
 
 impl Shape {
     /// What the one pass says of `bytes` ([`super::line_breaks_of_one_value`]): by the shape
-    /// where the row has it, the one pass between (meeting the shape again where it can),
-    /// else by the one pass from the start, learning the row's shape if it is one value.
+    /// when the row has it, else by the one pass, learning the row's shape if it is one value.
     pub(super) fn check(&mut self, bytes: &[u8]) -> Option<bool> {
         if self.rest > 0 {
             self.rest -= 1;
@@ -191,59 +187,36 @@ impl Shape {
             }
             return one_pass(bytes);
         }
-        let mut entry = self.start();
-        let mut walked = 0;
-        loop {
-            let from = entry.i;
-            match self.walk_from(bytes, entry) {
-                Walk::Done(answer) => {
-                    // Counted as any walk: a row that meets the shape only at its end (a
-                    // closing brace) is not of this shape.
-                    self.note_poor(walked + bytes.len() - from < bytes.len() / POOR_PART);
-                    return answer;
-                }
-                Walk::Start => break,
-                Walk::Resume {
-                    at,
-                    stack: (top, depth),
-                    after_value,
-                    breaks,
-                    sync,
-                } => {
-                    walked += at - from;
-                    let mut scan = Scan::new(bytes, Watch::new(self, sync));
-                    (scan.i, scan.breaks) = (at, breaks);
-                    let ok = scan.resume(Stack::from_word(top, depth), after_value);
-                    let (found, i, breaks) = (scan.values.found, scan.i, scan.breaks);
-                    match found {
-                        Some(c) if ok => {
-                            #[cfg(test)]
-                            {
-                                self.met += 1;
-                            }
-                            entry = self.entry_at(c, i, breaks);
-                        }
-                        _ => {
-                            self.note_poor(walked < bytes.len() / POOR_PART);
-                            return ok.then_some(breaks);
-                        }
-                    }
-                }
+        let (at, stack, after_value, breaks, part_way) = match self.walk(bytes) {
+            Walk::Done(answer) => {
+                self.poor = 0;
+                return answer;
             }
+            Walk::Start => (0, Stack::default(), false, false, false),
+            Walk::Resume {
+                at,
+                stack: (top, depth),
+                after_value,
+                breaks,
+            } => (at, Stack::from_word(top, depth), after_value, breaks, true),
+        };
+        self.note_poor(at < bytes.len() / POOR_PART);
+        if bytes.len() > MOST_BYTES || part_way {
+            // A row that leaves the shape part way is not learned: learning the rest costs
+            // more than the next row's walk would save, where rows vary.
+            let mut scan = Scan::new(bytes, ());
+            (scan.i, scan.breaks) = (at, breaks);
+            return scan.resume(stack, after_value).then_some(scan.breaks);
         }
-        self.note_poor(walked < bytes.len() / POOR_PART);
-        if bytes.len() > MOST_BYTES {
-            return one_pass(bytes);
-        }
-        let mut scan = Scan::new(bytes, std::mem::take(&mut self.learning));
+        let mut scan = Scan::new(bytes, std::mem::take(&mut self.spans));
         scan.values.clear();
-        let ok = scan.document();
+        let ok = scan.resume(stack, after_value);
         let breaks = scan.breaks;
-        let learning = scan.values;
-        if ok && learning.fits() {
-            self.learn(bytes, &learning, breaks);
+        let spans = scan.values;
+        if ok && spans.len() <= MOST_VALUES && spans.iter().all(|s| s.stack.is_some()) {
+            self.learn(bytes, &spans, breaks);
         }
-        self.learning = learning;
+        self.spans = spans;
         ok.then_some(breaks)
     }
 
@@ -262,86 +235,23 @@ impl Shape {
         }
     }
 
-    /// How far `bytes` walk along the shape from their start, alone (the module docs).
-    #[cfg(test)]
+    /// How far `bytes` walk along the shape (the module docs).
     pub(super) fn walk(&self, bytes: &[u8]) -> Walk {
-        self.walk_from(bytes, self.start())
-    }
-
-    /// The walk's start: the row's, with the first run to come.
-    fn start(&self) -> Entry {
-        let (at, len, run_breaks) = self.run(0);
-        Entry {
-            i: 0,
-            k: 0,
-            at,
-            len,
-            run_breaks,
-            state: None,
-            breaks: false,
-        }
-    }
-
-    /// The walk's start at place `c` of [`Self::syncs`], where the row is at `i` with `breaks`.
-    fn entry_at(&self, c: usize, i: usize, breaks: bool) -> Entry {
-        let s = &self.syncs[c];
-        Entry {
-            i,
-            k: s.k as usize,
-            at: s.at as usize,
-            len: s.len as usize,
-            run_breaks: s.breaks,
-            state: Some((s.top, s.depth)),
-            breaks,
-        }
-    }
-
-    /// The run before step `k`'s value (the tail after the last): where, how long, and
-    /// whether it holds a line break.
-    fn run(&self, k: usize) -> (usize, usize, bool) {
-        match self.steps.get(k) {
-            Some(step) => (step.run_at as usize, step.run as usize, step.run_breaks),
-            None => (self.tail_at, self.tail, self.tail_breaks),
-        }
-    }
-
-    /// The first of [`Self::syncs`] at or past `at` in the runs.
-    fn syncs_from(&self, at: usize) -> usize {
-        self.syncs.partition_point(|s| (s.at as usize) < at)
-    }
-
-    /// How far `bytes` walk along the shape from `e` (the module docs).
-    fn walk_from(&self, bytes: &[u8], e: Entry) -> Walk {
         if self.runs.is_empty() {
             return Walk::Start;
         }
         let mut scan = Scan::new(bytes, ());
-        scan.i = e.i;
-        let (mut at, mut len, mut run_breaks) = (e.at, e.len, e.run_breaks);
-        let mut breaks = e.breaks;
-        // The one pass's state before the run being compared: the entry's, then each value's.
-        let left_at = |i: usize, at: usize, k: usize, breaks: bool| match k
-            .checked_sub(e.k + 1)
-            .map(|_| &self.steps[k - 1])
-        {
-            Some(before) => self.resume_after(i, before, at, breaks),
-            None => match e.state {
-                Some(stack) => Walk::Resume {
-                    at: i,
-                    stack,
-                    after_value: true,
-                    breaks,
-                    sync: self.syncs_from(at),
-                },
-                None => Walk::Start,
-            },
-        };
-        for (k, step) in self.steps.iter().enumerate().skip(e.k) {
+        let mut at = 0;
+        for (k, step) in self.steps.iter().enumerate() {
+            let len = step.run as usize;
             if !self.same(bytes, scan.i, at, len) {
-                return left_at(scan.i, at, k, breaks);
+                return match k.checked_sub(1) {
+                    Some(before) => self.steps[before].resume(scan.i, true),
+                    None => Walk::Start,
+                };
             }
             scan.i += len;
-            breaks |= run_breaks;
+            at += len;
             // Where the value's first byte picks the one pass's way, a failure is its
             // answer; a first byte of another kind is another value for the one pass.
             let ok = match (step.kind, scan.peek()) {
@@ -363,49 +273,20 @@ impl Shape {
                     return Walk::Start
                 }
                 _ => {
-                    return Walk::Resume {
-                        at: scan.i,
-                        stack: (step.top, step.depth),
-                        after_value: false,
-                        breaks,
-                        sync: self.syncs_from(self.run(k + 1).0),
-                    };
+                    return step.resume(scan.i, false);
                 }
             };
             if !ok {
                 return Walk::Done(None);
             }
-            (at, len, run_breaks) = self.run(k + 1);
         }
-        let k = self.steps.len();
-        if !self.same(bytes, scan.i, at, len) {
-            return left_at(scan.i, at, k, breaks);
-        }
-        scan.i += len;
-        breaks |= run_breaks;
-        if scan.i == bytes.len() {
-            return Walk::Done(Some(breaks));
-        }
-        // Only white space may follow, which the one pass decides.
-        Walk::Resume {
-            at: scan.i,
-            stack: (0, 0),
-            after_value: true,
-            breaks,
-            sync: self.syncs.len(),
-        }
-    }
-
-    /// [`Walk::Resume`] after the value of `before`, at `i` in the row and `at` in the runs.
-    fn resume_after(&self, i: usize, before: &Step, at: usize, breaks: bool) -> Walk {
-        Walk::Resume {
-            at: i,
-            stack: (before.top, before.depth),
-            after_value: true,
-            breaks,
-            // The place left is a candidate too: a row with an element more meets it after
-            // that element.
-            sync: self.syncs_from(at),
+        if bytes.len() - scan.i == self.tail && self.same(bytes, scan.i, at, self.tail) {
+            Walk::Done(Some(self.breaks))
+        } else {
+            match self.steps.last() {
+                Some(last) => last.resume(scan.i, true),
+                None => Walk::Start,
+            }
         }
     }
 
@@ -418,15 +299,12 @@ impl Shape {
     /// What the shape is, to compare.
     #[cfg(test)]
     pub(super) fn learned(&self) -> String {
-        format!(
-            "{:?} {:?} {} {:?}",
-            self.runs, self.steps, self.tail, self.syncs
-        )
+        format!("{:?} {:?} {}", self.runs, self.steps, self.tail)
     }
 
     /// Whether `bytes[i..]` starts with the `len` bytes of the runs at `at`.
     #[inline(always)]
-    pub(super) fn same(&self, bytes: &[u8], i: usize, at: usize, len: usize) -> bool {
+    fn same(&self, bytes: &[u8], i: usize, at: usize, len: usize) -> bool {
         #[cfg(target_arch = "x86_64")]
         if len <= 16 && i + 16 <= bytes.len() {
             return same16(&bytes[i..i + 16], &self.runs[at..at + 16], len);
@@ -434,42 +312,29 @@ impl Shape {
         bytes.get(i..i + len) == Some(&self.runs[at..at + len])
     }
 
-    /// Keeps the shape of `bytes`, which the one pass accepted telling `learning` its values
-    /// and places.
-    fn learn(&mut self, bytes: &[u8], learning: &Learning, breaks: bool) {
-        // A row without line breaks has none in any run: no need to look.
-        let has_breaks = |run: &[u8]| breaks && has_breaks(run);
+    /// Keeps the shape of `bytes`, which the one pass accepted reading `spans`.
+    fn learn(&mut self, bytes: &[u8], spans: &[Span], breaks: bool) {
         self.runs.clear();
         self.steps.clear();
         let mut from = 0;
-        for span in &learning.spans {
+        for span in spans {
             let (start, end) = (span.start as usize, span.end as usize);
             let (top, depth) = span.stack.unwrap_or_default();
-            let run = &bytes[from..start];
+            self.runs.extend_from_slice(&bytes[from..start]);
             self.steps.push(Step {
-                run_at: self.runs.len() as u32,
-                run: run.len() as u32,
-                run_breaks: has_breaks(run),
+                run: (start - from) as u32,
                 kind: span.kind,
                 depth,
                 top,
+                breaks: span.breaks,
             });
-            self.runs.extend_from_slice(run);
             from = end;
         }
-        self.tail_at = self.runs.len();
-        self.tail = bytes.len() - from;
-        self.tail_breaks = has_breaks(&bytes[from..]);
         self.runs.extend_from_slice(&bytes[from..]);
         self.runs.extend_from_slice(&[0; PAD]);
-        let syncs = std::mem::take(&mut self.syncs);
-        self.syncs = learning.syncs(self, bytes, breaks, syncs);
+        self.tail = bytes.len() - from;
+        self.breaks = breaks;
     }
-}
-
-/// Whether `run` holds a line feed or a carriage return.
-pub(super) fn has_breaks(run: &[u8]) -> bool {
-    run.iter().any(|&c| c == b'\n' || c == b'\r')
 }
 
 /// Whether the first `len` (at most 16) of the 16 bytes `a` and `b` are the same.
