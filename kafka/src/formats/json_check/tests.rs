@@ -297,3 +297,38 @@ fn any_depth_is_accepted_as_serde_json_accepts_it() {
         agree(&mixed);
     }
 }
+
+/// The digits' word form against the rule byte by byte: every byte at every place of a run of
+/// digits, and random words.
+#[test]
+fn digits_in_words_stop_where_the_first_non_digit_stands() {
+    let bytewise = |b: &[u8]| b.iter().take_while(|c| c.is_ascii_digit()).count();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed() ^ 0xD161);
+    let mut rows: Vec<Vec<u8>> = Vec::new();
+    for at in 0..20 {
+        for byte in 0..=u8::MAX {
+            let mut row = b"12345678901234567890".to_vec();
+            row[at] = byte;
+            rows.push(row);
+        }
+    }
+    for _ in 0..20_000 {
+        let len = rng.gen_range(0..24);
+        rows.push(
+            (0..len)
+                .map(|_| {
+                    if rng.gen_bool(0.8) {
+                        b'0' + rng.gen_range(0..10)
+                    } else {
+                        rng.gen()
+                    }
+                })
+                .collect(),
+        );
+    }
+    for row in rows {
+        let mut scan = Scan::new(&row, ());
+        assert_eq!(scan.digits(), bytewise(&row), "{row:?}");
+        assert_eq!(scan.i, bytewise(&row));
+    }
+}
