@@ -213,6 +213,7 @@ impl Drop for NatsServer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use snowpipe_cli_support::server_start::TakenFirst;
 
     /// The port chosen was taken before the server bound it (another listener, which accepts
     /// connections): the server starts on another port, and answers there as NATS does.
@@ -228,18 +229,15 @@ mod tests {
         }
         let held = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let taken = held.local_addr().expect("addr").port();
-        let mut picked = Vec::new();
-        let server = NatsServer::start_on(None, None, &mut || {
-            let port = if picked.is_empty() {
-                taken
-            } else {
-                free_port()?
-            };
-            picked.push(port);
-            Ok(port)
-        })
-        .expect("started on another port");
-        assert_eq!(picked.len(), 2, "one port taken, one used: {picked:?}");
+        let mut ports = TakenFirst::new(taken);
+        let server = NatsServer::start_on(None, None, &mut || ports.next_port())
+            .expect("started on another port");
+        assert_eq!(
+            ports.picked().len(),
+            2,
+            "one port taken, one used: {:?}",
+            ports.picked()
+        );
         assert_ne!(server.port, taken);
         let conn = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
         conn.set_read_timeout(Some(Duration::from_secs(30)))

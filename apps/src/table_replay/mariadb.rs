@@ -318,6 +318,7 @@ fn is_root() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use snowpipe_cli_support::server_start::TakenFirst;
 
     /// The port chosen was taken before the server bound it (another process on a busy
     /// machine): the server starts on another port and takes connections there.
@@ -329,18 +330,15 @@ mod tests {
         }
         let held = TcpListener::bind("127.0.0.1:0").expect("bind");
         let taken = held.local_addr().expect("addr").port();
-        let mut picked = Vec::new();
-        let db = MariaDb::start_on(&[], &mut || {
-            let port = if picked.is_empty() {
-                taken
-            } else {
-                free_port()?
-            };
-            picked.push(port);
-            Ok(port)
-        })
-        .expect("started on another port");
-        assert_eq!(picked.len(), 2, "one port taken, one used: {picked:?}");
+        let mut ports = TakenFirst::new(taken);
+        let db = MariaDb::start_on(&[], &mut || Ok(ports.next_port()?))
+            .expect("started on another port");
+        assert_eq!(
+            ports.picked().len(),
+            2,
+            "one port taken, one used: {:?}",
+            ports.picked()
+        );
         assert_ne!(db.port, taken);
         assert!(std::net::TcpStream::connect(("127.0.0.1", db.port)).is_ok());
     }

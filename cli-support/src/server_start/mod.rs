@@ -27,6 +27,43 @@ pub fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// For tests of a start that loses its port: offers `taken` (a port the test holds with a
+/// listener of its own) first, then ports chosen free; [`picked`](Self::picked) says which.
+#[derive(Debug)]
+pub struct TakenFirst {
+    taken: u16,
+    picked: Vec<u16>,
+}
+
+impl TakenFirst {
+    /// Ports beginning with `taken`.
+    pub fn new(taken: u16) -> Self {
+        Self {
+            taken,
+            picked: Vec::new(),
+        }
+    }
+
+    /// The next port: `taken` the first time, then [`free_port`]'s.
+    ///
+    /// # Errors
+    /// [`free_port`]'s.
+    pub fn next_port(&mut self) -> std::io::Result<u16> {
+        let port = if self.picked.is_empty() {
+            self.taken
+        } else {
+            free_port()?
+        };
+        self.picked.push(port);
+        Ok(port)
+    }
+
+    /// The ports offered so far, in order.
+    pub fn picked(&self) -> &[u16] {
+        &self.picked
+    }
+}
+
 /// How one start on one port ended.
 #[derive(Debug)]
 pub enum Attempt<T> {

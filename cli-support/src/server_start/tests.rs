@@ -96,22 +96,17 @@ fn a_server_that_loses_its_port_starts_on_another() {
     let held = TcpListener::bind("127.0.0.1:0").unwrap();
     let taken = held.local_addr().unwrap().port();
     let dir = scratch("taken");
-    let mut picked = Vec::new();
-    let server = start_on(
-        "the test server",
-        &mut || {
-            let port = if picked.is_empty() {
-                taken
-            } else {
-                free_port()?
-            };
-            picked.push(port);
-            Ok(port)
-        },
-        &mut |port| start_child(&dir, port),
-    )
+    let mut ports = TakenFirst::new(taken);
+    let server = start_on("the test server", &mut || ports.next_port(), &mut |port| {
+        start_child(&dir, port)
+    })
     .expect("started on another port");
-    assert_eq!(picked.len(), 2, "one port taken, one used: {picked:?}");
+    assert_eq!(
+        ports.picked().len(),
+        2,
+        "one port taken, one used: {:?}",
+        ports.picked()
+    );
     assert_ne!(server.port, taken);
     assert_eq!(answer(server.port), format!("test server {}", server.port));
     assert!(
