@@ -21,7 +21,7 @@ use mysql_async::prelude::Queryable as _;
 use snowpipe_emulator::Emulator;
 
 use crate::common;
-use crate::common::table_replay::{at_destination, destination};
+use crate::common::table_replay::{at_destination, destination, earlier_dead_letter};
 use crate::common::table_replay_follow::{
     count_where, kill_at_rows, new_database, start_binlog_or_skip,
 };
@@ -255,43 +255,16 @@ async fn snapshot_dead_letters_of_text_composite_and_binary_keys_are_written_onc
     }
 }
 
-/// A dead letter as an earlier version wrote it (no `SOURCE_KEY_TEXT`), through the pipe on
-/// a channel of its own: the row a migration must keep.
-async fn earlier_dead_letter(emulator: &Emulator, key: &str) {
-    let client = snowpipe_streaming::ClientBuilder::new()
-        .account("REPLAY")
-        .user("REPLAY")
-        .url(emulator.url())
-        .private_key_pem(common::TEST_KEY.to_owned())
-        .build()
-        .await
-        .unwrap();
-    let channel = client
-        .pipe("REPLAY", "PUBLIC", "OK_DLQ_PIPE")
-        .open_channel("earlier_version")
-        .await
-        .unwrap();
-    let row = serde_json::json!({
+/// A dead letter as an earlier version wrote it (no `SOURCE_KEY_TEXT`): the row a migration
+/// must keep.
+fn earlier_row(key: &str) -> serde_json::Value {
+    serde_json::json!({
         "SOURCE_TABLE": "ok",
         "SOURCE_KEY": 0,
         "REASON": format!("snapshot key '{key}' (r): column day (date): invalid date"),
         "RAW_VALUES": {"k": key, "day": "2024-02-30 00:00:00.000000", "bad": 1, "n": 1},
         "DEAD_LETTERED_AT": "2026-01-01T00:00:00.000+00:00",
-    });
-    let token = snowpipe_streaming::OffsetToken::from(1);
-    channel
-        .append(
-            snowpipe_streaming::Rows::serde(&[row]),
-            snowpipe_streaming::Positions::at(token.clone()),
-        )
-        .await
-        .unwrap();
-    channel
-        .wait_for_commit(&token, Duration::from_secs(20))
-        .await
-        .unwrap();
-    channel.close().await.unwrap();
-    client.close().await.unwrap();
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -324,7 +297,7 @@ async fn a_dead_letter_table_of_an_earlier_version_gets_source_key_text_and_keep
     let (emulator, key) = destination(old, dir.path()).await;
     let dlq = "\"REPLAY.PUBLIC.OK_DLQ\"";
     // An earlier version's dead letter of a row fixed since (its key is a good row's now).
-    earlier_dead_letter(&emulator, "a-8").await;
+    earlier_dead_letter(&emulator, "OK_DLQ_PIPE", earlier_row("a-8"), 1).await;
     assert!(emulator
         .query(&format!("SELECT SOURCE_KEY_TEXT FROM {dlq}"))
         .is_err());

@@ -12,7 +12,7 @@ use mysql_async::prelude::Queryable as _;
 use snowpipe_emulator::Emulator;
 
 use crate::common;
-use crate::common::table_replay::{at_destination, ddl_printed, destination};
+use crate::common::table_replay::{at_destination, ddl_printed, destination, earlier_dead_letter};
 use snowpipe_apps::table_replay::{mariadb, source};
 
 const DLQ: &str = "\"REPLAY.PUBLIC.OLDDL_DLQ\"";
@@ -32,41 +32,15 @@ fn replay(bin: &Path, url: &str, emulator: &Emulator, key: &Path) -> Output {
     out
 }
 
-/// An earlier version's dead letter, written as it wrote them (no `SOURCE_KEY_TEXT`).
-async fn earlier_dead_letter(emulator: &Emulator) {
-    let client = snowpipe_streaming::ClientBuilder::new()
-        .account("REPLAY")
-        .user("REPLAY")
-        .url(emulator.url())
-        .private_key_pem(common::TEST_KEY.to_owned())
-        .build()
-        .await
-        .unwrap();
-    let channel = client
-        .pipe("REPLAY", "PUBLIC", "OLDDL_DLQ_PIPE")
-        .open_channel("earlier_version")
-        .await
-        .unwrap();
-    let row = serde_json::json!({
+/// An earlier version's dead letter (no `SOURCE_KEY_TEXT`).
+fn earlier_row() -> serde_json::Value {
+    serde_json::json!({
         "SOURCE_TABLE": "olddl",
         "SOURCE_KEY": 9,
         "REASON": "key 9: column born (date): invalid date",
         "RAW_VALUES": {"id": 9, "born": "2024-02-31"},
         "DEAD_LETTERED_AT": "2026-01-01T00:00:00.000+00:00",
-    });
-    let token = snowpipe_streaming::OffsetToken::from(9);
-    channel
-        .append(
-            snowpipe_streaming::Rows::serde(&[row]),
-            snowpipe_streaming::Positions::at(token.clone()),
-        )
-        .await
-        .unwrap();
-    channel
-        .wait_for_commit(&token, std::time::Duration::from_secs(20))
-        .await
-        .unwrap();
-    client.close().await.unwrap();
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,7 +76,7 @@ async fn replay_adds_source_key_text_to_a_dead_letter_table_of_an_earlier_versio
     let old = new.replace("    SOURCE_KEY_TEXT VARCHAR,\n", "");
     let dir = tempfile::tempdir().unwrap();
     let (emulator, key) = destination(old, dir.path()).await;
-    earlier_dead_letter(&emulator).await;
+    earlier_dead_letter(&emulator, "OLDDL_DLQ_PIPE", earlier_row(), 9).await;
     assert!(emulator
         .query(&format!("SELECT SOURCE_KEY_TEXT FROM {DLQ}"))
         .is_err());

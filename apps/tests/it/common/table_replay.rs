@@ -69,3 +69,40 @@ pub fn wait_until_replaying(stderr: ChildStderr, round: u64) {
         "round {round}: the replay did not start within 60 s"
     );
 }
+
+/// Writes `row` as an earlier version wrote its dead letters (no `SOURCE_KEY_TEXT`): through
+/// `pipe` (in `REPLAY.PUBLIC`) on a channel of its own at `token`, waiting for its commit.
+pub async fn earlier_dead_letter(
+    emulator: &Emulator,
+    pipe: &str,
+    row: serde_json::Value,
+    token: u64,
+) {
+    let client = snowpipe_streaming::ClientBuilder::new()
+        .account("REPLAY")
+        .user("REPLAY")
+        .url(emulator.url())
+        .private_key_pem(super::TEST_KEY.to_owned())
+        .build()
+        .await
+        .unwrap();
+    let channel = client
+        .pipe("REPLAY", "PUBLIC", pipe)
+        .open_channel("earlier_version")
+        .await
+        .unwrap();
+    let token = snowpipe_streaming::OffsetToken::from(token);
+    channel
+        .append(
+            snowpipe_streaming::Rows::serde(&[row]),
+            snowpipe_streaming::Positions::at(token.clone()),
+        )
+        .await
+        .unwrap();
+    channel
+        .wait_for_commit(&token, Duration::from_secs(20))
+        .await
+        .unwrap();
+    channel.close().await.unwrap();
+    client.close().await.unwrap();
+}

@@ -6,18 +6,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::shape::{Shape, Walk};
+use super::shape_tests::agree;
 use super::tests::{mutate, seed, serde_says, RAW};
-
-/// `shape` judges `b` as serde_json does, line breaks included.
-fn agree(shape: &mut Shape, b: &[u8]) {
-    let breaks = b.iter().any(|&c| c == b'\n' || c == b'\r');
-    assert_eq!(
-        shape.check(b),
-        serde_says(b).then_some(breaks),
-        "a shape and serde_json disagree on {:?}",
-        String::from_utf8_lossy(b)
-    );
-}
 
 /// A row of one of many layouts, as a topic's events vary: `pick` chooses a user id that is
 /// a string, a number or `null`, 0–3 segments, an optional field, 1–3 cart items each with an

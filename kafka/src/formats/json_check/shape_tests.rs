@@ -39,7 +39,7 @@ fn resumes(shape: &Shape, row: &[u8]) -> bool {
 }
 
 /// `shape` judges `b` as the one pass and serde_json do, line breaks included.
-fn agree(shape: &mut Shape, b: &[u8]) {
+pub(super) fn agree(shape: &mut Shape, b: &[u8]) {
     let breaks = b.iter().any(|&c| c == b'\n' || c == b'\r');
     assert_eq!(
         shape.check(b),
