@@ -63,39 +63,65 @@ impl Suite {
 
     /// The cases: the first `classes.len()` sweep every class once in order (so the default
     /// run covers each), the rest pick a class at random from their own seed.
-    /// `HOSTILE_ONLY=Count,Depth` keeps only the cases of those classes (to isolate one).
+    /// `HOSTILE_ONLY=Count,Depth` keeps only the cases of those classes (to isolate one); it
+    /// may leave none (it names another surface's classes), which a caller must take as
+    /// "skip": take the first with `.into_iter().next()`, never `.remove(0)` or `[0]`. When it
+    /// leaves none, this prints why (`hostile <surface>: HOSTILE_ONLY=… leaves no case of …`).
+    /// A check that must run whatever the filter takes [`Suite::always_case`].
     pub fn cases<C: Copy + fmt::Debug>(&self, classes: &[C]) -> Vec<Case<C>> {
-        assert!(!classes.is_empty(), "a surface needs at least one class");
         let only = std::env::var("HOSTILE_ONLY").unwrap_or_default();
+        self.cases_only(classes, &only)
+    }
+
+    /// [`Suite::cases`] under the filter `only` (the value of `HOSTILE_ONLY`).
+    fn cases_only<C: Copy + fmt::Debug>(&self, classes: &[C], only: &str) -> Vec<Case<C>> {
+        assert!(!classes.is_empty(), "a surface needs at least one class");
         let keep = |c: &Case<C>| {
             only.is_empty()
                 || only
                     .split(',')
                     .any(|o| o.trim() == format!("{:?}", c.class))
         };
-        (0..self.cases)
-            .map(|index| {
-                let seed = if index == 0 {
-                    self.seed
-                } else {
-                    mix(self.seed ^ index as u64)
-                };
-                let mut rng = Rng::new(seed);
-                let class = match classes.get(index) {
-                    Some(c) => *c,
-                    None => *rng.pick(classes),
-                };
-                Case {
-                    surface: self.surface,
-                    suite_seed: self.seed,
-                    index,
-                    seed,
-                    class,
-                    rng,
-                }
-            })
-            .filter(keep)
-            .collect()
+        let all: Vec<Case<C>> = (0..self.cases).map(|i| self.case(classes, i)).collect();
+        let kept: Vec<Case<C>> = all.into_iter().filter(keep).collect();
+        if kept.is_empty() && self.cases > 0 {
+            eprintln!(
+                "hostile {}: HOSTILE_ONLY={only} leaves no case of {classes:?}: skipped",
+                self.surface
+            );
+        }
+        kept
+    }
+
+    /// The case of a check that must run whatever `HOSTILE_ONLY` says (a good run after the
+    /// hostile cases landing every row, the server's run surviving them all): the run's first
+    /// case (its index 0 and seed) with `class`, even when `HOSTILE_ONLY` names other classes
+    /// or `HOSTILE_CASES=0`.
+    pub fn always_case<C: Copy + fmt::Debug>(&self, class: C) -> Case<C> {
+        self.case(&[class], 0)
+    }
+
+    /// Case `index`: its seed, its PRNG, and its class (`classes[index]` in the sweep, else
+    /// one picked with its PRNG).
+    fn case<C: Copy + fmt::Debug>(&self, classes: &[C], index: usize) -> Case<C> {
+        let seed = if index == 0 {
+            self.seed
+        } else {
+            mix(self.seed ^ index as u64)
+        };
+        let mut rng = Rng::new(seed);
+        let class = match classes.get(index) {
+            Some(c) => *c,
+            None => *rng.pick(classes),
+        };
+        Case {
+            surface: self.surface,
+            suite_seed: self.seed,
+            index,
+            seed,
+            class,
+            rng,
+        }
     }
 }
 
@@ -113,12 +139,9 @@ impl Suite {
     pub fn failures<C: Copy + fmt::Debug>(
         &self,
         classes: &[C],
-        mut check: impl FnMut(Case<C>),
+        check: impl FnMut(Case<C>),
     ) -> Vec<String> {
-        self.cases(classes)
-            .into_iter()
-            .filter_map(|case| attempt(|| check(case)).err())
-            .collect()
+        failures_of(self.cases(classes), check)
     }
 
     /// Fails with every message in `failures`, if any.
@@ -135,6 +158,14 @@ impl Suite {
             );
         }
     }
+}
+
+/// Runs `check` on each of `cases`, going on past a failing one; returns the failures' messages.
+fn failures_of<C>(cases: Vec<Case<C>>, mut check: impl FnMut(Case<C>)) -> Vec<String> {
+    cases
+        .into_iter()
+        .filter_map(|case| attempt(|| check(case)).err())
+        .collect()
 }
 
 /// Runs `f`, turning a panic (a failed check) into its message.
@@ -215,11 +246,11 @@ mod tests {
             seed: 5,
             cases: 7,
         };
-        let cases = s.cases(&['a', 'b', 'c']);
+        let cases = s.cases_only(&['a', 'b', 'c'], "");
         let classes: Vec<char> = cases.iter().map(|c| c.class).collect();
         assert_eq!(&classes[..3], &['a', 'b', 'c']);
         assert_eq!(cases[0].seed, 5);
-        let again = s.cases(&['a', 'b', 'c']);
+        let again = s.cases_only(&['a', 'b', 'c'], "");
         assert_eq!(
             cases.iter().map(|c| (c.seed, c.class)).collect::<Vec<_>>(),
             again.iter().map(|c| (c.seed, c.class)).collect::<Vec<_>>()
@@ -237,13 +268,14 @@ mod tests {
             cases: 4,
         };
         let mut seen = 0;
+        // `for_each` without the environment's `HOSTILE_ONLY`.
         let e = attempt(|| {
-            s.for_each(&[1u8, 2], |c| {
+            s.finish(failures_of(s.cases_only(&[1u8, 2], ""), |c| {
                 seen += 1;
                 if c.class == 2 {
                     c.fail("two is bad");
                 }
-            })
+            }))
         })
         .expect_err("two cases of class 2 fail");
         assert_eq!(seen, 4);
@@ -251,6 +283,28 @@ mod tests {
             e.contains("2 check(s) failed") && e.contains("two is bad"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_filter_naming_another_class_leaves_no_case_but_the_always_case() {
+        let s = Suite {
+            surface: "x",
+            seed: 5,
+            cases: 3,
+        };
+        // `HOSTILE_ONLY` naming another generator's class: `cases` returns none ...
+        assert!(s.cases_only(&['a', 'b'], "Count").is_empty());
+        let b = s.cases_only(&['a', 'b'], "'b', Count");
+        assert!(!b.is_empty() && b.iter().all(|c| c.class == 'b'));
+        assert_eq!(s.cases_only(&['a', 'b'], "").len(), 3);
+        // ... while the case of a check that must always run is there, the run's first case.
+        let always = s.always_case('z');
+        assert_eq!((always.index, always.seed, always.class), (0, 5, 'z'));
+        let first = s.cases_only(&['z', 'y'], "").remove(0);
+        assert_eq!((first.seed, first.class), (always.seed, always.class));
+        let none = Suite { cases: 0, ..s };
+        assert!(none.cases_only(&['a'], "").is_empty());
+        assert_eq!(none.always_case('a').class, 'a');
     }
 
     #[test]

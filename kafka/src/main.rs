@@ -192,6 +192,10 @@ async fn sink(mut args: SinkArgs) -> Result<()> {
     // Checked before connecting anywhere.
     let settings = args.settings()?;
     let health = std::sync::Arc::new(snowpipe_kafka::Health::default());
+    // Listened for from here on, before the metrics line announces the sink as started: a
+    // SIGTERM sent right after it (while the client connects) ends the run gracefully rather
+    // than killing the process by the signal's default action.
+    let mut shutdown = Box::pin(terminated());
     let server = match args.metrics_addr {
         Some(addr) => {
             let handle = snowpipe_kafka::install_metrics()?;
@@ -209,8 +213,18 @@ async fn sink(mut args: SinkArgs) -> Result<()> {
         }
         None => None,
     };
-    let client = args.client_builder()?.build().await?;
-    let report = snowpipe_kafka::run_with(settings, client.clone(), terminated(), health).await;
+    let builder = args.client_builder()?;
+    let client = tokio::select! {
+        client = builder.build() => client?,
+        () = &mut shutdown => {
+            tracing::warn!("stopped by a signal while connecting to Snowflake: nothing was read");
+            if let Some(task) = server {
+                task.abort();
+            }
+            return Ok(());
+        }
+    };
+    let report = snowpipe_kafka::run_with(settings, client.clone(), shutdown, health).await;
     if let Some(task) = server {
         task.abort();
     }

@@ -326,7 +326,8 @@ fn hostile_credentials() {
         suite.surface(),
         o.summary()
     );
-    let case = suite.cases(&CREDS).remove(0);
+    // The server's run is checked whatever `HOSTILE_ONLY` ran of it.
+    let case = suite.always_case(CREDS[0]);
     failures.extend(survived(&case, &o, &limits()).err());
     suite.finish(failures);
 }

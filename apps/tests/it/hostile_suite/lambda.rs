@@ -427,7 +427,7 @@ fn hostile_lambda_events() {
 
 /// CPU at two sizes of an event: 2,500 records against 5,000 (one instance each).
 fn linear(local: &Local, suite: &Suite, limits: &Limits) {
-    // `HOSTILE_ONLY` without `Count` leaves no case to measure.
+    // `HOSTILE_ONLY` without `Count` leaves no case: skipped (the harness says so).
     let Some(case) = suite.cases(&[Class::Count]).into_iter().next() else {
         return;
     };

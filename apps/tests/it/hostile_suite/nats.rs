@@ -299,7 +299,7 @@ fn hostile_nats_messages() {
 /// read with `--batch-max 500`, are held at most `--batch-max-bytes` (24 MiB) at a time: peak
 /// RSS within the budget, and every one of them lands (a row or a dead letter).
 fn batch_bytes(env: &Env, suite: &Suite, limits: &Limits) {
-    // `HOSTILE_ONLY` naming other classes leaves none of Size: nothing to measure then.
+    // `HOSTILE_ONLY` naming other classes leaves none of Size: skipped (the harness says so).
     let Some(case) = suite.cases(&[Class::Size]).into_iter().next() else {
         return;
     };
@@ -358,7 +358,7 @@ fn past_the_limit(env: &Env) {
 
 /// CPU at two sizes of the wide readings: 8 messages of 512 KiB against 8 of 1000 KiB.
 fn linear(env: &Env, suite: &Suite, limits: &Limits) {
-    // `HOSTILE_ONLY` naming other classes leaves none of Count: nothing to measure then.
+    // `HOSTILE_ONLY` naming other classes leaves none of Count: skipped (the harness says so).
     let Some(case) = suite.cases(&[Class::Count]).into_iter().next() else {
         return;
     };

@@ -202,7 +202,7 @@ fn past_the_limit(env: &Env) {
 /// CPU at two sizes of the wide readings (the class whose cost grows with a record's size):
 /// 8 records of 512 KiB against 8 of 1 MiB.
 fn linear(env: &Env, suite: &Suite, limits: &Limits) {
-    // `HOSTILE_ONLY` naming other classes leaves none of Count: nothing to measure then.
+    // `HOSTILE_ONLY` naming other classes leaves none of Count: skipped (the harness says so).
     let Some(case) = suite.cases(&[Class::Count]).into_iter().next() else {
         return;
     };

@@ -208,7 +208,8 @@ impl Server {
             suite.surface(),
             o.summary()
         );
-        let case = suite.cases(classes).remove(0);
+        // The server's run is checked whatever `HOSTILE_ONLY` ran of it.
+        let case = suite.always_case(classes[0]);
         failures.extend(
             survived(&case, &o, &limits())
                 .err()

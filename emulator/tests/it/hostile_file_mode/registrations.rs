@@ -283,22 +283,25 @@ fn hostile_file_registrations() {
     let s = Server::start();
     let suite = Suite::from_env("file_registrations", REGS.len());
     let mut failures = suite.failures(&REGS, |case| one(&s, &case));
-    // Fragments cost linear CPU: 512 and 1,024 of them (the most one registration names).
-    let case = suite.cases(&REGS).remove(0);
-    failures.extend(
-        attempt(|| {
-            let small = registration_cpu(&s, &case, 512);
-            let large = registration_cpu(&s, &case, 1024);
-            assert_linear(
-                &case,
-                (512, &small),
-                (1024, &large),
-                3.0,
-                Duration::from_millis(500),
-            );
-        })
-        .err(),
-    );
+    // Fragments cost linear CPU: 512 and 1,024 of them (the most one registration names),
+    // with the first case run: none when `HOSTILE_ONLY` names other classes (the harness
+    // prints that it skipped).
+    if let Some(case) = suite.cases(&REGS).into_iter().next() {
+        failures.extend(
+            attempt(|| {
+                let small = registration_cpu(&s, &case, 512);
+                let large = registration_cpu(&s, &case, 1024);
+                assert_linear(
+                    &case,
+                    (512, &small),
+                    (1024, &large),
+                    3.0,
+                    Duration::from_millis(500),
+                );
+            })
+            .err(),
+        );
+    }
     s.stop(&suite, &REGS, &mut failures);
     suite.finish(failures);
 }

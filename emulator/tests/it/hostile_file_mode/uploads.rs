@@ -190,17 +190,19 @@ fn hostile_file_mode_uploads() {
         );
     });
     // The body's framing costs linear CPU: 3 and 6 MiB in 8 KiB chunks (the smallest the
-    // framing allowance takes), both within the caller's share.
-    let case = suite.cases(&UPLOADS).remove(0);
-    failures.extend(
-        snowpipe_hostile::attempt(|| {
-            let small = upload_cpu(&s, &case, 3);
-            let large = upload_cpu(&s, &case, 6);
-            let slack = Duration::from_millis(500);
-            snowpipe_hostile::assert_linear(&case, (3, &small), (6, &large), 3.0, slack);
-        })
-        .err(),
-    );
+    // framing allowance takes), both within the caller's share. With the first case run:
+    // none when `HOSTILE_ONLY` names other classes (the harness prints that it skipped).
+    if let Some(case) = suite.cases(&UPLOADS).into_iter().next() {
+        failures.extend(
+            snowpipe_hostile::attempt(|| {
+                let small = upload_cpu(&s, &case, 3);
+                let large = upload_cpu(&s, &case, 6);
+                let slack = Duration::from_millis(500);
+                snowpipe_hostile::assert_linear(&case, (3, &small), (6, &large), 3.0, slack);
+            })
+            .err(),
+        );
+    }
     s.stop(&suite, &UPLOADS, &mut failures);
     suite.finish(failures);
 }
