@@ -108,13 +108,10 @@ impl Drop for Proc {
     }
 }
 
-/// How many ports a service's first start tries before the soak gives up.
-pub(super) const TRIES: usize = snowpipe_cli_support::server_start::TRIES;
-
 /// Waits until `proc`'s own log (`log`, from byte `from` on: the log is shared with earlier
 /// starts) holds every one of `needles` (its line saying it listens on its port), up to
 /// `limit`: `true` then, `false` when it exits first (its port was taken after it was
-/// chosen: start it again on another).
+/// chosen: `server_start::start_on_async` starts it again on another).
 ///
 /// # Errors
 /// When it neither does nor exits within `limit` (the error quotes its log's tail).
@@ -142,15 +139,6 @@ pub(super) async fn await_log(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// The error after [`TRIES`] starts of `name` that each exited before they were ready.
-pub(super) fn lost(name: &str, ports: &[u16], log: &Path, from: u64) -> anyhow::Error {
-    anyhow::anyhow!(
-        "{name} exited before it was ready on each of the ports {ports:?} of 127.0.0.1 (taken \
-         by another process?); its last words: {}",
-        log_tail(log, from, 5)
-    )
 }
 
 /// The broker: tansu on `port`, advertising `advertised` (the fault proxy's port), storing in
