@@ -200,6 +200,17 @@ pub fn log_has(log: &Path, from: u64, needles: &[&str]) -> bool {
     needles.iter().all(|n| text.contains(n))
 }
 
+/// The first whole line (ended by its line break: one being written is not yet whole) of `log`
+/// from byte `from` on that holds `needle`, without its line break.
+pub fn log_line(log: &Path, from: u64, needle: &str) -> Option<String> {
+    let text = log_from(log, from);
+    let whole = &text[..text.rfind('\n').map_or(0, |end| end + 1)];
+    whole
+        .lines()
+        .find(|l| l.contains(needle))
+        .map(str::to_owned)
+}
+
 /// The last `lines` lines of `log` from byte `from` on, joined with ` | ` (for an error).
 pub fn log_tail(log: &Path, from: u64, lines: usize) -> String {
     let text = log_from(log, from);

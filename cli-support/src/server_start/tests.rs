@@ -170,3 +170,26 @@ async fn an_async_start_that_loses_its_port_starts_on_another() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A line is found from the offset on, and only once its line break is written.
+#[test]
+fn a_log_line_is_whole_lines_from_the_offset() {
+    let dir = scratch("log-line");
+    let log = dir.join("a.log");
+    std::fs::write(&log, "serving on 1\n").unwrap();
+    let from = log_len(&log);
+    assert_eq!(
+        log_line(&log, 0, "serving").as_deref(),
+        Some("serving on 1")
+    );
+    assert_eq!(log_line(&log, from, "serving"), None);
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    write!(f, "serving on 12").unwrap();
+    assert_eq!(log_line(&log, from, "serving"), None, "not whole yet");
+    writeln!(f, "345").unwrap();
+    assert_eq!(
+        log_line(&log, from, "serving").as_deref(),
+        Some("serving on 12345")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

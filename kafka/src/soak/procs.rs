@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 pub(super) use snowpipe_cli_support::server_start::{free_port, log_len};
-use snowpipe_cli_support::server_start::{log_has, log_tail};
+use snowpipe_cli_support::server_start::{log_has, log_line, log_tail};
 
 /// A child process of the soak, killed (SIGKILL) and reaped when dropped.
 pub(super) struct Proc {
@@ -141,6 +141,50 @@ pub(super) async fn await_log(
     }
 }
 
+/// What a sink says on a line of its own once it serves its metrics, before the address.
+const SERVING: &str = "serving /metrics, /healthz and /readyz on http://";
+
+/// The port a sink instance (`proc`, started by [`sink`] on port 0) serves its metrics on,
+/// from its line saying so in `log` (from byte `from` on), waited for up to `limit`; `None`
+/// when it exits first.
+///
+/// # Errors
+/// When it neither says so nor exits within `limit`, or its line names no address.
+pub(super) async fn metrics_port(
+    proc: &mut Proc,
+    log: &Path,
+    from: u64,
+    limit: Duration,
+) -> Result<Option<u16>> {
+    if !await_log(proc, log, from, &[SERVING], limit).await? {
+        return Ok(None);
+    }
+    // `await_log` saw the words; the line is whole once its line break is written.
+    let started = Instant::now();
+    loop {
+        if let Some(line) = log_line(log, from, SERVING) {
+            let port = port_in(&line)
+                .with_context(|| format!("{}: no metrics address in {line:?}", proc.name))?;
+            return Ok(Some(port));
+        }
+        if started.elapsed() > limit {
+            bail!(
+                "{}: its metrics line did not end: {}",
+                proc.name,
+                log_tail(log, from, 5)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The port of the address after [`SERVING`] in `line`.
+fn port_in(line: &str) -> Option<u16> {
+    let (_, rest) = line.split_once(SERVING)?;
+    let addr = rest.split_whitespace().next()?;
+    addr.parse::<std::net::SocketAddr>().ok().map(|a| a.port())
+}
+
 /// The broker: tansu on `port`, advertising `advertised` (the fault proxy's port), storing in
 /// memory or in the S3 bucket `tansu` at `s3_port`.
 pub(super) fn tansu(bin: &Path, port: u16, advertised: u16, s3_port: Option<u16>) -> Command {
@@ -203,14 +247,9 @@ pub(super) struct Connection {
     pub key: PathBuf,
 }
 
-/// A sink instance of group `soak` on `topic`, serving metrics on `metrics_port`.
-pub(super) fn sink(
-    bin: &Path,
-    c: &Connection,
-    topic: &str,
-    metrics_port: u16,
-    stall_after: &str,
-) -> Command {
+/// A sink instance of group `soak` on `topic`, serving metrics on a port it picks (its line
+/// names it: [`metrics_port`]; a port chosen here and let go could be taken before it binds).
+pub(super) fn sink(bin: &Path, c: &Connection, topic: &str, stall_after: &str) -> Command {
     let mut cmd = Command::new(bin);
     cmd.args(["--brokers", &c.brokers, "--group", "soak", "--topic", topic])
         .args([
@@ -220,7 +259,7 @@ pub(super) fn sink(
             crate::demo::SCHEMA,
         ])
         .args(["--pipe", crate::demo::PIPE, "--metadata"])
-        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+        .args(["--metrics-addr", "127.0.0.1:0"])
         .args(["--stall-after", stall_after])
         .args([
             "-X",
@@ -235,4 +274,23 @@ pub(super) fn sink(
         .env("RUST_LOG", "info")
         .env_remove("SNOWFLAKE_PRIVATE_KEY");
     cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sink's own line (as its text log writes it) names the port it bound for `:0`.
+    #[test]
+    fn the_metrics_port_is_read_from_the_sinks_line() {
+        let line = "2026-11-28T08:00:00.000001Z  WARN snowpipe_kafka: serving /metrics, \
+                    /healthz and /readyz on http://127.0.0.1:40123";
+        assert_eq!(port_in(line), Some(40123));
+        assert_eq!(port_in(&format!("{line} ")), Some(40123));
+        assert_eq!(
+            port_in("serving /metrics, /healthz and /readyz on http://"),
+            None
+        );
+        assert_eq!(port_in("listening on http://127.0.0.1:9"), None);
+    }
 }

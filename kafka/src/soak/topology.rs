@@ -95,27 +95,30 @@ impl Topology {
         format!("http://127.0.0.1:{}", self.emulator_port)
     }
 
-    /// Starts the instance of `slot` (0-based) as a new process.
+    /// Starts the instance of `slot` (0-based) as a new process, and watches it (its metrics
+    /// on the port its line names, once it says so).
     ///
     /// # Errors
-    /// When it cannot start.
-    pub(super) fn start_sink(&mut self, slot: usize) -> Result<()> {
+    /// When it cannot start, or neither names its metrics port nor exits within [`START`].
+    pub(super) async fn start_sink(&mut self, slot: usize) -> Result<()> {
         if self.sinks.len() <= slot {
             self.sinks.resize_with(slot + 1, || None);
             self.starts.resize(slot + 1, 0);
         }
         self.starts[slot] += 1;
         let name = format!("sink-{}#{}", slot + 1, self.starts[slot]);
-        let port = free_port()?;
         let c = Connection {
             brokers: format!("127.0.0.1:{}", self.broker_proxy.port),
             url: format!("http://127.0.0.1:{}", self.emulator_proxy.port),
             key: self.key.clone(),
         };
-        let cmd = procs::sink(&self.bin, &c, TOPIC, port, &self.args.stall_after);
+        let cmd = procs::sink(&self.bin, &c, TOPIC, &self.args.stall_after);
         let log = self.dir.join(format!("sink-{}.log", slot + 1));
-        let p = Proc::spawn(&name, cmd, &log)?;
-        self.watch.add(&name, p.pid(), Some(port));
+        let from = log_len(&log);
+        let mut p = Proc::spawn(&name, cmd, &log)?;
+        // None: it exited first; `revive` notes it and starts it again.
+        let port = procs::metrics_port(&mut p, &log, from, START).await?;
+        self.watch.add(&name, p.pid(), port);
         self.sinks[slot] = Some(p);
         Ok(())
     }
@@ -146,7 +149,7 @@ impl Topology {
     ///
     /// # Errors
     /// When a restart fails.
-    pub(super) fn revive(&mut self) -> Result<()> {
+    pub(super) async fn revive(&mut self) -> Result<()> {
         for slot in 0..self.sinks.len() {
             let dead = self.sinks[slot].as_mut().is_some_and(|p| !p.running());
             if dead {
@@ -156,7 +159,7 @@ impl Topology {
                     .unwrap_or_default();
                 self.unexpected_exits.push(name.clone());
                 self.watch.remove(&name);
-                self.start_sink(slot)?;
+                self.start_sink(slot).await?;
             }
         }
         Ok(())
@@ -177,8 +180,8 @@ impl Topology {
             }
             Fault::ScaleOut => {
                 let n = self.args.instances;
-                self.start_sink(n)?;
-                self.start_sink(n + 1)?;
+                self.start_sink(n).await?;
+                self.start_sink(n + 1).await?;
             }
             Fault::BrokerLatency => self.broker_proxy.set(Mode::Latency(LATENCY)),
             Fault::BrokerReset => self.broker_proxy.set(Mode::Reset),
@@ -223,7 +226,7 @@ impl Topology {
     pub(super) async fn end(&mut self, fault: Fault) -> Result<()> {
         match fault {
             Fault::Stop => self.signal(0, libc::SIGCONT),
-            Fault::Kill => self.start_sink(1)?,
+            Fault::Kill => self.start_sink(1).await?,
             Fault::ScaleOut => {
                 let n = self.args.instances;
                 for slot in [n + 1, n] {
