@@ -8,7 +8,8 @@
 //! request only that server answers so — checked by [`wait_ready`]; a server that exits
 //! before it is ready (its port was taken) is started again on another port by [`start_on`]
 //! (or [`start_on_async`]), at most [`TRIES`] times, the last exit's log tail ([`log_tail`])
-//! in the error.
+//! in the error. A test that needs such a tool skips without it, except under `CI=true`
+//! ([`require_or_skip`]).
 
 use std::future::Future as _;
 use std::io::{Read as _, Seek as _};
@@ -16,6 +17,9 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
+
+mod require;
+pub use require::{on_path, require_or_skip};
 
 /// How many ports a start tries before it gives up.
 pub const TRIES: usize = 3;

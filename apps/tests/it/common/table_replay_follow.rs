@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use snowpipe_apps::table_replay::mariadb::{self, MariaDb};
 use snowpipe_apps::table_replay::source;
+use snowpipe_cli_support::server_start;
 use snowpipe_emulator::Emulator;
 
 use super::table_replay::{at_destination, destination};
@@ -14,16 +15,8 @@ use super::table_replay::{at_destination, destination};
 /// A server with `--log-bin --binlog-format=ROW`, or `None` (printed) without `mariadbd`,
 /// except under `CI=true`, where that fails.
 pub fn start_binlog_or_skip() -> Option<MariaDb> {
-    if mariadb::server_binary().is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "mariadbd is missing under CI=true: `{}` (.ci/run does it)",
-            mariadb::INSTALL_HINT
-        );
-        eprintln!(
-            "skipped: mariadbd not found; install it with `{}`",
-            mariadb::INSTALL_HINT
-        );
+    let found = mariadb::server_binary().is_some();
+    if !server_start::require_or_skip(found, "mariadbd", mariadb::INSTALL_HINT) {
         return None;
     }
     Some(MariaDb::start_with_binlog().expect("start a private MariaDB server with its binlog"))
