@@ -122,31 +122,17 @@ pub(super) async fn await_log(
     needles: &[&str],
     limit: Duration,
 ) -> Result<bool> {
-    let started = Instant::now();
-    loop {
-        if log_has(log, from, needles) {
-            return Ok(true);
-        }
-        if !proc.running() {
-            return Ok(false);
-        }
-        if started.elapsed() > limit {
-            bail!(
-                "{} did not say {needles:?} within {limit:?}: {}",
-                proc.name,
-                log_tail(log, from, 5)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let mut said = || log_has(log, from, needles).then_some(());
+    let seen = await_seen(proc, log, from, &needles, limit, &mut said).await?;
+    Ok(seen.is_some())
 }
 
 /// What a sink says on a line of its own once it serves its metrics, before the address.
 const SERVING: &str = "serving /metrics, /healthz and /readyz on http://";
 
 /// The port a sink instance (`proc`, started by [`sink`] on port 0) serves its metrics on,
-/// from its line saying so in `log` (from byte `from` on), waited for up to `limit`; `None`
-/// when it exits first.
+/// from its whole line saying so in `log` (from byte `from` on), waited for up to `limit`;
+/// `None` when it exits first.
 ///
 /// # Errors
 /// When it neither says so nor exits within `limit`, or its line names no address.
@@ -156,25 +142,42 @@ pub(super) async fn metrics_port(
     from: u64,
     limit: Duration,
 ) -> Result<Option<u16>> {
-    if !await_log(proc, log, from, &[SERVING], limit).await? {
-        return Ok(None);
-    }
-    // `await_log` saw the words; the line is whole once its line break is written.
+    let line = await_seen(proc, log, from, &SERVING, limit, &mut || {
+        log_line(log, from, SERVING)
+    })
+    .await?;
+    line.map(|line| {
+        port_in(&line).with_context(|| format!("{}: no metrics address in {line:?}", proc.name))
+    })
+    .transpose()
+}
+
+/// Polls `seen` until it gives something (`Some` of it), `proc` exits first (`None`), or
+/// `limit` passes (an error saying it did not say `what`, quoting its log's tail).
+async fn await_seen<T>(
+    proc: &mut Proc,
+    log: &Path,
+    from: u64,
+    what: &dyn std::fmt::Debug,
+    limit: Duration,
+    seen: &mut dyn FnMut() -> Option<T>,
+) -> Result<Option<T>> {
     let started = Instant::now();
     loop {
-        if let Some(line) = log_line(log, from, SERVING) {
-            let port = port_in(&line)
-                .with_context(|| format!("{}: no metrics address in {line:?}", proc.name))?;
-            return Ok(Some(port));
+        if let Some(it) = seen() {
+            return Ok(Some(it));
+        }
+        if !proc.running() {
+            return Ok(None);
         }
         if started.elapsed() > limit {
             bail!(
-                "{}: its metrics line did not end: {}",
+                "{} did not say {what:?} within {limit:?}: {}",
                 proc.name,
                 log_tail(log, from, 5)
             );
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
