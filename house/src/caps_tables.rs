@@ -65,7 +65,6 @@ pub(crate) const FLAGS: &[Allowed] = &[
             "--poll-interval",
             "--duration",
             "--seed",
-            "--rate",
             "--start",
             "--shard",
             "--server-id",
@@ -150,6 +149,13 @@ pub(crate) const FLAGS: &[Allowed] = &[
                  row: `snowpipe-emulator --data-dir`)",
     },
     Allowed {
+        programs: &["ski_resort", "ecommerce"],
+        names: &["--rate"],
+        reason: "the pace of a generator the operator runs (events a second, an `f64` parsed \
+                 by clap; it paces, it sizes nothing): not an outside input; `sensor_stream \
+                 --rate` has its row",
+    },
+    Allowed {
         programs: &["*"],
         names: &["--port", "--metrics-addr"],
         reason: "an address to listen on (what clients send there has its row: the emulator's \
@@ -173,6 +179,7 @@ pub(crate) const FLAGS: &[Allowed] = &[
             "--instances",
             "--tansu",
             "--moto",
+            "--rate",
         ],
         reason: "`snowpipe-kafka bench`, `demo` and `soak`: the developer's measuring tools, \
                  which start their own broker and emulator: not outside inputs",

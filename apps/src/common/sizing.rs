@@ -18,12 +18,15 @@ pub fn count<const MIN: u64, const MAX: u64>(text: &str) -> Result<u64, String> 
 /// # Errors
 /// Text that is not a whole number from `MIN` to `MAX`.
 pub fn count_u32<const MIN: u32, const MAX: u32>(text: &str) -> Result<u32, String> {
-    let n = within(text, MIN.into(), MAX.into())?;
-    u32::try_from(n).map_err(|_| past(MAX.into()))
+    within(text, MIN, MAX)
 }
 
-/// `text` as a whole number from `min` to `max`.
-fn within(text: &str, min: u64, max: u64) -> Result<u64, String> {
+/// `text` as a whole number from `min` to `max`, parsed as the flag's own type (nothing to
+/// convert after the range check).
+fn within<T>(text: &str, min: T, max: T) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+{
     let digits = text.strip_prefix('+').unwrap_or(text);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!(
@@ -31,10 +34,10 @@ fn within(text: &str, min: u64, max: u64) -> Result<u64, String> {
              exponent or separators)"
         ));
     }
-    // Digits only: a failure to parse is a number past u64, so past every cap.
-    let n = digits.parse::<u64>().map_err(|_| past(max))?;
+    // Digits only: a failure to parse is a number past `T`, so past every cap.
+    let n = digits.parse::<T>().map_err(|_| past(&max))?;
     if n > max {
-        return Err(past(max));
+        return Err(past(&max));
     }
     if n < min {
         return Err(format!("less than the least it takes: give {min} to {max}"));
@@ -43,7 +46,7 @@ fn within(text: &str, min: u64, max: u64) -> Result<u64, String> {
 }
 
 /// The refusal of a number past `max`.
-fn past(max: u64) -> String {
+fn past(max: &dyn std::fmt::Display) -> String {
     format!(
         "more than a run of this application is sized for: it takes at most {max}; give a \
          smaller number (the limit and why: docs/SECURITY.md, the caps table)"
@@ -69,6 +72,9 @@ mod tests {
         assert_eq!(count_u32::<1, 1024>("1024"), Ok(1024));
         let err = count_u32::<1, 1024>("0").unwrap_err();
         assert!(err.contains("give 1 to 1024"), "{err}");
+        // Past u32 itself: refused as past the flag's cap, not as past the type.
+        let err = count_u32::<1, 1024>("4294967296").unwrap_err();
+        assert!(err.contains("at most 1024"), "{err}");
     }
 
     #[test]

@@ -12,6 +12,9 @@ pub const MAX_SHARDS: u32 = 1_024;
 /// The most events `publish --count` sends (at its most `--rate`, 10,000 a second, under
 /// 3 hours; each kept by the broker's stream, a few hundred bytes).
 pub const MAX_COUNT: u64 = 100_000_000;
+/// The most events a second `--rate` publishes: the range the publisher always took (checked
+/// after parsing until round thirteen), now refused by clap before anything starts.
+pub const MAX_RATE: u32 = 10_000;
 
 crate::common::cli::app_cli! {
     /// A continuous sensor feed from NATS JetStream into Snowflake, exactly once by stream
@@ -135,8 +138,8 @@ pub struct PublishArgs {
     /// Number of events, at most 100,000,000.
     #[arg(long, value_parser = sizing::count::<0, MAX_COUNT>)]
     pub count: u64,
-    /// Events per second (1 to 10000).
-    #[arg(long, default_value_t = 1000)]
+    /// Events per second, 1 to 10,000.
+    #[arg(long, default_value_t = 1000, value_parser = sizing::count_u32::<1, MAX_RATE>)]
     pub rate: u32,
     /// Random seed; the same seed gives the same readings. Random when omitted (and printed).
     #[arg(long)]
@@ -211,8 +214,8 @@ pub struct RunArgs {
     /// How long to publish.
     #[arg(long, default_value = "20s", value_parser = snowpipe_streaming::duration::parse)]
     pub duration: Duration,
-    /// Events per second (1 to 10000).
-    #[arg(long, default_value_t = 1000)]
+    /// Events per second, 1 to 10,000.
+    #[arg(long, default_value_t = 1000, value_parser = sizing::count_u32::<1, MAX_RATE>)]
     pub rate: u32,
     /// Random seed of the readings. Random when omitted (and printed).
     #[arg(long)]

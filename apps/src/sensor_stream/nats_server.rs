@@ -219,12 +219,7 @@ mod tests {
     /// connections): the server starts on another port, and answers there as NATS does.
     #[test]
     fn a_port_taken_before_the_server_binds_it_is_replaced() {
-        if binary().is_none() {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "nats-server is missing under CI=true (.ci/run installs it)"
-            );
-            eprintln!("skipped: {INSTALL_HINT}");
+        if !server_start::require_or_skip(binary().is_some(), "nats-server", INSTALL_HINT) {
             return;
         }
         let held = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -13,6 +13,7 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 
 use crate::sensor_stream::broker::subject;
+use crate::sensor_stream::cli::MAX_RATE;
 use crate::sensor_stream::event::{shard_of, Generator};
 
 /// Most publishes awaiting their ack.
@@ -104,10 +105,11 @@ async fn wait_ack(ack: PublishAckFuture) -> Result<()> {
 /// Validates `--rate`.
 ///
 /// # Errors
-/// Outside 1 to 10,000 events per second.
+/// Outside 1 to [`MAX_RATE`] events per second (clap's value parser refuses such a `--rate`
+/// first; this guards the pacing's division for every caller).
 pub(super) fn check_rate(rate: u32) -> Result<()> {
-    if !(1..=10_000).contains(&rate) {
-        bail!("--rate must be between 1 and 10000 events per second (got {rate})");
+    if !(1..=MAX_RATE).contains(&rate) {
+        bail!("--rate must be between 1 and {MAX_RATE} events per second (got {rate})");
     }
     Ok(())
 }

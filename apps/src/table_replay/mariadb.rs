@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use snowpipe_cli_support::server_start;
 
 /// How to get the server on Debian/Ubuntu (printed when it is missing).
 pub const INSTALL_HINT: &str = "apt-get install mariadb-server";
@@ -51,11 +52,8 @@ fn free_port() -> Result<u16> {
 /// # Panics
 /// When the server is missing under `CI=true`, or installed but fails to start.
 pub fn start_or_skip() -> Option<MariaDb> {
-    if server_binary().is_none() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("mariadbd is missing under CI=true: `{INSTALL_HINT}` (.ci/run does it)");
-        }
-        eprintln!("skipped: mariadbd not found; install it with `{INSTALL_HINT}`");
+    let found = server_binary().is_some();
+    if !server_start::require_or_skip(found, "mariadbd", INSTALL_HINT) {
         return None;
     }
     Some(MariaDb::start().expect("start a private MariaDB server"))

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use snowpipe_cli_support::server_start;
 use snowpipe_streaming::emulator::Emulator;
 use snowpipe_streaming::OffsetToken;
 
@@ -30,12 +31,9 @@ fn chromium() -> Option<PathBuf> {
             }
         }
     }
-    let how = "headless Chromium not found: install it with `apt-get install chromium` \
-               (Debian/Ubuntu) to run the browser tests";
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{how}");
-    }
-    eprintln!("skipping: {how}");
+    let how = "install it with `apt-get install chromium` (Debian/Ubuntu) to run the browser \
+               tests";
+    server_start::require_or_skip(false, "headless Chromium", how);
     None
 }
 

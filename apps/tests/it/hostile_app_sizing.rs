@@ -1,8 +1,8 @@
 //! `hostile_app_sizing`: the numbers that size an application's own workload
 //! (`ski_resort --events` and `--events-per-day`, `ecommerce --orders`, `--instances` and
-//! `--customers`, `sensor_stream publish --count` and `--shards`, `table_replay --rows`) given
-//! 0, −1, 10^12, u64::MAX, `1e9`, `NaN` and text through the real binaries under the suite's
-//! memory cap. A value past a flag's cap (or not a whole number, or under its least) is refused
+//! `--customers`, `sensor_stream publish --count`, `--shards` and `--rate`, `table_replay
+//! --rows`) given 0, −1, 10^12, u64::MAX, `1e9`, `NaN` and text through the real binaries
+//! under the suite's memory cap. A value past a flag's cap (or not a whole number, or under its least) is refused
 //! as clap refuses a bad value (exit 2), naming the flag, the value and (past the cap) the
 //! limit and the fix, before anything is sized or spawned; an accepted value runs (each
 //! command here then fails fast, reaching no server, or finishes) within the budget.
@@ -15,6 +15,8 @@
 //! `table_replay sample --rows` took 10^12 and u64::MAX (they failed only for want of a
 //! server); `--events-per-day 0` was taken as 1; `ecommerce --orders` past an instance's ids
 //! was refused, but with exit 1 naming `--instances`. −1, `1e9`, `NaN` and text clap refused.
+//! Before round thirteen `sensor_stream publish --rate 0` was refused with exit 1 after
+//! parsing, and `--rate` 10^12 by clap without the limit or the fix.
 //! `HOSTILE_SEED` / `HOSTILE_CASES` / `HOSTILE_ONLY`: see `hostile/README.md`.
 
 use std::path::Path;
@@ -84,6 +86,7 @@ fn targets(dir: &Path) -> Vec<Target> {
     per_day.extend(words(&["--events", "10"]));
     let mut shards = publish.clone();
     shards.extend(words(&["--count", "1"]));
+    let rate = shards.clone();
     vec![
         t("ski_resort", ski, generate, "--events", 0),
         t("ski_resort", ski, per_day, "--events-per-day", 1),
@@ -92,6 +95,7 @@ fn targets(dir: &Path) -> Vec<Target> {
         t("ecommerce", shop, report, "--customers", 1),
         t("sensor_stream", sensors, publish, "--count", 0),
         t("sensor_stream", sensors, shards, "--shards", 1),
+        t("sensor_stream", sensors, rate, "--rate", 1),
         t("table_replay", replay, sample, "--rows", 0),
         // The all-in-one runs take the same flags (an accepted value starts their servers).
         t("ski_resort", ski, Vec::new(), "--events", 0),

@@ -6,6 +6,7 @@
 use std::process::{Command, Output};
 
 use serde_json::Value;
+use snowpipe_cli_support::server_start;
 
 use crate::common::bin::{ecommerce_bin, sensor_stream_bin, ski_resort_bin, table_replay_bin};
 use crate::common::sensor_stream::nats_available;
@@ -200,12 +201,8 @@ fn table_replays_warning_and_fatal_error_are_json() {
 #[test]
 fn table_replays_default_run_lines_are_json() {
     use snowpipe_apps::table_replay::mariadb;
-    if mariadb::server_binary().is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "mariadbd is missing under CI=true (.ci/run installs it)"
-        );
-        eprintln!("skipping table_replay's JSON log test: mariadbd not found");
+    let found = mariadb::server_binary().is_some();
+    if !server_start::require_or_skip(found, "mariadbd", mariadb::INSTALL_HINT) {
         return;
     }
     let mut cmd = Command::new(table_replay_bin());

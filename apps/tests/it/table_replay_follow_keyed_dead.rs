@@ -23,7 +23,7 @@ use snowpipe_emulator::Emulator;
 use crate::common;
 use crate::common::table_replay::{at_destination, destination, earlier_dead_letter};
 use crate::common::table_replay_follow::{
-    count_where, kill_at_rows, new_database, start_binlog_or_skip,
+    changes_ddl, count_where, kill_at_rows, new_database, start_binlog_or_skip,
 };
 
 /// One table: its DDL, how many rows, its key's text in `SOURCE_KEY_TEXT` as SQL over the
@@ -95,25 +95,6 @@ fn follow(bin: &Path, url: &str, table: &str, dest: (&Emulator, &Path), idle: &s
     cmd
 }
 
-/// The DDL `ddl --changes` prints for `table` (the change table, the DLQ and their pipes).
-fn ddl(bin: &Path, url: &str, table: &str) -> String {
-    let out = Command::new(bin)
-        .args(["ddl", "--changes", "--source", url, "--table", table])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    // The view is Snowflake's (QUALIFY); the emulator takes the tables and the pipes.
-    text.split("CREATE OR REPLACE VIEW")
-        .next()
-        .unwrap()
-        .to_owned()
-}
-
 /// Each value of `rows`' first column and how many rows hold it.
 fn counted(rows: Vec<Vec<serde_json::Value>>) -> BTreeMap<String, u64> {
     let mut seen = BTreeMap::new();
@@ -141,7 +122,7 @@ async fn run(db: &snowpipe_apps::table_replay::mariadb::MariaDb, case: &Case) {
     let dlq = format!("\"REPLAY.PUBLIC.{upper}_DLQ\"");
     let changes = format!("\"REPLAY.PUBLIC.{upper}_CHANGES\"");
     let dir = tempfile::tempdir().unwrap();
-    let (emulator, key) = destination(ddl(bin, &url, case.table), dir.path()).await;
+    let (emulator, key) = destination(changes_ddl(bin, &url, case.table, None), dir.path()).await;
     let dest = (&emulator, key.as_path());
 
     let mut logs = String::new();
@@ -290,7 +271,7 @@ async fn a_dead_letter_table_of_an_earlier_version_gets_source_key_text_and_keep
     .await
     .unwrap();
     // The DDL of an earlier version: the dead-letter table without SOURCE_KEY_TEXT.
-    let new = ddl(bin, &url, "ok");
+    let new = changes_ddl(bin, &url, "ok", None);
     assert!(new.contains("    SOURCE_KEY_TEXT VARCHAR,\n"), "{new}");
     let old = new.replace("    SOURCE_KEY_TEXT VARCHAR,\n", "");
     let dir = tempfile::tempdir().unwrap();

@@ -9,7 +9,7 @@
 #![cfg(unix)]
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable as _;
@@ -18,7 +18,7 @@ use snowpipe_emulator::Emulator;
 use crate::common;
 use crate::common::table_replay::{at_destination, destination};
 use crate::common::table_replay_follow::{
-    assert_equal, count_where, follow_cmd, new_database, start_binlog_or_skip,
+    assert_equal, changes_ddl, count_where, follow_cmd, new_database, start_binlog_or_skip,
 };
 
 /// Rows per table: 300 snapshot pages of 100, so a kill after the first commit is inside it.
@@ -46,26 +46,8 @@ async fn changes_destination(
     case: &Case,
     dir: &Path,
 ) -> (Emulator, std::path::PathBuf) {
-    let mut cmd = Command::new(bin);
-    cmd.args(["ddl", "--changes", "--source", url, "--table", case.table]);
-    if let Some(k) = case.key {
-        cmd.args(["--key", k.split_once('=').unwrap().1]);
-    }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    destination(
-        text.split("CREATE OR REPLACE VIEW")
-            .next()
-            .unwrap()
-            .to_owned(),
-        dir,
-    )
-    .await
+    let key = case.key.map(|k| k.split_once('=').unwrap().1);
+    destination(changes_ddl(bin, url, case.table, key), dir).await
 }
 
 fn follow(bin: &Path, url: &str, case: &Case, dest: (&Emulator, &Path), idle: &str) -> Command {
@@ -74,6 +56,29 @@ fn follow(bin: &Path, url: &str, case: &Case, dest: (&Emulator, &Path), idle: &s
         cmd.args(["--key", k]);
     }
     cmd
+}
+
+/// Waits until `done`, polling every 5 ms, at most 60 s from `start`; `child` (its stderr in
+/// `log`) must run meanwhile.
+async fn wait_running(
+    child: &mut Child,
+    log: &Path,
+    start: Instant,
+    what: &str,
+    mut done: impl FnMut() -> bool,
+) {
+    while !done() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{}",
+            std::fs::read_to_string(log).unwrap()
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no {what} in 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// The whole run for one case (see the module docs).
@@ -97,36 +102,17 @@ async fn run(case: Case) {
         .spawn()
         .unwrap();
     let start = Instant::now();
-    while !std::fs::read_to_string(&log)
-        .unwrap()
-        .contains("snapshot at")
-    {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "{}",
-            std::fs::read_to_string(&log).unwrap()
-        );
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "no snapshot in 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let snapshot_begun = || {
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("snapshot at")
+    };
+    wait_running(&mut child, &log, start, "snapshot", snapshot_begun).await;
     for sql in &case.during {
         conn.query_drop(sql).await.unwrap();
     }
-    while count_where(&emulator, &changes, "_OP = 'r'") == 0 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "{}",
-            std::fs::read_to_string(&log).unwrap()
-        );
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "no snapshot row in 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let row_committed = || count_where(&emulator, &changes, "_OP = 'r'") > 0;
+    wait_running(&mut child, &log, start, "snapshot row", row_committed).await;
     let _ = child.kill(); // SIGKILL
     let _ = child.wait();
     let first = std::fs::read_to_string(&log).unwrap();

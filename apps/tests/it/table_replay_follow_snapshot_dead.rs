@@ -12,7 +12,7 @@ use mysql_async::prelude::Queryable as _;
 
 use crate::common;
 use crate::common::table_replay_follow::{
-    assert_equal_but_dead, change_destination, count_where, dead_letters, follow_cmd,
+    assert_equal_but_dead, change_destination, changes_ddl, count_where, dead_letters, follow_cmd,
     follow_until_idle, kill_at_rows, new_database, start_binlog_or_skip, written_twice,
 };
 
@@ -140,21 +140,7 @@ async fn a_new_snapshot_writes_its_own_dead_letters() {
         .unwrap()
         .database("REPLAY")
         .schema("PUBLIC");
-    let out = std::process::Command::new(bin)
-        .args(["ddl", "--changes", "--source", &url, "--table", T])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ddl = String::from_utf8(out.stdout).unwrap();
-    let ddl = ddl
-        .split("CREATE OR REPLACE VIEW")
-        .next()
-        .unwrap()
-        .to_owned();
+    let ddl = changes_ddl(bin, &url, T, None);
     // The drops exactly as the fix prints them (`T_CHANGES` is the emulator's storage name,
     // a SQL API name only of a table literally named `REPLAY.PUBLIC.SN_CHANGES`).
     let fix = snowpipe_apps::table_replay::cdc::changes::new_snapshot_fix([T]);

@@ -6,14 +6,20 @@
 //! listener, and the next request fails (CI saw it). So: ready means the server itself
 //! answered — its own "listening" line naming the port in its log ([`log_has`]), or a
 //! request only that server answers so — checked by [`wait_ready`]; a server that exits
-//! before it is ready (its port was taken) is started again on another port by [`start_on`],
-//! at most [`TRIES`] times, the last exit's log tail ([`log_tail`]) in the error.
+//! before it is ready (its port was taken) is started again on another port by [`start_on`]
+//! (or [`start_on_async`]), at most [`TRIES`] times, the last exit's log tail ([`log_tail`])
+//! in the error. A test that needs such a tool skips without it, except under `CI=true`
+//! ([`require_or_skip`]).
 
+use std::future::Future as _;
 use std::io::{Read as _, Seek as _};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
+
+mod require;
+pub use require::{on_path, require_or_skip};
 
 /// How many ports a start tries before it gives up.
 pub const TRIES: usize = 3;
@@ -73,6 +79,16 @@ pub enum Attempt<T> {
     Lost(String),
 }
 
+impl<T> Attempt<T> {
+    /// The ready server passed through `f` (a lost start stays lost, with its log tail).
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Attempt<U> {
+        match self {
+            Self::Ready(server) => Attempt::Ready(f(server)),
+            Self::Lost(tail) => Attempt::Lost(tail),
+        }
+    }
+}
+
 /// Starts a server with `start` on the ports `next_port` picks (normally [`free_port`]),
 /// moving on to another port while a start is [`Attempt::Lost`], at most [`TRIES`] ports.
 ///
@@ -84,23 +100,58 @@ pub fn start_on<T>(
     next_port: &mut dyn FnMut() -> std::io::Result<u16>,
     start: &mut dyn FnMut(u16) -> std::io::Result<Attempt<T>>,
 ) -> std::io::Result<T> {
+    // One loop for both: every start here is ready at once, so one poll ends the search.
+    let search = start_on_async(what, next_port, |port| std::future::ready(start(port)));
+    let mut search = std::pin::pin!(search);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match search.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(result) => result,
+        std::task::Poll::Pending => unreachable!("a start that is ready at once never waits"),
+    }
+}
+
+/// [`start_on`] for a start that awaits (an async server's, or one polled on a runtime):
+/// the same ports, tries and error, `start`'s own error type (one an `io::Error` converts
+/// into, such as `anyhow::Error`).
+///
+/// # Errors
+/// As [`start_on`]'s.
+///
+/// # Cancellation
+/// Dropping the future drops the start in flight (and whatever it owns, such as its child).
+pub async fn start_on_async<T, E, F, Fut>(
+    what: &str,
+    next_port: &mut dyn FnMut() -> std::io::Result<u16>,
+    mut start: F,
+) -> Result<T, E>
+where
+    E: From<std::io::Error>,
+    F: FnMut(u16) -> Fut,
+    Fut: std::future::Future<Output = Result<Attempt<T>, E>>,
+{
     let mut tried = Vec::with_capacity(TRIES);
     let mut last = String::new();
     for _ in 0..TRIES {
         let port = next_port()?;
         tried.push(port);
-        match start(port)? {
+        match start(port).await? {
             Attempt::Ready(server) => return Ok(server),
             Attempt::Lost(tail) => last = tail,
         }
     }
-    Err(std::io::Error::new(
+    Err(all_lost(what, &tried, &last).into())
+}
+
+/// The error after [`TRIES`] lost starts of `what` on the ports `tried`, `last` the last
+/// one's log tail.
+fn all_lost(what: &str, tried: &[u16], last: &str) -> std::io::Error {
+    std::io::Error::new(
         std::io::ErrorKind::AddrInUse,
         format!(
             "{what} exited before it answered on each of the ports {tried:?} of 127.0.0.1 \
              (taken by another process?); its last words: {last}"
         ),
-    ))
+    )
 }
 
 /// What [`wait_ready`] saw.
@@ -151,6 +202,17 @@ fn log_from(log: &Path, from: u64) -> String {
 pub fn log_has(log: &Path, from: u64, needles: &[&str]) -> bool {
     let text = log_from(log, from);
     needles.iter().all(|n| text.contains(n))
+}
+
+/// The first whole line (ended by its line break: one being written is not yet whole) of `log`
+/// from byte `from` on that holds `needle`, without its line break.
+pub fn log_line(log: &Path, from: u64, needle: &str) -> Option<String> {
+    let text = log_from(log, from);
+    let whole = &text[..text.rfind('\n').map_or(0, |end| end + 1)];
+    whole
+        .lines()
+        .find(|l| l.contains(needle))
+        .map(str::to_owned)
 }
 
 /// The last `lines` lines of `log` from byte `from` on, joined with ` | ` (for an error).

@@ -1,5 +1,5 @@
-//! [`start_on`] with a real child process — this test binary run as a small server (the
-//! ignored `serve_as_child`) — on a port another listener already holds.
+//! [`start_on`] and [`start_on_async`] with a real child process — this test binary run as a
+//! small server (the ignored `serve_as_child`) — on a port another listener already holds.
 
 use std::io::{BufRead as _, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -145,6 +145,51 @@ fn three_lost_starts_are_an_error_naming_the_ports_and_the_exit() {
     assert!(
         text.contains(&format!("test server cannot bind 127.0.0.1:{taken}")),
         "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The async start moves on from a taken port as the blocking one does, with the start's own
+/// error type.
+#[tokio::test]
+async fn an_async_start_that_loses_its_port_starts_on_another() {
+    let held = TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = held.local_addr().unwrap().port();
+    let dir = scratch("taken-async");
+    let mut ports = TakenFirst::new(taken);
+    let started: Result<Server, Box<dyn std::error::Error>> =
+        start_on_async("the test server", &mut || ports.next_port(), |port| {
+            let dir = &dir;
+            async move { Ok(start_child(dir, port)?) }
+        })
+        .await;
+    let server = started.expect("started on another port");
+    assert_eq!(ports.picked().len(), 2, "{:?}", ports.picked());
+    assert_ne!(server.port, taken);
+    assert_eq!(answer(server.port), format!("test server {}", server.port));
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A line is found from the offset on, and only once its line break is written.
+#[test]
+fn a_log_line_is_whole_lines_from_the_offset() {
+    let dir = scratch("log-line");
+    let log = dir.join("a.log");
+    std::fs::write(&log, "serving on 1\n").unwrap();
+    let from = log_len(&log);
+    assert_eq!(
+        log_line(&log, 0, "serving").as_deref(),
+        Some("serving on 1")
+    );
+    assert_eq!(log_line(&log, from, "serving"), None);
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    write!(f, "serving on 12").unwrap();
+    assert_eq!(log_line(&log, from, "serving"), None, "not whole yet");
+    writeln!(f, "345").unwrap();
+    assert_eq!(
+        log_line(&log, from, "serving").as_deref(),
+        Some("serving on 12345")
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

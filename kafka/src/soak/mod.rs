@@ -104,7 +104,7 @@ pub async fn run(args: SoakArgs) -> Result<()> {
         .map(|p| format!("soak_{TOPIC}_{p}"))
         .collect();
     for slot in 0..args.instances {
-        topo.start_sink(slot)?;
+        topo.start_sink(slot).await?;
     }
     opened(&pipe, &channels).await?;
     let produced = Produced::default();
@@ -218,7 +218,7 @@ async fn faults(
     for planned in plan {
         // Revive (and note) instances that exited on their own while waiting.
         while t0.elapsed() < planned.at {
-            topo.revive()?;
+            topo.revive().await?;
             tokio::select! {
                 () = until(planned.at) => {}
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -245,7 +245,7 @@ async fn faults(
         });
     }
     while t0.elapsed() < run {
-        topo.revive()?;
+        topo.revive().await?;
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     Ok(log)

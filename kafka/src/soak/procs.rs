@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 pub(super) use snowpipe_cli_support::server_start::{free_port, log_len};
-use snowpipe_cli_support::server_start::{log_has, log_tail};
+use snowpipe_cli_support::server_start::{log_has, log_line, log_tail};
 
 /// A child process of the soak, killed (SIGKILL) and reaped when dropped.
 pub(super) struct Proc {
@@ -108,13 +108,10 @@ impl Drop for Proc {
     }
 }
 
-/// How many ports a service's first start tries before the soak gives up.
-pub(super) const TRIES: usize = snowpipe_cli_support::server_start::TRIES;
-
 /// Waits until `proc`'s own log (`log`, from byte `from` on: the log is shared with earlier
 /// starts) holds every one of `needles` (its line saying it listens on its port), up to
 /// `limit`: `true` then, `false` when it exits first (its port was taken after it was
-/// chosen: start it again on another).
+/// chosen: `server_start::start_on_async` starts it again on another).
 ///
 /// # Errors
 /// When it neither does nor exits within `limit` (the error quotes its log's tail).
@@ -125,17 +122,57 @@ pub(super) async fn await_log(
     needles: &[&str],
     limit: Duration,
 ) -> Result<bool> {
+    let mut said = || log_has(log, from, needles).then_some(());
+    let seen = await_seen(proc, log, from, &needles, limit, &mut said).await?;
+    Ok(seen.is_some())
+}
+
+/// What a sink says on a line of its own once it serves its metrics, before the address.
+const SERVING: &str = "serving /metrics, /healthz and /readyz on http://";
+
+/// The port a sink instance (`proc`, started by [`sink`] on port 0) serves its metrics on,
+/// from its whole line saying so in `log` (from byte `from` on), waited for up to `limit`;
+/// `None` when it exits first.
+///
+/// # Errors
+/// When it neither says so nor exits within `limit`, or its line names no address.
+pub(super) async fn metrics_port(
+    proc: &mut Proc,
+    log: &Path,
+    from: u64,
+    limit: Duration,
+) -> Result<Option<u16>> {
+    let line = await_seen(proc, log, from, &SERVING, limit, &mut || {
+        log_line(log, from, SERVING)
+    })
+    .await?;
+    line.map(|line| {
+        port_in(&line).with_context(|| format!("{}: no metrics address in {line:?}", proc.name))
+    })
+    .transpose()
+}
+
+/// Polls `seen` until it gives something (`Some` of it), `proc` exits first (`None`), or
+/// `limit` passes (an error saying it did not say `what`, quoting its log's tail).
+async fn await_seen<T>(
+    proc: &mut Proc,
+    log: &Path,
+    from: u64,
+    what: &dyn std::fmt::Debug,
+    limit: Duration,
+    seen: &mut dyn FnMut() -> Option<T>,
+) -> Result<Option<T>> {
     let started = Instant::now();
     loop {
-        if log_has(log, from, needles) {
-            return Ok(true);
+        if let Some(it) = seen() {
+            return Ok(Some(it));
         }
         if !proc.running() {
-            return Ok(false);
+            return Ok(None);
         }
         if started.elapsed() > limit {
             bail!(
-                "{} did not say {needles:?} within {limit:?}: {}",
+                "{} did not say {what:?} within {limit:?}: {}",
                 proc.name,
                 log_tail(log, from, 5)
             );
@@ -144,13 +181,11 @@ pub(super) async fn await_log(
     }
 }
 
-/// The error after [`TRIES`] starts of `name` that each exited before they were ready.
-pub(super) fn lost(name: &str, ports: &[u16], log: &Path, from: u64) -> anyhow::Error {
-    anyhow::anyhow!(
-        "{name} exited before it was ready on each of the ports {ports:?} of 127.0.0.1 (taken \
-         by another process?); its last words: {}",
-        log_tail(log, from, 5)
-    )
+/// The port of the address after [`SERVING`] in `line`.
+fn port_in(line: &str) -> Option<u16> {
+    let (_, rest) = line.split_once(SERVING)?;
+    let addr = rest.split_whitespace().next()?;
+    addr.parse::<std::net::SocketAddr>().ok().map(|a| a.port())
 }
 
 /// The broker: tansu on `port`, advertising `advertised` (the fault proxy's port), storing in
@@ -215,14 +250,9 @@ pub(super) struct Connection {
     pub key: PathBuf,
 }
 
-/// A sink instance of group `soak` on `topic`, serving metrics on `metrics_port`.
-pub(super) fn sink(
-    bin: &Path,
-    c: &Connection,
-    topic: &str,
-    metrics_port: u16,
-    stall_after: &str,
-) -> Command {
+/// A sink instance of group `soak` on `topic`, serving metrics on a port it picks (its line
+/// names it: [`metrics_port`]; a port chosen here and let go could be taken before it binds).
+pub(super) fn sink(bin: &Path, c: &Connection, topic: &str, stall_after: &str) -> Command {
     let mut cmd = Command::new(bin);
     cmd.args(["--brokers", &c.brokers, "--group", "soak", "--topic", topic])
         .args([
@@ -232,7 +262,7 @@ pub(super) fn sink(
             crate::demo::SCHEMA,
         ])
         .args(["--pipe", crate::demo::PIPE, "--metadata"])
-        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+        .args(["--metrics-addr", "127.0.0.1:0"])
         .args(["--stall-after", stall_after])
         .args([
             "-X",
@@ -247,4 +277,23 @@ pub(super) fn sink(
         .env("RUST_LOG", "info")
         .env_remove("SNOWFLAKE_PRIVATE_KEY");
     cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sink's own line (as its text log writes it) names the port it bound for `:0`.
+    #[test]
+    fn the_metrics_port_is_read_from_the_sinks_line() {
+        let line = "2026-11-28T08:00:00.000001Z  WARN snowpipe_kafka: serving /metrics, \
+                    /healthz and /readyz on http://127.0.0.1:40123";
+        assert_eq!(port_in(line), Some(40123));
+        assert_eq!(port_in(&format!("{line} ")), Some(40123));
+        assert_eq!(
+            port_in("serving /metrics, /healthz and /readyz on http://"),
+            None
+        );
+        assert_eq!(port_in("listening on http://127.0.0.1:9"), None);
+    }
 }

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use crate::soak::args::SoakArgs;
-use crate::soak::procs::{self, await_log, free_port, log_len, lost, Connection, Proc, TRIES};
+use snowpipe_cli_support::server_start::{self, log_tail, Attempt};
+
+use crate::soak::procs::{self, await_log, free_port, log_len, Connection, Proc};
 use crate::soak::proxy::{Mode, Proxy};
 use crate::soak::schedule::Fault;
 use crate::soak::watch::Watch;
@@ -93,27 +95,30 @@ impl Topology {
         format!("http://127.0.0.1:{}", self.emulator_port)
     }
 
-    /// Starts the instance of `slot` (0-based) as a new process.
+    /// Starts the instance of `slot` (0-based) as a new process, and watches it (its metrics
+    /// on the port its line names, once it says so).
     ///
     /// # Errors
-    /// When it cannot start.
-    pub(super) fn start_sink(&mut self, slot: usize) -> Result<()> {
+    /// When it cannot start, or neither names its metrics port nor exits within [`START`].
+    pub(super) async fn start_sink(&mut self, slot: usize) -> Result<()> {
         if self.sinks.len() <= slot {
             self.sinks.resize_with(slot + 1, || None);
             self.starts.resize(slot + 1, 0);
         }
         self.starts[slot] += 1;
         let name = format!("sink-{}#{}", slot + 1, self.starts[slot]);
-        let port = free_port()?;
         let c = Connection {
             brokers: format!("127.0.0.1:{}", self.broker_proxy.port),
             url: format!("http://127.0.0.1:{}", self.emulator_proxy.port),
             key: self.key.clone(),
         };
-        let cmd = procs::sink(&self.bin, &c, TOPIC, port, &self.args.stall_after);
+        let cmd = procs::sink(&self.bin, &c, TOPIC, &self.args.stall_after);
         let log = self.dir.join(format!("sink-{}.log", slot + 1));
-        let p = Proc::spawn(&name, cmd, &log)?;
-        self.watch.add(&name, p.pid(), Some(port));
+        let from = log_len(&log);
+        let mut p = Proc::spawn(&name, cmd, &log)?;
+        // None: it exited first; `revive` notes it and starts it again.
+        let port = procs::metrics_port(&mut p, &log, from, START).await?;
+        self.watch.add(&name, p.pid(), port);
         self.sinks[slot] = Some(p);
         Ok(())
     }
@@ -144,7 +149,7 @@ impl Topology {
     ///
     /// # Errors
     /// When a restart fails.
-    pub(super) fn revive(&mut self) -> Result<()> {
+    pub(super) async fn revive(&mut self) -> Result<()> {
         for slot in 0..self.sinks.len() {
             let dead = self.sinks[slot].as_mut().is_some_and(|p| !p.running());
             if dead {
@@ -154,7 +159,7 @@ impl Topology {
                     .unwrap_or_default();
                 self.unexpected_exits.push(name.clone());
                 self.watch.remove(&name);
-                self.start_sink(slot)?;
+                self.start_sink(slot).await?;
             }
         }
         Ok(())
@@ -175,8 +180,8 @@ impl Topology {
             }
             Fault::ScaleOut => {
                 let n = self.args.instances;
-                self.start_sink(n)?;
-                self.start_sink(n + 1)?;
+                self.start_sink(n).await?;
+                self.start_sink(n + 1).await?;
             }
             Fault::BrokerLatency => self.broker_proxy.set(Mode::Latency(LATENCY)),
             Fault::BrokerReset => self.broker_proxy.set(Mode::Reset),
@@ -186,27 +191,27 @@ impl Topology {
             Fault::EmulatorBlackHole => self.emulator_proxy.set(Mode::BlackHole),
             Fault::EmulatorRestart => {
                 self.emulator.stop(Duration::from_secs(30)).await;
-                self.emulator = start_emulator(
+                let started = start_emulator(
                     &self.bin,
                     &self.args,
                     &self.dir,
                     self.emulator_port,
                     &self.watch,
                 )
-                .await?
-                .context("the emulator did not start again on its port")?;
+                .await?;
+                self.emulator = restarted("emulator", started)?;
             }
             Fault::BrokerRestart => {
                 self.broker.stop(Duration::from_secs(30)).await;
-                self.broker = start_broker(
+                let started = start_broker(
                     &self.args,
                     &self.dir,
                     self.broker_port,
                     self.broker_proxy.port,
                     self.s3.as_ref(),
                 )
-                .await?
-                .context("the broker did not start again on its port")?;
+                .await?;
+                self.broker = restarted("broker", started)?;
                 self.watch.remove("broker");
                 self.watch.add("broker", self.broker.pid(), None);
             }
@@ -221,7 +226,7 @@ impl Topology {
     pub(super) async fn end(&mut self, fault: Fault) -> Result<()> {
         match fault {
             Fault::Stop => self.signal(0, libc::SIGCONT),
-            Fault::Kill => self.start_sink(1)?,
+            Fault::Kill => self.start_sink(1).await?,
             Fault::ScaleOut => {
                 let n = self.args.instances;
                 for slot in [n + 1, n] {
@@ -255,43 +260,39 @@ impl Topology {
 }
 
 /// The S3 server (moto) on a port chosen free: ready when it says it runs on that port; a
-/// start that exits first (the port was taken meanwhile) moves to another, at most [`TRIES`].
+/// start that exits first (the port was taken meanwhile) moves to another, at most
+/// [`TRIES`](server_start::TRIES).
 async fn start_s3(args: &SoakArgs, dir: &Path) -> Result<(Proc, u16)> {
     let log = dir.join("s3.log");
-    let (mut ports, mut from) = (Vec::new(), 0);
-    for _ in 0..TRIES {
-        let port = free_port()?;
-        ports.push(port);
-        from = log_len(&log);
-        let mut p = Proc::spawn("s3", procs::moto(&args.moto, port), &log)?;
-        let running = format!("Running on http://127.0.0.1:{port}");
-        if await_log(&mut p, &log, from, &[&running], START).await? {
-            create_bucket(port).await?;
-            return Ok((p, port));
+    let s3 = server_start::start_on_async("s3", &mut free_port, |port| {
+        let log = &log;
+        async move {
+            let from = log_len(log);
+            let mut p = Proc::spawn("s3", procs::moto(&args.moto, port), log)?;
+            let running = format!("Running on http://127.0.0.1:{port}");
+            let ready = await_log(&mut p, log, from, &[&running], START).await?;
+            anyhow::Ok(attempt(ready.then_some((p, port)), log, from))
         }
-    }
-    Err(lost("s3", &ports, &log, from))
+    })
+    .await?;
+    create_bucket(s3.1).await?;
+    Ok(s3)
 }
 
 /// The broker's first start, on a port chosen free behind a new fault proxy; a start that
-/// loses its port moves (with a new proxy) to another, at most [`TRIES`].
+/// loses its port moves (with a new proxy) to another, at most
+/// [`TRIES`](server_start::TRIES).
 async fn first_broker(
     args: &SoakArgs,
     dir: &Path,
     s3: Option<&(Proc, u16)>,
 ) -> Result<(Proc, u16, Proxy)> {
-    let log = dir.join("broker.log");
-    let (mut ports, mut from) = (Vec::new(), 0);
-    for _ in 0..TRIES {
-        let port = free_port()?;
-        ports.push(port);
-        from = log_len(&log);
+    server_start::start_on_async("broker", &mut free_port, |port| async move {
         let proxy = Proxy::start(0, format!("127.0.0.1:{port}")).await?;
-        if let Some(p) = start_broker(args, dir, port, proxy.port, s3).await? {
-            return Ok((p, port, proxy));
-        }
-    }
-    Err(lost("broker", &ports, &log, from))
+        let started = start_broker(args, dir, port, proxy.port, s3).await?;
+        Ok(started.map(|p| (p, port, proxy)))
+    })
+    .await
 }
 
 /// The emulator's first start, as [`first_broker`]'s.
@@ -301,44 +302,56 @@ async fn first_emulator(
     dir: &Path,
     watch: &Watch,
 ) -> Result<(Proc, u16, Proxy)> {
-    let log = dir.join("emulator.log");
-    let (mut ports, mut from) = (Vec::new(), 0);
-    for _ in 0..TRIES {
-        let port = free_port()?;
-        ports.push(port);
-        from = log_len(&log);
+    server_start::start_on_async("emulator", &mut free_port, |port| async move {
         let proxy = Proxy::start(0, format!("127.0.0.1:{port}")).await?;
-        if let Some(p) = start_emulator(bin, args, dir, port, watch).await? {
-            return Ok((p, port, proxy));
-        }
+        let started = start_emulator(bin, args, dir, port, watch).await?;
+        Ok(started.map(|p| (p, port, proxy)))
+    })
+    .await
+}
+
+/// `Ready(p)` when a start is ready, else `Lost` with its log's tail (from byte `from`).
+fn attempt<T>(ready: Option<T>, log: &Path, from: u64) -> Attempt<T> {
+    match ready {
+        Some(p) => Attempt::Ready(p),
+        None => Attempt::Lost(log_tail(log, from, 5)),
     }
-    Err(lost("emulator", &ports, &log, from))
+}
+
+/// A restart's process, or the error naming `what` and what it said last.
+fn restarted(what: &str, attempt: Attempt<Proc>) -> Result<Proc> {
+    match attempt {
+        Attempt::Ready(p) => Ok(p),
+        Attempt::Lost(tail) => Err(anyhow::anyhow!(
+            "the {what} did not start again on its port: {tail}"
+        )),
+    }
 }
 
 /// Starts the emulator's process on `port`, its data in `dir`: ready when it says it listens
-/// there; `None` when it exits first (the port was taken).
+/// there; `Lost` when it exits first (the port was taken).
 async fn start_emulator(
     bin: &Path,
     args: &SoakArgs,
     dir: &Path,
     port: u16,
     watch: &Watch,
-) -> Result<Option<Proc>> {
+) -> Result<Attempt<Proc>> {
     let cmd = procs::emulator(bin, port, dir, args.seed, args.token_ttl);
     let log = dir.join("emulator.log");
     let from = log_len(&log);
     let mut p = Proc::spawn("emulator", cmd, &log)?;
     let listening = format!("listening on http://127.0.0.1:{port}");
     if !await_log(&mut p, &log, from, &[&listening], START).await? {
-        return Ok(None);
+        return Ok(attempt(None, &log, from));
     }
     watch.remove("emulator");
     watch.add("emulator", p.pid(), None);
-    Ok(Some(p))
+    Ok(Attempt::Ready(p))
 }
 
 /// Starts tansu on `port`, advertising the proxy's `advertised` port: ready when it says it
-/// listens there and is ready (it says "listening on" before it binds); `None` when it exits
+/// listens there and is ready (it says "listening on" before it binds); `Lost` when it exits
 /// first (the port was taken).
 async fn start_broker(
     args: &SoakArgs,
@@ -346,14 +359,14 @@ async fn start_broker(
     port: u16,
     advertised: u16,
     s3: Option<&(Proc, u16)>,
-) -> Result<Option<Proc>> {
+) -> Result<Attempt<Proc>> {
     let cmd = procs::tansu(&args.tansu, port, advertised, s3.map(|s| s.1));
     let log = dir.join("broker.log");
     let from = log_len(&log);
     let mut p = Proc::spawn("broker", cmd, &log)?;
     let listening = format!("listening on: tcp://127.0.0.1:{port}");
     let ready = await_log(&mut p, &log, from, &[&listening, "ready in"], START).await?;
-    Ok(ready.then_some(p))
+    Ok(attempt(ready.then_some(p), &log, from))
 }
 
 /// Creates the bucket `tansu` in the S3 server on `port`.

@@ -26,22 +26,10 @@ fn rules_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/prometheus")
 }
 
-/// Whether `tool` runs here; without it the test is skipped (failed under `CI=true`).
+/// Whether `tool` is on the PATH; without it the test is skipped (failed under `CI=true`).
 fn have(tool: &str) -> bool {
-    let found = Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{tool} is missing under CI=true (.ci/run installs Debian's prometheus)"
-        );
-        eprintln!("skipped: {tool} is not installed (apt-get install prometheus)");
-    }
-    found
+    let found = server_start::on_path(tool);
+    server_start::require_or_skip(found, tool, "apt-get install prometheus")
 }
 
 #[test]

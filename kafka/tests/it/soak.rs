@@ -15,24 +15,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use snowpipe_cli_support::server_start;
 
 use crate::common::bin;
 
 /// Whether `tool` is on the PATH; without it the test is skipped (failed under `CI=true`).
 fn have(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{tool} is missing under CI=true (.ci/run installs it)"
-        );
-        eprintln!("skipped: {tool} is not installed (see .ci/run)");
-    }
-    found
+    server_start::require_or_skip(server_start::on_path(tool), tool, "see .ci/run")
 }
 
 /// The soak's process, killed if the test ends first.

@@ -120,12 +120,7 @@ mod tests {
     /// connections): kinesalite starts on another port.
     #[test]
     fn a_port_taken_before_the_server_binds_it_is_replaced() {
-        if binary().is_none() {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "kinesalite is missing under CI=true (.ci/run installs it)"
-            );
-            eprintln!("skipped: {INSTALL_HINT}");
+        if !server_start::require_or_skip(binary().is_some(), "kinesalite", INSTALL_HINT) {
             return;
         }
         let held = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

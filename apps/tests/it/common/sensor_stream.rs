@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 
 use snowpipe_apps::sensor_stream::nats_server;
 use snowpipe_apps::sensor_stream::pipeline::SETUP_SQL;
+use snowpipe_cli_support::server_start;
 use snowpipe_streaming::sql::SqlClient;
 
 /// Whether `nats-server` is installed. Without it the `sensor_stream` `test` skips, saying
@@ -36,18 +37,10 @@ pub fn kinesis_server_available(what: &str) -> bool {
     )
 }
 
-/// `found`, or (the `server` missing) `false` after printing `skipping {what}:` and `hint`;
-/// under `CI=true` a missing server is a failure.
+/// `found`, or (the `server` missing) `false` after printing that `what` is skipped and
+/// `hint`; under `CI=true` a missing server is a failure.
 fn installed(found: bool, server: &str, hint: &str, what: &str) -> bool {
-    if found {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{hint} (CI=true: a missing {server} is a failure; .ci/run installs it)"
-    );
-    eprintln!("skipping {what}: {hint}");
-    false
+    server_start::require_or_skip(found, server, &format!("{what}: {hint}"))
 }
 
 /// `sensor_stream consume` of `shards` shards of `stream` on the broker at `nats`, into

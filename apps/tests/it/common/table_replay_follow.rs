@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use snowpipe_apps::table_replay::mariadb::{self, MariaDb};
 use snowpipe_apps::table_replay::source;
+use snowpipe_cli_support::server_start;
 use snowpipe_emulator::Emulator;
 
 use super::table_replay::{at_destination, destination};
@@ -14,16 +15,8 @@ use super::table_replay::{at_destination, destination};
 /// A server with `--log-bin --binlog-format=ROW`, or `None` (printed) without `mariadbd`,
 /// except under `CI=true`, where that fails.
 pub fn start_binlog_or_skip() -> Option<MariaDb> {
-    if mariadb::server_binary().is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "mariadbd is missing under CI=true: `{}` (.ci/run does it)",
-            mariadb::INSTALL_HINT
-        );
-        eprintln!(
-            "skipped: mariadbd not found; install it with `{}`",
-            mariadb::INSTALL_HINT
-        );
+    let found = mariadb::server_binary().is_some();
+    if !server_start::require_or_skip(found, "mariadbd", mariadb::INSTALL_HINT) {
         return None;
     }
     Some(MariaDb::start_with_binlog().expect("start a private MariaDB server with its binlog"))
@@ -51,22 +44,33 @@ pub async fn change_destination(
     tables: &[&str],
     dir: &Path,
 ) -> (Emulator, PathBuf) {
-    let mut ddl = String::new();
-    for t in tables {
-        let out = Command::new(bin)
-            .args(["ddl", "--changes", "--source", url, "--table", t])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8(out.stdout).unwrap();
-        // The view is Snowflake's (QUALIFY); the emulator takes the table and the pipe.
-        ddl.push_str(text.split("CREATE OR REPLACE VIEW").next().unwrap());
-    }
+    let ddl: String = tables
+        .iter()
+        .map(|t| changes_ddl(bin, url, t, None))
+        .collect();
     destination(ddl, dir).await
+}
+
+/// What `ddl --changes` prints for `table` (with `--key COLS` when given) but the view: the
+/// change table, the dead-letter table and their pipes.
+pub fn changes_ddl(bin: &Path, url: &str, table: &str, key: Option<&str>) -> String {
+    let mut cmd = Command::new(bin);
+    cmd.args(["ddl", "--changes", "--source", url, "--table", table]);
+    if let Some(columns) = key {
+        cmd.args(["--key", columns]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    // The view is Snowflake's (QUALIFY); the emulator takes the tables and the pipes.
+    text.split("CREATE OR REPLACE VIEW")
+        .next()
+        .unwrap()
+        .to_owned()
 }
 
 /// `table_replay follow --table T,... --until-idle IDLE` as a command (not yet run).

@@ -35,17 +35,9 @@ const KEY: (&str, &str) = ("testing", "testing");
 impl Moto {
     /// Starts a server, or `None` (skipped) when `moto_server` is not installed outside CI.
     pub(crate) fn start() -> Option<Self> {
-        let found = Command::new("sh")
-            .args(["-c", "command -v moto_server"])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !found {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "moto_server is missing under CI=true (.ci/run installs it from .ci/moto.txt)"
-            );
-            eprintln!("skipped: moto_server is not installed (see .ci/run)");
+        let found = server_start::on_path("moto_server");
+        let hint = ".ci/run installs it from .ci/moto.txt";
+        if !server_start::require_or_skip(found, "moto_server", hint) {
             return None;
         }
         // The port is free when chosen but may be taken before moto binds it (another test's
