@@ -149,13 +149,6 @@ pub(crate) const FLAGS: &[Allowed] = &[
                  row: `snowpipe-emulator --data-dir`)",
     },
     Allowed {
-        programs: &["ski_resort", "ecommerce"],
-        names: &["--rate"],
-        reason: "the pace of a generator the operator runs (events a second, an `f64` parsed \
-                 by clap; it paces, it sizes nothing): not an outside input; `sensor_stream \
-                 --rate` has its row",
-    },
-    Allowed {
         programs: &["*"],
         names: &["--port", "--metrics-addr"],
         reason: "an address to listen on (what clients send there has its row: the emulator's \

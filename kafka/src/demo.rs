@@ -479,11 +479,10 @@ pub async fn produce(
         if pending.len() >= 500 {
             settle(&mut pending, into).await?;
         }
-        if rate > 0.0 {
-            let due = Duration::from_secs_f64((id - first + 1) as f64 / rate);
-            if let Some(wait) = due.checked_sub(started.elapsed()) {
-                tokio::time::sleep(wait).await;
-            }
+        let produced = u64::try_from(id - first + 1).unwrap_or(0);
+        let due = snowpipe_cli_support::pace::due(produced, rate);
+        if let Some(wait) = due.and_then(|due| due.checked_sub(started.elapsed())) {
+            tokio::time::sleep(wait).await;
         }
     }
     settle(&mut pending, into).await
@@ -516,8 +515,8 @@ pub struct DemoArgs {
     /// Partitions of the topic.
     #[arg(long, default_value_t = 6)]
     pub partitions: i32,
-    /// Events a second.
-    #[arg(long, default_value_t = 2_500.0)]
+    /// Events a second, 0.001 to 1e9; 0 for as fast as possible.
+    #[arg(long, default_value_t = 2_500.0, value_parser = snowpipe_cli_support::pace::per_second)]
     pub rate: f64,
     /// Every N-th message is not JSON (0: none).
     #[arg(long, default_value_t = 1_000)]

@@ -93,8 +93,8 @@ pub(super) struct ConnectArgs {
     /// Appended to the channel names, to start over with fresh channels.
     #[arg(long, default_value = "")]
     pub channel_suffix: String,
-    /// Orders per second per instance; 0 for as fast as possible.
-    #[arg(long, default_value_t = 0.0)]
+    /// Orders per second per instance, 0.001 to 1e9; 0 for as fast as possible.
+    #[arg(long, default_value_t = 0.0, value_parser = snowpipe_cli_support::pace::per_second)]
     pub rate: f64,
 }
 

@@ -52,8 +52,8 @@ pub(super) struct GenArgs {
     /// Generate for this long instead (e.g. 30s, 10m).
     #[arg(long, value_parser = snowpipe_streaming::duration::parse)]
     pub duration: Option<Duration>,
-    /// Target events per second; 0 for as fast as possible.
-    #[arg(long, default_value_t = 2000.0)]
+    /// Target events per second, 0.001 to 1e9; 0 for as fast as possible.
+    #[arg(long, default_value_t = 2000.0, value_parser = snowpipe_cli_support::pace::per_second)]
     pub rate: f64,
     /// Random seed; the same seed gives the same rows. Random when omitted (and printed).
     #[arg(long)]

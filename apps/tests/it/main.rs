@@ -13,6 +13,7 @@ mod chaos;
 mod console_browser;
 mod ecommerce_crash;
 mod hostile_app_option_files;
+mod hostile_app_pace;
 mod hostile_app_sizing;
 mod hostile_bench_input;
 mod hostile_password_file;

@@ -557,9 +557,8 @@ impl Pump<'_> {
             let (orders, items) = self.batch(seq, end)?;
             self.send(&orders, &items).await?;
             seq = end + 1;
-            if opts.rate > 0.0 {
-                let due =
-                    paced_from + Duration::from_secs_f64((seq - first_seq) as f64 / opts.rate);
+            let due = snowpipe_cli_support::pace::due(seq - first_seq, opts.rate);
+            if let Some(due) = due.and_then(|due| paced_from.checked_add(due)) {
                 tokio::time::sleep_until(due.into()).await;
             }
         }
