@@ -17,8 +17,9 @@
 //! there, and the one pass, taken on from a value with `d` objects and arrays open, stops just
 //! after any `}` or `]` that leaves fewer than `d + 1` open; when a point further on in the
 //! shape has that same stack, the walk goes on from that point (comparing the rest of its
-//! run first), else the one pass goes on (at most [`MOST_HANDBACKS`] stops a row). Only for
-//! shapes without line breaks, so that the row's line breaks are the one pass's. A row the walk did not reach the end of is
+//! run first), else the one pass goes on (at most [`MOST_HANDBACKS`] stops a row, each
+//! looking at most [`POINTS_AHEAD`] points ahead). Only for shapes without line breaks, so
+//! that the row's line breaks are the one pass's. A row the walk did not reach the end of is
 //! not learned (learning the rest cost more than the next row's walk saved, on events that
 //! vary as the sink bench's do); a row whose walk stopped at its first run is, when the one
 //! pass accepts it, and a row it refuses leaves the shape as it was. When [`POOR_ROWS`] rows in
@@ -77,6 +78,8 @@ const POOR_ROWS: u32 = 8;
 const REST_ROWS: u32 = 256;
 /// The most times the one pass stops to hand a row back to the walk ([`Shape::resynced`]).
 const MOST_HANDBACKS: u32 = 8;
+/// The points looked at for each stop ([`Shape::resynced`]).
+const POINTS_AHEAD: usize = 64;
 /// Zero bytes after the runs, so that a 16-byte load from any run's start stays inside.
 const PAD: usize = 16;
 
@@ -408,10 +411,13 @@ impl Shape {
                 }
                 let (top, depth) = scan.stopped.take()?;
                 tries -= 1;
-                let next = self
-                    .points
+                // The points after where the row left the shape, a few (a hostile row's
+                // shape may hold thousands).
+                let ahead = self.points.partition_point(|p| p.at as usize <= shape_at);
+                let next = self.points[ahead..]
                     .iter()
-                    .find(|p| p.at as usize > shape_at && p.depth == depth && p.top == top);
+                    .take(POINTS_AHEAD)
+                    .find(|p| p.depth == depth && p.top == top);
                 if let Some(p) = next {
                     #[cfg(test)]
                     self.handbacks.set(self.handbacks.get() + 1);
