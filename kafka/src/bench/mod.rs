@@ -63,7 +63,7 @@
 //! partition handed over, then half of them opened again by each).
 
 mod args;
-mod events;
+pub(crate) mod events;
 mod load;
 pub(crate) mod measure;
 mod stages;

@@ -182,3 +182,42 @@ fn a_row_of_another_layout_leaves_the_shape_part_way() {
     assert!(matches!(shape.walk(&other), Walk::Resume { .. }));
     agree(&mut shape, &other);
 }
+
+/// The sink bench's own events (`kafka/src/bench/events.rs`: a user id a string or `null`,
+/// 0–3 segments, 1–2 cart items), each as made and mutated, then each byte class at every
+/// place of a few of them after another event: serde_json's answer, and the one pass hands
+/// most rows back to the walk where an object or array closes.
+#[test]
+fn the_sink_benchs_events_handed_back_to_the_walk_get_serde_jsons_answer() {
+    use crate::bench::{events::message, Events};
+    let mut rng = ChaCha8Rng::seed_from_u64(seed() ^ 0xE7E_475);
+    let event = |id| message(Events::Realistic, 1, id, 1024).into_bytes();
+    let mut shape = Shape::default();
+    for id in 0..2_000 {
+        let row = event(id);
+        agree(&mut shape, &row);
+        let mut changed = row.clone();
+        mutate(&mut rng, &mut changed);
+        agree(&mut shape, &changed);
+    }
+    assert!(
+        shape.handbacks.get() > 1_000,
+        "{} rows handed back",
+        shape.handbacks.get()
+    );
+    for (learned, id) in [(0, 1), (1, 2), (2, 3), (5, 9)] {
+        let template = event(id);
+        for at in 0..template.len() {
+            let byte = CLASSES[at % CLASSES.len()];
+            for row in [
+                replaced(&template, at, byte),
+                inserted(&template, at, byte),
+                removed(&template, at),
+            ] {
+                let mut shape = Shape::default();
+                agree(&mut shape, &event(learned));
+                agree(&mut shape, &row);
+            }
+        }
+    }
+}

@@ -26,8 +26,11 @@
 //! row is walked along it, the bytes between values compared 16 at a time and only the values
 //! scanned; where the row leaves the shape, the one pass goes on from there in the state the
 //! shape's row had (its open objects and arrays), so a row that shares only its start with the
-//! last one still saves that start. The shape module argues why the walk accepts only what the
-//! one pass accepts. [`is_one_value_by_one_pass`] is the one pass alone.
+//! last one still saves that start; and the one pass hands the row back to the walk where an
+//! object or array closes in the same state as at a place of the shape further on, so a row
+//! that differs in the middle (a user id of another kind, an array of other length) is walked
+//! again after that part. The shape module argues why the walk accepts only what the one pass
+//! accepts. [`is_one_value_by_one_pass`] is the one pass alone.
 //!
 //! **Why not two stages** (`simdjson`'s design as a validator only: the row sorted 64 bytes at
 //! a time into bitmaps and token positions, then the grammar walked over the positions): built
@@ -96,6 +99,11 @@ struct Scan<'a, V> {
     breaks: bool,
     /// Told each scalar value read.
     values: V,
+    /// Stop [`resume`](Self::resume) right after an object or array closes to fewer open than
+    /// this (0: never), for the shape to take the row on from there ([`shape`]).
+    stop_below: usize,
+    /// Where the scan stopped for `stop_below`: the objects and arrays still open.
+    stopped: Option<(u64, u32)>,
 }
 
 /// The open objects (`true`) and arrays (`false`) around the scan, innermost last: 64 levels in
@@ -152,6 +160,8 @@ impl<'a, V: Values> Scan<'a, V> {
             i: 0,
             breaks: false,
             values,
+            stop_below: 0,
+            stopped: None,
         }
     }
 
@@ -167,12 +177,14 @@ impl<'a, V: Values> Scan<'a, V> {
     }
 
     fn document(&mut self) -> bool {
-        self.resume(Stack::default(), false)
+        self.resume::<false>(Stack::default(), false)
     }
 
     /// The rest of the document from `self.i`, with `stack` open around it: from a value or
-    /// the opening of one, or (`after_value`) from just after a value.
-    fn resume(&mut self, mut stack: Stack, mut after_value: bool) -> bool {
+    /// the opening of one, or (`after_value`) from just after a value. With `STOP` (a
+    /// separate copy, so that the one pass alone pays nothing for it), `false` also when it
+    /// stopped for [`stop_below`](Self::stop_below) (then [`stopped`](Self::stopped) is set).
+    fn resume<const STOP: bool>(&mut self, mut stack: Stack, mut after_value: bool) -> bool {
         loop {
             if !after_value && !self.value(&mut stack) {
                 return false;
@@ -200,6 +212,11 @@ impl<'a, V: Values> Scan<'a, V> {
                     _ => return false,
                 }
                 self.i += 1;
+                if STOP && stack.depth < self.stop_below {
+                    // Just after a value, as at any closing: the state is the stack alone.
+                    self.stopped = stack.as_word();
+                    return false;
+                }
             }
         }
     }

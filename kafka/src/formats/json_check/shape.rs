@@ -11,7 +11,15 @@
 //! another kind, the row goes on), the one pass takes over at the start of that run or value,
 //! in the state the shape's row had there (the open objects and arrays, kept with each value,
 //! and whether white space so far held a line break), so a row that shares only its start
-//! with the previous one still saves that start. A row the walk did not reach the end of is
+//! with the previous one still saves that start. **The one pass hands the row back** where
+//! the part that differed ends (a user id of another kind, an array of other length): the
+//! shape keeps its [`Point`]s, each place in its runs just after a `}` or `]` with the stack
+//! there, and the one pass, taken on from a value with `d` objects and arrays open, stops just
+//! after any `}` or `]` that leaves fewer than `d + 1` open; when a point further on in the
+//! shape has that same stack, the walk goes on from that point (comparing the rest of its
+//! run first), else the one pass goes on (at most [`MOST_HANDBACKS`] stops a row, each
+//! looking at most [`POINTS_AHEAD`] points ahead). Only for shapes without line breaks, so
+//! that the row's line breaks are the one pass's. A row the walk did not reach the end of is
 //! not learned (learning the rest cost more than the next row's walk saved, on events that
 //! vary as the sink bench's do); a row whose walk stopped at its first run is, when the one
 //! pass accepts it, and a row it refuses leaves the shape as it was. When [`POOR_ROWS`] rows in
@@ -41,6 +49,15 @@
 //! did. So the walk accepts only rows the one pass accepts, with the same answer about line
 //! breaks; everything else the one pass decides itself.
 //!
+//! **Why a handed-back row is judged as by the one pass.** Just after a `}` or `]` the one
+//! pass's state is its stack alone (what may come next follows from the innermost open value),
+//! and stopping there reads nothing more; the stop only watches. A point is such a place in
+//! the shape's row, its stack counted at learning over the runs (keys skipped whole). So where
+//! the one pass stops with a point's stack, the row and the shape's row are in the same state,
+//! which is all the walk's argument above asks at the start of a run: from there the walk
+//! accepts only what the one pass would. Line breaks: the shape has none, so those of the row
+//! are exactly those the one pass met.
+//!
 //! The shape is kept per thread: a partition's worker checks its rows one after another on
 //! its thread. Rows over [`MOST_BYTES`] or of more than [`MOST_VALUES`] values are not learned
 //! (the shape's memory stays under about 100 KB a thread).
@@ -59,6 +76,10 @@ const POOR_PART: usize = 8;
 const POOR_ROWS: u32 = 8;
 /// Rows that then go to the one pass alone, before a shape is learned afresh.
 const REST_ROWS: u32 = 256;
+/// The most times the one pass stops to hand a row back to the walk ([`Shape::resynced`]).
+const MOST_HANDBACKS: u32 = 8;
+/// The points looked at for each stop ([`Shape::resynced`]).
+const POINTS_AHEAD: usize = 64;
 /// Zero bytes after the runs, so that a 16-byte load from any run's start stays inside.
 const PAD: usize = 16;
 
@@ -107,6 +128,8 @@ impl Values for Vec<Span> {
 #[derive(Debug, Clone, Copy)]
 struct Step {
     run: u32,
+    /// The length of the run after it (the next step's, or the tail).
+    after: u32,
     kind: Kind,
     depth: u32,
     top: u64,
@@ -117,12 +140,41 @@ struct Step {
 impl Step {
     /// Where the one pass goes on from, at `at` in this step's state (`after_value`: from just
     /// after the value, else from where the value starts), and what of the shape still holds.
-    fn resume(&self, at: usize, after_value: bool) -> Walk {
+    /// `shape_at`: where in the runs the walk stopped.
+    fn resume(&self, at: usize, after_value: bool, shape_at: usize) -> Walk {
         Walk::Resume {
             at,
             stack: (self.top, self.depth),
             after_value,
             breaks: self.breaks,
+            shape_at,
+        }
+    }
+}
+
+/// A place in the runs just after an object or array closes, where the one pass may hand a
+/// row back to the walk ([`Shape::resynced`]): the one pass's state there is its stack alone.
+#[derive(Debug, Clone, Copy)]
+struct Point {
+    /// Where in the runs.
+    at: u32,
+    /// The step whose run holds it (the number of steps: the tail).
+    step: u32,
+    /// The bytes of that run after it.
+    rest: u32,
+    top: u64,
+    depth: u32,
+}
+
+impl Point {
+    /// The one pass from `at` in the state the shape's row had here.
+    fn resume(&self, at: usize) -> Walk {
+        Walk::Resume {
+            at,
+            stack: (self.top, self.depth),
+            after_value: true,
+            breaks: false,
+            shape_at: self.at as usize,
         }
     }
 }
@@ -133,11 +185,13 @@ pub(super) enum Walk {
     /// To its end: the one pass's answer.
     Done(Option<bool>),
     /// Up to `at`, where the one pass takes over in the state the shape's row had there.
+    /// `shape_at`: where in the shape's runs the row left them.
     Resume {
         at: usize,
         stack: (u64, u32),
         after_value: bool,
         breaks: bool,
+        shape_at: usize,
     },
     /// Not past the first run: the one pass from the start.
     Start,
@@ -154,12 +208,17 @@ pub(super) struct Shape {
     tail: usize,
     /// The shape's row had line breaks (in its white space, all in the runs).
     breaks: bool,
+    /// Where the one pass may hand a row back to the walk, in the runs' order.
+    points: Vec<Point>,
     /// Rows in a row whose walk stopped in their first part ([`Shape::note_poor`]).
     poor: u32,
     /// Rows still to go to the one pass alone.
     rest: u32,
     /// The spans of the row being learned, kept to reuse their memory.
     spans: Vec<Span>,
+    /// Rows the one pass handed back to the walk, to test that it does.
+    #[cfg(test)]
+    pub(super) handbacks: std::cell::Cell<u32>,
 }
 
 thread_local! {
@@ -187,7 +246,8 @@ impl Shape {
             }
             return one_pass(bytes);
         }
-        let (at, stack, after_value, breaks, part_way) = match self.walk(bytes) {
+        let walk = self.walk(bytes);
+        let (at, stack, after_value, breaks, part_way) = match walk {
             Walk::Done(answer) => {
                 self.poor = 0;
                 return answer;
@@ -198,19 +258,26 @@ impl Shape {
                 stack: (top, depth),
                 after_value,
                 breaks,
+                ..
             } => (at, Stack::from_word(top, depth), after_value, breaks, true),
         };
         self.note_poor(at < bytes.len() / POOR_PART);
+        if part_way && !self.breaks {
+            // Not learned either; the walk may take the row on again further.
+            return self.resynced(bytes, walk);
+        }
         if bytes.len() > MOST_BYTES || part_way {
             // A row that leaves the shape part way is not learned: learning the rest costs
             // more than the next row's walk would save, where rows vary.
             let mut scan = Scan::new(bytes, ());
             (scan.i, scan.breaks) = (at, breaks);
-            return scan.resume(stack, after_value).then_some(scan.breaks);
+            return scan
+                .resume::<false>(stack, after_value)
+                .then_some(scan.breaks);
         }
         let mut scan = Scan::new(bytes, std::mem::take(&mut self.spans));
         scan.values.clear();
-        let ok = scan.resume(stack, after_value);
+        let ok = scan.resume::<false>(stack, after_value);
         let breaks = scan.breaks;
         let spans = scan.values;
         if ok && spans.len() <= MOST_VALUES && spans.iter().all(|s| s.stack.is_some()) {
@@ -237,21 +304,35 @@ impl Shape {
 
     /// How far `bytes` walk along the shape (the module docs).
     pub(super) fn walk(&self, bytes: &[u8]) -> Walk {
-        if self.runs.is_empty() {
-            return Walk::Start;
+        match self.steps.first() {
+            _ if self.runs.is_empty() => Walk::Start,
+            Some(first) => self.walk_from(bytes, 0, 0, 0, first.run as usize, None),
+            None => self.walk_from(bytes, 0, 0, 0, self.tail, None),
         }
+    }
+
+    /// The walk from `i` in `bytes` and `at` in the runs, inside the run before step `first`
+    /// (the tail when `first` is the number of steps), `len` bytes of which remain: from the
+    /// row's start (`from` is `None`), or from a point where the one pass handed it back.
+    fn walk_from(
+        &self,
+        bytes: &[u8],
+        i: usize,
+        mut at: usize,
+        first: usize,
+        len: usize,
+        from: Option<&Point>,
+    ) -> Walk {
         let mut scan = Scan::new(bytes, ());
-        let mut at = 0;
-        for (k, step) in self.steps.iter().enumerate() {
-            let len = step.run as usize;
-            if !self.same(bytes, scan.i, at, len) {
-                return match k.checked_sub(1) {
-                    Some(before) => self.steps[before].resume(scan.i, true),
-                    None => Walk::Start,
-                };
-            }
-            scan.i += len;
-            at += len;
+        scan.i = i;
+        // Where the walk stops before any value of its own: the state it started in.
+        let at_start = |i: usize| from.map_or(Walk::Start, |p| p.resume(i));
+        if !self.same(bytes, i, at, len) {
+            return at_start(i);
+        }
+        scan.i += len;
+        at += len;
+        for step in &self.steps[first..] {
             // Where the value's first byte picks the one pass's way, a failure is its
             // answer; a first byte of another kind is another value for the one pass.
             let ok = match (step.kind, scan.peek()) {
@@ -273,20 +354,89 @@ impl Shape {
                     return Walk::Start
                 }
                 _ => {
-                    return step.resume(scan.i, false);
+                    return step.resume(scan.i, false, at);
                 }
             };
             if !ok {
                 return Walk::Done(None);
             }
+            let len = step.after as usize;
+            if !self.same(bytes, scan.i, at, len) {
+                return step.resume(scan.i, true, at);
+            }
+            scan.i += len;
+            at += len;
         }
-        if bytes.len() - scan.i == self.tail && self.same(bytes, scan.i, at, self.tail) {
+        if scan.i == bytes.len() {
             Walk::Done(Some(self.breaks))
         } else {
-            match self.steps.last() {
-                Some(last) => last.resume(scan.i, true),
-                None => Walk::Start,
+            // The row goes on after the tail: the one pass from the tail's start.
+            match self.steps[first..].last() {
+                Some(last) => last.resume(scan.i - self.tail, true, at - self.tail),
+                None => at_start(i),
             }
+        }
+    }
+
+    /// The rest of a row whose walk stopped part way ([`Walk::Resume`]), by the one pass,
+    /// which hands the row back to the walk where an object or array closes at a [`Point`]
+    /// of the shape further on with the same stack (at most [`MOST_HANDBACKS`] tries): its
+    /// state there is the shape's row's, so the walk's argument holds from there (the module
+    /// docs). Only for shapes without line breaks, so that the row's come from the one pass.
+    fn resynced(&self, bytes: &[u8], mut walk: Walk) -> Option<bool> {
+        let mut breaks = false;
+        let mut tries = MOST_HANDBACKS;
+        loop {
+            let (at, (top, depth), after_value, shape_at) = match walk {
+                Walk::Done(answer) => return answer.map(|b| b || breaks),
+                Walk::Start => return one_pass(bytes),
+                Walk::Resume {
+                    at,
+                    stack,
+                    after_value,
+                    breaks: before,
+                    shape_at,
+                } => {
+                    breaks |= before;
+                    (at, stack, after_value, shape_at)
+                }
+            };
+            let mut scan = Scan::new(bytes, ());
+            (scan.i, scan.breaks) = (at, breaks);
+            scan.stop_below = if tries > 0 { depth as usize + 1 } else { 0 };
+            let (mut stack, mut after_value) = (Stack::from_word(top, depth), after_value);
+            walk = loop {
+                if scan.resume::<true>(stack, after_value) {
+                    return Some(scan.breaks);
+                }
+                let (top, depth) = scan.stopped.take()?;
+                tries -= 1;
+                // The points after where the row left the shape, a few (a hostile row's
+                // shape may hold thousands).
+                let ahead = self.points.partition_point(|p| p.at as usize <= shape_at);
+                let next = self.points[ahead..]
+                    .iter()
+                    .take(POINTS_AHEAD)
+                    .find(|p| p.depth == depth && p.top == top);
+                if let Some(p) = next {
+                    #[cfg(test)]
+                    self.handbacks.set(self.handbacks.get() + 1);
+                    breaks = scan.breaks;
+                    let at = p.at as usize;
+                    break self.walk_from(
+                        bytes,
+                        scan.i,
+                        at,
+                        p.step as usize,
+                        p.rest as usize,
+                        Some(p),
+                    );
+                }
+                if tries == 0 {
+                    scan.stop_below = 0;
+                }
+                (stack, after_value) = (Stack::from_word(top, depth), true);
+            };
         }
     }
 
@@ -311,18 +461,25 @@ impl Shape {
         }
         bytes.get(i..i + len) == Some(&self.runs[at..at + len])
     }
-
     /// Keeps the shape of `bytes`, which the one pass accepted reading `spans`.
     fn learn(&mut self, bytes: &[u8], spans: &[Span], breaks: bool) {
         self.runs.clear();
         self.steps.clear();
+        self.points.clear();
         let mut from = 0;
+        let mut before = (0, 0);
         for span in spans {
             let (start, end) = (span.start as usize, span.end as usize);
             let (top, depth) = span.stack.unwrap_or_default();
+            self.points_in(&bytes[from..start], self.steps.len(), before);
+            before = (top, depth);
             self.runs.extend_from_slice(&bytes[from..start]);
+            if let Some(last) = self.steps.last_mut() {
+                last.after = (start - from) as u32;
+            }
             self.steps.push(Step {
                 run: (start - from) as u32,
+                after: 0,
                 kind: span.kind,
                 depth,
                 top,
@@ -330,10 +487,47 @@ impl Shape {
             });
             from = end;
         }
+        self.points_in(&bytes[from..], self.steps.len(), before);
         self.runs.extend_from_slice(&bytes[from..]);
         self.runs.extend_from_slice(&[0; PAD]);
         self.tail = bytes.len() - from;
+        if let Some(last) = self.steps.last_mut() {
+            last.after = self.tail as u32;
+        }
         self.breaks = breaks;
+    }
+}
+
+impl Shape {
+    /// Keeps the [`Point`]s of `run`, the run before step `step` about to be appended to the
+    /// runs, which starts with the objects and arrays `before` open: after each `}` or `]`
+    /// outside its keys (a run holds keys whole, and a string value's opening quote last).
+    fn points_in(&mut self, run: &[u8], step: usize, before: (u64, u32)) {
+        let mut stack = Stack::from_word(before.0, before.1);
+        let (mut in_key, mut escaped) = (false, false);
+        for (k, &c) in run.iter().enumerate() {
+            if in_key {
+                (in_key, escaped) = (escaped || c != b'"', !escaped && c == b'\\');
+                continue;
+            }
+            match c {
+                b'"' => in_key = true,
+                b'{' | b'[' => stack.push(c == b'{'),
+                b'}' | b']' if stack.depth > 0 => {
+                    stack.pop();
+                    if let Some((top, depth)) = stack.as_word() {
+                        self.points.push(Point {
+                            at: (self.runs.len() + k + 1) as u32,
+                            step: step as u32,
+                            rest: (run.len() - k - 1) as u32,
+                            top,
+                            depth,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 }
 
