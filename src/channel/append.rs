@@ -119,6 +119,43 @@ impl Channel {
         self.try_admit(prepared)
     }
 
+    /// The size of `row` as the append would send it (its JSON bytes, without the newline,
+    /// written with this channel's BINARY format) when this channel can send it; the
+    /// append's own rule, applied to one row before any append, so a caller can set aside a
+    /// row that would fail (a dead letter) instead of failing the append it is in.
+    ///
+    /// The rule: a row of at most the request cap (`max_request_bytes`, less compression's
+    /// margin) shares requests; a larger row goes alone when it is at most 64 MiB (and half
+    /// the memory budget) and compresses into one request (found by compressing it once).
+    ///
+    /// ```no_run
+    /// # fn f(channel: &snowpipe_streaming::Channel) {
+    /// use snowpipe_streaming::Error;
+    /// let row = serde_json::json!({ "id": 7, "doc": "x".repeat(20 << 20) });
+    /// match channel.check_row(&row) {
+    ///     Ok(bytes) => println!("{bytes} bytes: it can be appended"),
+    ///     Err(Error::RowTooLarge { size, max, .. }) => println!("{size} > {max}: set it aside"),
+    ///     Err(e) => println!("not a row: {e}"),
+    /// }
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::RowTooLarge`](crate::Error::RowTooLarge) (its `row_index` `None`) for a row
+    /// an append would refuse for its size, [`Error::Serialization`](crate::Error::Serialization)
+    /// for one that is not a JSON object. Nothing is sent either way.
+    pub fn check_row<T: Serialize + ?Sized>(&self, row: &T) -> Result<usize> {
+        let binary = self
+            .binary
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let limit = self.rt.client.settings.row_cap();
+        crate::binary::with_pipe_format(&binary, || {
+            crate::pipeline::encode::measure_row(row, &limit)
+        })
+    }
+
     /// Encodes `rows` in their form and divides `positions` among the pieces.
     fn prepare_input<I>(&self, rows: Rows<I>, positions: Positions) -> Result<Prepared>
     where

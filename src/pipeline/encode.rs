@@ -136,6 +136,40 @@ impl RowCap {
     }
 }
 
+impl RowCap {
+    /// Whether `line` (one row and its newline) may be sent: at most `cap` bytes, or a row
+    /// [`check_alone`](Self::check_alone) lets go alone. The rule every encoder applies.
+    ///
+    /// # Errors
+    /// [`Error::RowTooLarge`] naming the row's size and the limit it broke.
+    pub(crate) fn check_line(&self, line: &[u8], row_index: usize) -> Result<()> {
+        if line.len() > self.cap {
+            self.check_alone(line, row_index)?;
+        }
+        Ok(())
+    }
+}
+
+/// The size of `row` as one NDJSON line (serde_json's bytes, without the newline) when
+/// `limit` lets it be sent: the check [`encode_rows`] makes, on one row, before an append.
+///
+/// # Errors
+/// [`Error::Serialization`] as [`write_row`], [`Error::RowTooLarge`] as
+/// [`RowCap::check_line`] (its `row_index` is `None`: there is no append).
+pub(crate) fn measure_row<T: Serialize + ?Sized>(row: &T, limit: &RowCap) -> Result<usize> {
+    let mut line = Vec::new();
+    let len = write_row(&mut line, &row, 0)?;
+    limit.check_line(&line, 0).map_err(|e| match e {
+        Error::RowTooLarge { size, max, .. } => Error::RowTooLarge {
+            size,
+            max,
+            row_index: None,
+        },
+        other => other,
+    })?;
+    Ok(len - 1)
+}
+
 /// Appends row `index` to `out` as one NDJSON line (serde_json's bytes, by [`crate::json`],
 /// then `\n`) and returns the line's length.
 ///
@@ -192,7 +226,7 @@ where
         let start = target.len();
         let row_len = write_row(target, &row, index)?;
         if row_len > cap {
-            limit.check_alone(&target[start..], index)?;
+            limit.check_line(&target[start..], index)?;
             // The rows before it make a piece, and it another of its own.
             let alone = Bytes::copy_from_slice(&target[start..]);
             target.truncate(start);
@@ -312,7 +346,7 @@ pub(crate) fn encode_raw(data: Bytes, limit: &RowCap) -> Result<Encoded> {
         }
         let row_end = nl + 1;
         if row_end - row_start > cap {
-            limit.check_alone(&data[row_start..row_end], index)?;
+            limit.check_line(&data[row_start..row_end], index)?;
             // The rows before it make a piece, and it another of its own.
             out.push(data.slice(piece_start..row_start), piece_rows, 0);
             out.push(data.slice(row_start..row_end), 1, 0);

@@ -20,7 +20,8 @@
 //! A value of more than [`RAW_VALUE_MAX`] bytes (or past the row's [`RAW_ROW_MAX`]) is kept as
 //! `{"cut": <its first bytes>, "bytes": <its length>, "sha256": "…"}`: whole, a 16 MiB value
 //! made the dead letter itself a row the server rejects, and the bad row was lost (found by
-//! `hostile_mariadb_rows`).
+//! `hostile_mariadb_rows`). So a dead letter always fits one request, also that of a row too
+//! large to send (`row_size.rs`).
 
 use anyhow::{Context, Result};
 use mysql_async::Value;
@@ -205,8 +206,11 @@ pub(crate) async fn ensure_key_text_column(
 
 /// Most bytes of one raw value kept whole in a dead letter.
 pub(super) const RAW_VALUE_MAX: usize = 64 * 1024;
-/// Most bytes of raw values kept whole in one dead letter (the rest are cut to nothing).
-pub(super) const RAW_ROW_MAX: usize = 4 * 1024 * 1024;
+/// Most bytes of raw values kept whole in one dead letter (the rest are cut to nothing): at
+/// most 6 MiB as JSON (a control byte is `\u0001`), 2 MiB as hex, so a dead letter always
+/// goes in one request, alone and compressed at worst (`row_size.rs` sends a row too large
+/// for one here).
+pub(super) const RAW_ROW_MAX: usize = 1024 * 1024;
 
 /// A value too long for a dead letter: its first `keep` bytes (as text, or hex when they
 /// are not UTF-8), its length and its SHA-256.

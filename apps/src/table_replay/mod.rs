@@ -28,6 +28,7 @@ mod dead_letter;
 pub mod mariadb;
 mod replay;
 mod row_errors;
+mod row_size;
 pub mod sample;
 pub mod schema;
 mod secret;

@@ -2,7 +2,9 @@
 //! resumed after the channel's committed token. Memory is bounded by one page plus the
 //! client's memory budget, whatever the table's size.
 //!
-//! A row that cannot become a row is dead-lettered (`dead_letter.rs`) and the replay goes on;
+//! A row that cannot become a row, or that the channel cannot send for its size (measured
+//! before the append by the SDK's rule: `row_size.rs`), is dead-lettered (`dead_letter.rs`)
+//! and the replay goes on;
 //! rows the server rejects are counted from the channel's row-error reports (`row_errors.rs`).
 
 use snowpipe_streaming::{Positions, Rows};
@@ -16,6 +18,7 @@ use crate::common::say::say;
 use crate::common::thousands;
 use crate::table_replay::dead_letter::{self, BadRow, DeadLetters};
 use crate::table_replay::row_errors::{drain, key_range};
+use crate::table_replay::row_size;
 use crate::table_replay::schema::{self, SourceTable};
 use crate::table_replay::secret;
 use crate::table_replay::source::{self, KeysetReader};
@@ -216,7 +219,7 @@ pub(super) async fn replay(
                 () = tokio::time::sleep(opts.poll_interval) => continue,
             }
         }
-        let (batch, bad, last_key) = convert_page(&table, &names, page)?;
+        let (batch, bad, last_key) = convert_page(&channel, &table, &names, page)?;
         after = Some(last_key);
         let n = batch.len() as u64;
         // A page's dead letters are committed before its good rows are appended: the table
@@ -304,9 +307,10 @@ type Converted = (Vec<(Map<String, Json>, OffsetToken)>, Vec<BadRow>, u64);
 /// A non-empty page of source rows → (JSON objects with key tokens, bad rows, the last key).
 ///
 /// # Errors
-/// Only for a key that is no offset token (NULL or negative); a value the mapping refuses
-/// makes a [`BadRow`].
+/// Only for a key that is no offset token (NULL or negative); a value the mapping refuses,
+/// or a row `channel` cannot send for its size (`row_size.rs`), makes a [`BadRow`].
 fn convert_page(
+    channel: &Channel,
     table: &SourceTable,
     names: &[String],
     page: Vec<mysql_async::Row>,
@@ -316,7 +320,9 @@ fn convert_page(
         let values = row.unwrap();
         let key = schema::key_value(&values[table.key])?;
         last = key;
-        match convert_row(table, names, &values) {
+        let row = convert_row(table, names, &values)
+            .and_then(|o| row_size::check(channel, table, names, &o).map(|()| o));
+        match row {
             Ok(object) => good.push((object, OffsetToken::from(key))),
             Err(reason) => bad.push(BadRow {
                 key,

@@ -32,6 +32,7 @@ mod ski_resort_bad_records;
 mod ski_resort_crash;
 mod ski_resort_run;
 mod table_replay_bad_rows;
+mod table_replay_big_rows;
 mod table_replay_crash;
 mod table_replay_follow;
 mod table_replay_follow_alter;

@@ -220,6 +220,63 @@ async fn opening_reports_the_committed_token_and_can_reset_it() {
     assert_eq!(t.pipe_name(), "T-STREAMING");
 }
 
+/// `check_row` answers what the append does, before it: a small row and a large one that
+/// compresses into a request fit (their JSON sizes), an incompressible one larger than a
+/// request does not (the size and limit the append then names), nor does a non-object.
+#[tokio::test(start_paused = true)]
+async fn check_row_answers_as_the_append_does() {
+    let fake = FakeApi::new();
+    let client = client(
+        &fake,
+        ChannelSettings {
+            compression: Compression::Zstd,
+            max_request_bytes: 16 << 10,
+            ..settings()
+        },
+    );
+    let ch = open(&client, "c").await;
+    let small = serde_json::json!({"a": 1});
+    assert_eq!(ch.check_row(&small).unwrap(), 7);
+    let compressible = serde_json::json!({"a": "x".repeat(100_000)});
+    assert_eq!(ch.check_row(&compressible).unwrap(), 100_008);
+    // Fixed-seed noise: 100 KB that no codec makes 16 KB.
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    let noise: String = (0..100_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b'a' + (x % 26) as u8)
+        })
+        .collect();
+    let noisy = serde_json::json!({ "a": noise });
+    let checked = ch.check_row(&noisy).unwrap_err();
+    let (size, max) = match checked {
+        Error::RowTooLarge {
+            size,
+            max,
+            row_index: None,
+        } => (size, max),
+        other => panic!("expected RowTooLarge without a row index, got {other:?}"),
+    };
+    let appended = ch
+        .append(Rows::serde([&noisy]), Positions::none())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(appended, Error::RowTooLarge { size: s, max: m, row_index: Some(0) } if (s, m) == (size, max)),
+        "{appended:?}"
+    );
+    assert!(matches!(
+        ch.check_row(&42).unwrap_err(),
+        Error::Serialization { .. }
+    ));
+    ch.append(Rows::serde([&small, &compressible]), Positions::none())
+        .await
+        .unwrap();
+    ch.flush().await.unwrap();
+}
+
 #[tokio::test(start_paused = true)]
 async fn bad_rows_fail_at_once_and_buffer_nothing() {
     let fake = FakeApi::new();

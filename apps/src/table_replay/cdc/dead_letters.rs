@@ -1,5 +1,6 @@
 //! Changes the type mapping refuses (an invalid date kept under `ALLOW_INVALID_DATES`, text
-//! that is not UTF-8, a JSON column that is not JSON, a value past Snowflake's sizes): a dead
+//! that is not UTF-8, a JSON column that is not JSON, a value past Snowflake's sizes), and a row
+//! too large to send (`row_size.rs`: larger than a request and not compressing into one): a dead
 //! letter in the replay's `<TABLE>_DLQ` (through `<TABLE>_DLQ_PIPE`, `dead_letter.rs`'s
 //! table), and `follow` goes on.
 //!

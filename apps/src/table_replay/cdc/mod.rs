@@ -14,8 +14,10 @@
 //! `RECONNECT_FOR`, from each table's last appended change.
 //!
 //! A `TRUNCATE` of a followed table is one change `'t'` (no source column): the current state
-//! drops every row before it. A snapshot row or a change whose value the type mapping refuses
-//! is a dead letter in `<TABLE>_DLQ` (`dead_letters.rs`), and `follow` goes on. `ALTER TABLE … ADD/DROP/MODIFY
+//! drops every row before it. A snapshot row or a change whose value the type mapping refuses,
+//! or whose row the change channel cannot send for its size (measured before the append by
+//! the SDK's rule, `row_size.rs`), is a dead letter in `<TABLE>_DLQ` (`dead_letters.rs`), and
+//! `follow` goes on. `ALTER TABLE … ADD/DROP/MODIFY
 //! COLUMN` evolves the change table (`evolve.rs`; a `MODIFY` widens its column in place, or,
 //! when the change table's column cannot take the new type, *diverts* the table, at the
 //! `ALTER` or at the next start: `retype.rs`); a rename or `DROP TABLE` of a followed
@@ -192,6 +194,22 @@ impl Followed<'_> {
             }
         }
         Ok((values, refused))
+    }
+
+    /// A change as its row, or why it is a dead letter: a value the type mapping refuses
+    /// (`changes::row`), or a row the change channel cannot send for its size (measured by
+    /// the SDK's rule before the append: `row_size.rs`).
+    ///
+    /// # Errors
+    /// The dead letter's reason.
+    pub(super) fn row(
+        &self,
+        values: &[Value],
+        origin: &changes::Origin<'_>,
+    ) -> std::result::Result<Map<String, Json>, String> {
+        let object = changes::row(&self.table, &self.names, values, origin)?;
+        crate::table_replay::row_size::check(&self.channel, &self.table, &self.names, &object)?;
+        Ok(object)
     }
 
     /// Appends rows with their tokens.

@@ -20,7 +20,7 @@ use mysql_async::prelude::*;
 use mysql_async::{Conn, Row};
 use snowpipe_streaming::OffsetToken;
 
-use crate::table_replay::cdc::changes::{self, Op, Origin};
+use crate::table_replay::cdc::changes::{Op, Origin};
 use crate::table_replay::cdc::dead_letters::DeadChange;
 use crate::table_replay::cdc::dead_resume;
 use crate::table_replay::cdc::key::{Pager, TokenKey};
@@ -173,7 +173,7 @@ pub(super) async fn table(
                 key: key.clone(),
                 done: last == Some(i),
             };
-            match changes::row(&f.table, &f.names, &values, &origin) {
+            match f.row(&values, &origin) {
                 Ok(object) => rows.push((object, OffsetToken::new(token.render())?)),
                 Err(reason) => dead.push(DeadChange::new(f, &values, &origin, token, &reason)),
             }

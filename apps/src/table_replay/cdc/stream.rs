@@ -412,9 +412,7 @@ async fn rows_event(
             // A diverted table: every change its change channel lacks is a dead letter.
             let row = match &f.diverted {
                 Some(why) => Err(why.clone()),
-                None => {
-                    refused.map_or_else(|| changes::row(&f.table, &f.names, &values, &origin), Err)
-                }
+                None => refused.map_or_else(|| f.row(&values, &origin), Err),
             };
             match row {
                 Ok(object) => {

@@ -6,6 +6,7 @@
 //! Declared once, in `main.rs`; the test modules `use crate::common::...`.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod big_values;
 pub mod bin;
 pub mod chaos;
 pub mod ecommerce;
