@@ -192,6 +192,7 @@ pub(crate) async fn run(
                 Arc::clone(progress),
             );
             running.spawn(async move {
+                let progress = crate::progress::FileProgress::new(progress, f + 1);
                 let out = crate::load::load(&pipe, &input, &settings, stop, &progress).await;
                 (f, l, out, parquet)
             });
@@ -206,7 +207,7 @@ pub(crate) async fn run(
         outcomes[f][l] = Some(out);
         left[f] -= 1;
         if left[f] == 0 {
-            progress.file_done();
+            progress.file_done(f + 1);
         }
     }
     outcomes
