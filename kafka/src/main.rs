@@ -201,7 +201,13 @@ async fn sink(mut args: SinkArgs) -> Result<()> {
             let handle = snowpipe_kafka::install_metrics()?;
             let (bound, task) =
                 snowpipe_kafka::serve_metrics(addr, handle, std::sync::Arc::clone(&health)).await?;
-            tracing::warn!("serving /metrics, /healthz and /readyz on http://{bound}");
+            // A healthy start's line: INFO, written whatever the filter (the soak and the
+            // tests read the port from it).
+            snowpipe_cli_support::log::notice(
+                tracing::Level::INFO,
+                "snowpipe_kafka",
+                &format!("serving /metrics, /healthz and /readyz on http://{bound}"),
+            );
             if !bound.ip().is_loopback() {
                 tracing::warn!(
                     "--metrics-addr {bound} is reachable from other machines and has no \

@@ -80,8 +80,10 @@ pub(crate) struct LoadArgs {
     /// name: N processes with the same inputs and I = 0..N-1 load each input exactly once.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<crate::shard::Shard>,
-    /// Where an object's bytes are kept while it loads (a sparse file per object, removed
-    /// after; its dead letters stay beside it). Default: the system's temporary directory.
+    /// Where an object's bytes are kept while it loads (a sparse file per object, 0600,
+    /// removed after; its dead letters stay beside it). Created 0700 when missing; one that
+    /// another user owns or that others can write is refused. Default: the loader's own
+    /// `snowpipe-load-<uid>` in the system's temporary directory.
     #[arg(long, value_name = "DIR")]
     pub spool_dir: Option<PathBuf>,
     /// Database of the pipe.

@@ -40,7 +40,7 @@ pub(crate) struct Settings {
     /// The client's memory budget, bytes (what Parquet decoding stays within).
     pub memory_budget: usize,
     /// Where objects are spooled (`--spool-dir`).
-    pub spool_dir: PathBuf,
+    pub spool_dir: crate::object::spool::SpoolDir,
     /// Half of it: what every lane's Parquet readers hold together (`decode_budget.rs`).
     pub decoding: std::sync::Arc<crate::decode_budget::DecodeBudget>,
 }

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, watch};
 use crate::chunk::{Batch, Msg};
 use crate::cli::Format;
 use crate::input::{Input, Settings};
-use crate::progress::Progress;
+use crate::progress::FileProgress;
 use crate::text::{TextFormat, TextReader, TextReport};
 
 /// What happened to one file (a line of the summary).
@@ -124,7 +124,7 @@ pub(crate) async fn load(
     input: &Input,
     settings: &Settings,
     mut stop: watch::Receiver<bool>,
-    progress: &Progress,
+    progress: &FileProgress,
 ) -> FileOutcome {
     let mut out = FileOutcome::default();
     let row_errors = RowErrors::default();
@@ -186,7 +186,7 @@ async fn run(
     input: &Input,
     settings: &Settings,
     stop: &mut watch::Receiver<bool>,
-    progress: &Progress,
+    progress: &FileProgress,
     out: &mut FileOutcome,
     row_errors: &RowErrors,
 ) -> Result<()> {

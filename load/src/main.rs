@@ -264,7 +264,7 @@ async fn run(args: LoadArgs) -> Result<bool> {
         on_error: args.on_error,
         commit_timeout: args.commit_timeout,
         memory_budget: 0,
-        spool_dir: args.spool_dir.clone().unwrap_or_else(std::env::temp_dir),
+        spool_dir: object::spool::SpoolDir::new(args.spool_dir.as_deref()),
         decoding: std::sync::Arc::new(decode_budget::DecodeBudget::new(0)),
     };
     let conn = connect::connect(&args).await?;

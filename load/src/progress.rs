@@ -1,10 +1,13 @@
-//! Progress on stderr. With `--log-format text`, a bar (files, rows, bytes, rate) only when
-//! stderr is a terminal. With `--log-format json`, no bar: an `INFO` event of target
-//! `snowpipe_load::progress` (`fields.message` `progress`) at the end of each file and every
-//! 5 s while rows go in, with the figures as fields: `elapsed_s`, `file` (its name, escaped),
+//! Progress on stderr. With `--log-format text`, a bar (files, rows, bytes, rate) when stderr
+//! is a terminal, else a plain line every 5 s while rows go in and one as each file ends. With
+//! `--log-format json`, no bar: an `INFO` event of target `snowpipe_load::progress`
+//! (`fields.message` `progress`) as each file ends and every 5 s for each file rows went into
+//! since the last, with the figures as fields: `elapsed_s`, `file` (its name, escaped),
 //! `file_index` (1-based) of `files`, `file_rows` and `file_bytes` (this file's, in this run),
-//! `rows` and `bytes` (the run's), `total_bytes` (the inputs' sizes), `file_done`.
+//! `rows` and `bytes` (the run's), `total_bytes` (the inputs' sizes), `file_done`. Files load
+//! at once on many channels: each file's figures are its own, kept apart by its index.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -27,27 +30,36 @@ pub(crate) struct Progress {
     total_bytes: u64,
     rows: AtomicU64,
     bytes: AtomicU64,
-    file: Mutex<FileNow>,
+    files: Mutex<Files>,
 }
 
-/// The file being loaded.
+/// The files being loaded, by their 1-based index, and when the last periodic lines went out.
+#[derive(Debug)]
+struct Files {
+    count: usize,
+    loading: BTreeMap<usize, FileNow>,
+    last: Instant,
+}
+
+/// One file being loaded.
 #[derive(Debug)]
 struct FileNow {
-    index: usize,
-    files: usize,
     name: String,
     rows: u64,
     bytes: u64,
-    /// When the last JSON event was written.
-    last: Instant,
+    /// Rows or bytes went in since its last line.
+    moved: bool,
 }
 
 impl Progress {
     /// A bar over `total_bytes` when stderr is a terminal and `enabled` (text format); JSON
     /// events when `enabled` and the log format is JSON.
     pub(crate) fn new(enabled: bool, total_bytes: u64) -> Self {
-        let events = enabled && snowpipe_cli_support::log::format() == LogFormat::Json;
-        let bar = (enabled && !events && std::io::stderr().is_terminal()).then(|| {
+        let json = snowpipe_cli_support::log::format() == LogFormat::Json;
+        let terminal = std::io::stderr().is_terminal();
+        // Lines (JSON, or plain text off a terminal), else a bar on a terminal.
+        let events = enabled && (json || !terminal);
+        let bar = (enabled && !events).then(|| {
             let bar = ProgressBar::new(total_bytes);
             let style = ProgressStyle::with_template(
                 "{spinner} {msg} {wide_bar} {binary_bytes}/{binary_total_bytes} \
@@ -66,22 +78,24 @@ impl Progress {
             total_bytes,
             rows: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
-            file: Mutex::new(FileNow {
-                index: 0,
-                files: 0,
-                name: String::new(),
-                rows: 0,
-                bytes: 0,
+            files: Mutex::new(Files {
+                count: 0,
+                loading: BTreeMap::new(),
                 last: now,
             }),
         }
     }
 
-    /// Now on file `index` (1-based) of `files`.
+    /// File `index` (1-based) of `files` starts loading.
     pub(crate) fn file(&self, index: usize, files: usize, name: &str) {
-        if let Ok(mut f) = self.file.lock() {
-            (f.index, f.files, f.name) = (index, files, name.to_owned());
-            (f.rows, f.bytes) = (0, 0);
+        if let Ok(mut f) = self.files.lock() {
+            f.count = files;
+            f.loading.entry(index).or_insert_with(|| FileNow {
+                name: name.to_owned(),
+                rows: 0,
+                bytes: 0,
+                moved: false,
+            });
         }
         if let Some(bar) = &self.bar {
             bar.set_prefix(format!("file {index}/{files} {name}"));
@@ -90,48 +104,73 @@ impl Progress {
         }
     }
 
-    /// `rows` rows of `bytes` input bytes appended.
-    pub(crate) fn add(&self, rows: u64, bytes: u64) {
+    /// `rows` rows of `bytes` input bytes of file `index` appended.
+    pub(crate) fn add(&self, index: usize, rows: u64, bytes: u64) {
         let total = self.rows.fetch_add(rows, Ordering::Relaxed) + rows;
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
         if let Some(bar) = &self.bar {
             bar.inc(bytes);
             bar.set_message(format!("{}, {total} rows", bar.prefix()));
         }
-        if let Ok(mut f) = self.file.lock() {
-            f.rows += rows;
-            f.bytes += bytes;
+        if let Ok(mut f) = self.files.lock() {
+            if let Some(file) = f.loading.get_mut(&index) {
+                file.rows += rows;
+                file.bytes += bytes;
+                file.moved = true;
+            }
             if self.events && f.last.elapsed() >= EVERY {
-                self.event(&mut f, false);
+                f.last = Instant::now();
+                let count = f.count;
+                for (&i, file) in f.loading.iter_mut().filter(|(_, file)| file.moved) {
+                    file.moved = false;
+                    self.line(i, count, file, false);
+                }
             }
         }
     }
 
-    /// The current file is done (loaded, failed or stopped): its JSON event.
-    pub(crate) fn file_done(&self) {
-        if let (true, Ok(mut f)) = (self.events, self.file.lock()) {
-            self.event(&mut f, true);
+    /// File `index` is done (loaded, failed or stopped): its last line.
+    pub(crate) fn file_done(&self, index: usize) {
+        if let Ok(mut f) = self.files.lock() {
+            let count = f.count;
+            if let (true, Some(file)) = (self.events, f.loading.remove(&index)) {
+                self.line(index, count, &file, true);
+            }
         }
     }
 
-    /// Writes a JSON progress event of the file `f` and the run.
-    fn event(&self, f: &mut FileNow, done: bool) {
-        f.last = Instant::now();
+    /// Writes a progress line of file `index` and the run.
+    fn line(&self, index: usize, files: usize, f: &FileNow, done: bool) {
         let elapsed = self.started.elapsed().as_secs_f64();
+        let (rows, bytes) = (
+            self.rows.load(Ordering::Relaxed),
+            self.bytes.load(Ordering::Relaxed),
+        );
         let fields = json!({
             "elapsed_s": (elapsed * 10.0).round() / 10.0,
             "file": f.name,
-            "file_index": f.index,
-            "files": f.files,
+            "file_index": index,
+            "files": files,
             "file_rows": f.rows,
             "file_bytes": f.bytes,
             "file_done": done,
-            "rows": self.rows.load(Ordering::Relaxed),
-            "bytes": self.bytes.load(Ordering::Relaxed),
+            "rows": rows,
+            "bytes": bytes,
             "total_bytes": self.total_bytes,
         });
         let fields: Map<_, _> = fields.as_object().cloned().unwrap_or_default();
-        snowpipe_cli_support::log::progress("snowpipe_load::progress", fields, String::new);
+        snowpipe_cli_support::log::progress("snowpipe_load::progress", fields, || {
+            format!(
+                "[{elapsed:>6.1}s] file {index}/{files} {}{}: {} rows, {:.1} MiB | run: {rows} \
+                 rows, {:.1}/{:.1} MiB",
+                f.name,
+                if done { " (done)" } else { "" },
+                f.rows,
+                mib(f.bytes),
+                mib(bytes),
+                mib(self.total_bytes)
+            )
+        });
     }
 
     /// Removes the bar.
@@ -139,5 +178,29 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// Bytes in MiB, for the text line.
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / f64::from(1u32 << 20)
+}
+
+/// One file's handle on the run's progress: what its lanes append is counted as its own.
+#[derive(Debug, Clone)]
+pub(crate) struct FileProgress {
+    run: std::sync::Arc<Progress>,
+    index: usize,
+}
+
+impl FileProgress {
+    /// The handle of file `index` (1-based).
+    pub(crate) fn new(run: std::sync::Arc<Progress>, index: usize) -> Self {
+        Self { run, index }
+    }
+
+    /// `rows` rows of `bytes` input bytes of this file appended.
+    pub(crate) fn add(&self, rows: u64, bytes: u64) {
+        self.run.add(self.index, rows, bytes);
     }
 }

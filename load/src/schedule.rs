@@ -12,7 +12,6 @@
 //! of every file, at most [`DEFAULT_MAX`] — so one small file keeps one channel, and a 1 GB
 //! file gets 16.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -46,7 +45,7 @@ pub(crate) const PARQUET_LANE_BYTES: usize = 8 << 20;
 pub(crate) async fn plan(
     pipe: &Pipe,
     inputs: &[Input],
-    (csv, spool_dir): (Option<&CsvOptions>, &Path),
+    (csv, spool_dir): (Option<&CsvOptions>, &crate::object::spool::SpoolDir),
     (whole, range_bytes): (bool, u64),
 ) -> Result<Vec<Vec<Input>>> {
     let mut out = Vec::with_capacity(inputs.len());
@@ -193,6 +192,7 @@ pub(crate) async fn run(
                 Arc::clone(progress),
             );
             running.spawn(async move {
+                let progress = crate::progress::FileProgress::new(progress, f + 1);
                 let out = crate::load::load(&pipe, &input, &settings, stop, &progress).await;
                 (f, l, out, parquet)
             });
@@ -207,7 +207,7 @@ pub(crate) async fn run(
         outcomes[f][l] = Some(out);
         left[f] -= 1;
         if left[f] == 0 {
-            progress.file_done();
+            progress.file_done(f + 1);
         }
     }
     outcomes

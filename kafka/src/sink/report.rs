@@ -93,7 +93,7 @@ impl Progress {
         snowpipe_cli_support::log::progress("snowpipe_kafka::progress", fields, || {
             let parts: Vec<String> = parts.iter().map(PartProgress::text).collect();
             format!(
-                "[{elapsed:>6.1}s] memory {:.1}/{:.1} MiB | {}",
+                "[{elapsed:>6.1}s] messages in memory {:.1}/{:.1} MiB (their quarter of --memory-budget) | {}",
                 mib(used),
                 mib(limit),
                 parts.join(" | ")

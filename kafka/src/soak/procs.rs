@@ -286,7 +286,7 @@ mod tests {
     /// The sink's own line (as its text log writes it) names the port it bound for `:0`.
     #[test]
     fn the_metrics_port_is_read_from_the_sinks_line() {
-        let line = "2026-11-28T08:00:00.000001Z  WARN snowpipe_kafka: serving /metrics, \
+        let line = "2026-11-28T08:00:00.000001Z  INFO snowpipe_kafka: serving /metrics, \
                     /healthz and /readyz on http://127.0.0.1:40123";
         assert_eq!(port_in(line), Some(40123));
         assert_eq!(port_in(&format!("{line} ")), Some(40123));

@@ -96,14 +96,18 @@ async fn progress_is_a_structured_event_in_json_and_todays_line_in_text() {
     parts.sort();
     assert_eq!(parts, [(TOPIC.into(), 0), (TOPIC.into(), 1)]);
 
-    // Text: the line of before, `[   5.0s] memory 0.0/128.0 MiB | collected/0: 0 rows/s …`.
+    // Text: the line of before, `[   5.0s] messages in memory 0.0/128.0 MiB (their quarter of
+    // --memory-budget) | collected/0: 0 rows/s …`: the line says which budget it shows.
     let text = run(&mut sink(&lab, "text")).ok();
     let line = text
         .stderr
         .lines()
-        .find(|l| l.starts_with('[') && l.contains("s] memory "))
+        .find(|l| l.starts_with('[') && l.contains("s] messages in memory "))
         .unwrap_or_else(|| panic!("no progress line:\n{}", text.stderr));
-    assert!(line.contains(" MiB | "), "{line}");
+    assert!(
+        line.contains(" MiB (their quarter of --memory-budget) | "),
+        "{line}"
+    );
     for p in 0..PARTS {
         assert!(line.contains(&format!("{TOPIC}/{p}: ")), "{line}");
     }

@@ -5,7 +5,7 @@
 //! own reader with the key from the environment; the probes and the scrape are the paths and
 //! port the sink serves (asked of its metrics server); the image is the one
 //! `kafka/container/build-image.sh` tags; the grace period outlasts a hand-over; the memory
-//! limit is above the budget; KEDA scales this Deployment on this group's lag.
+//! limit is above the budget; KEDA scales this Deployment on the lag of a recording rule that pauses during a stall.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -653,7 +653,7 @@ fn the_memory_limit_is_above_the_budget() {
 }
 
 #[test]
-fn keda_scales_this_deployment_on_its_groups_lag() {
+fn keda_scales_on_the_groups_lag_and_pauses_during_a_stall() {
     let scaled = one("ScaledObject");
     let spec = &scaled["spec"];
     assert_eq!(
@@ -662,9 +662,13 @@ fn keda_scales_this_deployment_on_its_groups_lag() {
         "scaleTargetRef names the Deployment"
     );
     let triggers = spec["triggers"].as_sequence().expect("triggers");
-    assert_eq!(triggers.len(), 1);
+    assert_eq!(
+        triggers.len(),
+        1,
+        "one trigger: the HPA takes the largest of several, so a second would scale during a stall"
+    );
     let trigger = &triggers[0];
-    assert_eq!(trigger["type"].as_str(), Some("kafka"));
+    assert_eq!(trigger["type"].as_str(), Some("prometheus"));
     let metadata = trigger["metadata"].as_mapping().expect("metadata");
     // KEDA's CRD takes strings only (`additionalProperties: {type: string}`).
     for (key, value) in metadata {
@@ -674,34 +678,24 @@ fn keda_scales_this_deployment_on_its_groups_lag() {
         );
     }
     let meta = |k: &str| trigger["metadata"][k].as_str().map(str::to_owned);
-    assert_eq!(meta("consumerGroup"), Some(group()), "the sink's group");
-    let topics: Vec<String> = args_of_file("--topic");
-    let topic = meta("topic").expect("a topic: the lag KEDA counts, capped at its partitions");
+    // The query is a recording rule of the rules file, which pauses scaling during a stall
+    // (its promtool test shows it empty then).
+    let query = meta("query").expect("a query");
+    let rules = read_repo_file("deploy/prometheus/snowpipe-kafka.rules.yml");
     assert!(
-        topics.contains(&topic),
-        "{topic} is not a topic the sink reads: {topics:?}"
+        rules.contains(&format!("- record: {query}\n")),
+        "{query} is not a recording rule of deploy/prometheus/snowpipe-kafka.rules.yml"
     );
     assert_eq!(
-        meta("bootstrapServers"),
-        env_value("SNOWPIPE_KAFKA_BROKERS"),
-        "the sink's brokers"
+        meta("ignoreNullValues").as_deref(),
+        Some("false"),
+        "an empty answer (a stall) must pause scaling, not read as 0"
     );
-    assert_eq!(meta("allowIdleConsumers").as_deref(), Some("false"));
-    assert!(meta("lagThreshold").is_some_and(|t| t.parse::<u64>().is_ok_and(|t| t > 0)));
+    assert!(meta("threshold").is_some_and(|t| t.parse::<u64>().is_ok_and(|t| t > 0)));
+    assert!(meta("serverAddress").is_some_and(|a| a.starts_with("http")));
     let min = spec["minReplicaCount"].as_u64().expect("minReplicaCount");
     let max = spec["maxReplicaCount"].as_u64().expect("maxReplicaCount");
     assert!(min >= 1 && max >= min, "min {min}, max {max}");
-}
-
-/// The values of `flag` the connector file becomes.
-fn args_of_file(flag: &str) -> Vec<String> {
-    snowpipe_kafka::translate_connector_config(&connector_keys())
-        .expect("translate")
-        .args
-        .into_iter()
-        .filter(|(f, _)| f == flag)
-        .filter_map(|(_, v)| v)
-        .collect()
 }
 
 #[test]
@@ -730,5 +724,12 @@ fn the_disruption_budget_covers_the_deployments_pods() {
         pdb["spec"]["maxUnavailable"].as_u64(),
         Some(1),
         "one instance (one rebalance) at a time"
+    );
+    // During a Snowflake stall every pod is unready: the default policy (IfHealthyBudget)
+    // would block every drain until Snowflake recovered.
+    assert_eq!(
+        pdb["spec"]["unhealthyPodEvictionPolicy"].as_str(),
+        Some("AlwaysAllow"),
+        "a stall must not block node drains"
     );
 }

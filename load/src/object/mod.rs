@@ -32,6 +32,7 @@
 pub(crate) mod glob;
 pub(crate) mod ranges;
 pub(crate) mod spool;
+mod spool_dir;
 
 use std::sync::Arc;
 

@@ -5,7 +5,6 @@
 //! as a file's are. CSV objects are not ranged (`schedule.rs`): a safe cut needs a pass over
 //! every byte before it.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -23,7 +22,7 @@ use crate::ranges::{self, Span};
 pub(crate) async fn spans(
     remote: &Arc<Remote>,
     format: Format,
-    dir: &Path,
+    dir: &spool::SpoolDir,
     step: u64,
 ) -> Result<Vec<Span>> {
     let size = remote.meta.size;
@@ -50,8 +49,10 @@ pub(crate) async fn spans(
 }
 
 /// A Parquet object's ranges, from its footer fetched into a spool file (removed after).
-async fn parquet(remote: &Arc<Remote>, dir: &Path, step: u64) -> Result<Vec<Span>> {
+async fn parquet(remote: &Arc<Remote>, dir: &spool::SpoolDir, step: u64) -> Result<Vec<Span>> {
     let path = spool::spool_path(dir, remote, "_footer")?;
+    // Removed on every path, a cancelled one too.
+    let _spooled = spool::Spooled::at(path.clone());
     let fetched = spool::footer(remote, &path).await;
     let found = match fetched {
         Ok(()) => {
@@ -63,6 +64,5 @@ async fn parquet(remote: &Arc<Remote>, dir: &Path, step: u64) -> Result<Vec<Span
         }
         Err(e) => Err(e),
     };
-    let _ = std::fs::remove_file(&path);
     found
 }

@@ -103,10 +103,13 @@ pub(crate) async fn fetch(
 
 /// A sparse spool file of `size` bytes at `path`.
 async fn create(path: &Path, size: u64) -> Result<tokio::fs::File> {
-    let file = tokio::fs::File::create(path)
-        .await
-        .with_context(|| format!("cannot create the spool file {}", path.display()))?;
-    file.set_len(size).await?;
+    let file = tokio::fs::File::from_std(super::spool_dir::create_file(path)?);
+    file.set_len(size).await.with_context(|| {
+        format!(
+            "cannot size the spool file {} to the object's {size} bytes (a full disk?)",
+            path.display()
+        )
+    })?;
     Ok(file)
 }
 
@@ -306,6 +309,11 @@ pub(crate) struct Spooled {
 }
 
 impl Spooled {
+    /// The spool file at `path`, removed when this is dropped.
+    pub(crate) fn at(path: PathBuf) -> Self {
+        Self { path }
+    }
+
     /// The spool file.
     pub(crate) fn path(&self) -> &Path {
         &self.path
@@ -328,7 +336,7 @@ impl Drop for Spooled {
 /// As [`fetch`], and when the spool directory cannot be created.
 pub(crate) async fn prepare(
     (remote, format): (Option<&Remote>, Format),
-    dir: &Path,
+    dir: &SpoolDir,
     committed: Option<&str>,
     (span, lane): (Option<(u64, u64)>, &str),
 ) -> Result<Option<Spooled>> {
@@ -342,16 +350,37 @@ pub(crate) async fn prepare(
     Ok(Some(spooled))
 }
 
-/// The spool file of `remote` (its `lane`) in `dir`, created if missing.
+/// The spool file of `remote` (its `lane`) in `dir`, the directory created if missing and
+/// checked to be this user's alone (`spool_dir.rs`).
 ///
 /// # Errors
-/// When the spool directory cannot be created.
-pub(crate) fn spool_path(dir: &Path, remote: &Remote, lane: &str) -> Result<PathBuf> {
-    std::fs::create_dir_all(dir).with_context(|| {
-        format!(
-            "cannot create the spool directory {}: pass --spool-dir DIR",
-            dir.display()
-        )
-    })?;
-    Ok(path_in(dir, remote, lane))
+/// When the spool directory cannot be created or others can write into it.
+pub(crate) fn spool_path(dir: &SpoolDir, remote: &Remote, lane: &str) -> Result<PathBuf> {
+    super::spool_dir::ensure(&dir.path, dir.chosen)?;
+    Ok(path_in(&dir.path, remote, lane))
+}
+
+/// The spool directory of a run: `--spool-dir`, else the loader's own under the temporary
+/// directory (`spool_dir::default_dir`).
+#[derive(Debug, Clone)]
+pub(crate) struct SpoolDir {
+    pub(crate) path: PathBuf,
+    /// Named by the user (a link to a private directory is taken).
+    pub(crate) chosen: bool,
+}
+
+impl SpoolDir {
+    /// `--spool-dir`, else the default.
+    pub(crate) fn new(chosen: Option<&Path>) -> Self {
+        match chosen {
+            Some(p) => Self {
+                path: p.to_path_buf(),
+                chosen: true,
+            },
+            None => Self {
+                path: super::spool_dir::default_dir(),
+                chosen: false,
+            },
+        }
+    }
 }

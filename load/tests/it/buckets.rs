@@ -144,8 +144,12 @@ fn sigkill_at_random_instants_of_a_multi_range_object_load_then_reruns_write_eve
         assert!(file["ranges"].as_u64().unwrap() > 1, "{why}");
     }
     assert!(files[0]["ranges"].as_u64().unwrap() > 16, "{why}");
-    // Every lane's spool file is gone once its object loaded (SIGKILL left some behind).
-    let left: Vec<String> = std::fs::read_dir(lab.dir.path())
+    // Every lane's spool file is gone once its object loaded (SIGKILL left some behind), in
+    // the loader's own directory under TMPDIR.
+    let uid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(lab.dir.path()).unwrap());
+    let spool = lab.dir.path().join(format!("snowpipe-load-{uid}"));
+    assert!(spool.is_dir(), "no spool directory {}", spool.display());
+    let left: Vec<String> = std::fs::read_dir(&spool)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.contains("_LOAD_") || n.contains("_footer"))

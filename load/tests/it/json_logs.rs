@@ -98,3 +98,64 @@ fn a_bad_flag_value_is_one_json_error() {
         "{error}"
     );
 }
+
+/// Round six: files load at once on many channels, and every progress line named the last
+/// file started, credited with every file's rows (`part-0.parquet`, `file_done: true`, 417,631
+/// rows), in identical lines; off a terminal in text mode there was no progress at all. Now
+/// each file's last line carries that file's name, index and rows, once; and text mode off a
+/// terminal writes a plain line per file.
+#[test]
+fn each_files_progress_is_its_own_in_json_and_in_text_off_a_terminal() {
+    let lab = Lab::new();
+    let sizes = [5u64, 700, 40, 2_000];
+    let mut files = Vec::new();
+    for (i, n) in sizes.iter().enumerate() {
+        let path = lab.path(&format!("part-{i}.ndjson"));
+        std::fs::write(
+            &path,
+            crate::common::ndjson(i as u64 * 10_000..i as u64 * 10_000 + n),
+        )
+        .unwrap();
+        files.push(path);
+    }
+    let paths: Vec<&std::path::Path> = files.iter().map(std::path::PathBuf::as_path).collect();
+    let out = json(&lab, &paths, &["--channels", "4"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let done: Vec<Value> = json_lines(&out)
+        .into_iter()
+        .filter(|l| l["fields"]["message"] == "progress" && l["fields"]["file_done"] == true)
+        .map(|l| l["fields"].clone())
+        .collect();
+    assert_eq!(done.len(), sizes.len(), "one last line a file: {done:#?}");
+    for f in &done {
+        let i = f["file_index"].as_u64().unwrap() as usize - 1;
+        assert!(
+            f["file"]
+                .as_str()
+                .is_some_and(|n| n.ends_with(&format!("part-{i}.ndjson"))),
+            "{f}"
+        );
+        assert_eq!(f["file_rows"].as_u64(), Some(sizes[i]), "{f}");
+        let bytes = std::fs::metadata(&files[i]).unwrap().len();
+        assert_eq!(f["file_bytes"].as_u64(), Some(bytes), "{f}");
+    }
+    let mut indexes: Vec<u64> = done
+        .iter()
+        .map(|f| f["file_index"].as_u64().unwrap())
+        .collect();
+    indexes.sort_unstable();
+    assert_eq!(indexes, [1, 2, 3, 4]);
+
+    // Text, stderr a pipe: a plain line as each file ends.
+    let text = lab.load(&paths, &["--channels", "4"]);
+    assert_eq!(text.code, Some(0), "{text:#?}");
+    for (i, _) in sizes.iter().enumerate() {
+        assert!(
+            text.stderr
+                .lines()
+                .any(|l| l.contains(&format!("part-{i}.ndjson (done): 0 rows"))),
+            "no line for part-{i} (a rerun loads 0 rows): {}",
+            text.stderr
+        );
+    }
+}

@@ -29,3 +29,4 @@ mod readme_flags;
 mod readme_quickstart;
 mod rerun;
 mod shards;
+mod spool;

@@ -51,12 +51,10 @@ pub struct SinkArgs {
     /// Snowflake schema of the pipes.
     #[arg(long, value_name = "S")]
     pub schema: String,
-    /// The pipe of each `--topic` (one for all topics, or one per topic in order).
-    #[arg(
-        long = "pipe",
-        value_name = "P",
-        required_unless_present_any = ["topic_map", "topic_regex", "topic2table_map"]
-    )]
+    /// The pipe of each `--topic` (one for all topics, or one per topic in order). Without
+    /// it, a topic goes to its table's default pipe as Snowflake's Kafka connector names it:
+    /// the table named as the topic, `"<topic>-STREAMING"` (case kept).
+    #[arg(long = "pipe", value_name = "P")]
     pub pipes: Vec<String>,
     /// A TOML file mapping topics to pipes, `[topics]` then `TOPIC = "PIPE"` lines (added to
     /// any `--topic`/`--pipe`).
@@ -487,11 +485,12 @@ impl SinkArgs {
         if self.topics.is_empty() && self.topic_regex.is_none() {
             fail!(
                 Config,
-                "no topic: give --topic T --pipe P, --topic-map FILE or --topic-regex REGEX"
+                "no topic: give --topic T (with --pipe P, or to its default pipe), --topic-map FILE or \
+                 --topic-regex REGEX"
             );
         }
-        let by_rule =
-            self.pipes.is_empty() && (self.topic_regex.is_some() || self.topic2table_map.is_some());
+        // No --pipe: every topic by the rules (the map, else its default pipe).
+        let by_rule = self.pipes.is_empty();
         if !by_rule && self.pipes.len() != 1 && self.pipes.len() != self.topics.len() {
             fail!(
                 Config,

@@ -113,3 +113,26 @@ fn a_topic_map_adds_topics_with_their_pipes() {
         .contains("string"));
     assert!(parse_topic_map("[topics").is_err());
 }
+
+/// Round six: `--topic` without `--pipe` goes to the table's default pipe, as Snowflake's
+/// Kafka connector names it (the table named as the topic, case kept); a pipe count that fits
+/// neither rule is still refused.
+#[test]
+fn a_topic_without_a_pipe_goes_to_its_default_pipe() {
+    let args = parse_args(
+        "x --brokers b --topic Orders --topic clicks --group g --database d --schema s"
+            .split_whitespace(),
+    )
+    .unwrap();
+    args.validate().unwrap();
+    let routes = args.routes().unwrap();
+    assert_eq!(routes.pipe_of("Orders").unwrap(), "\"Orders-STREAMING\"");
+    assert_eq!(routes.pipe_of("clicks").unwrap(), "\"clicks-STREAMING\"");
+    let three = parse_args(
+        "x --brokers b --topic a --topic b --topic c --group g --database d --schema s \
+         --pipe p --pipe q"
+            .split_whitespace(),
+    )
+    .unwrap();
+    assert!(format!("{:#}", three.validate().unwrap_err()).contains("2 --pipe for 3 --topic"));
+}

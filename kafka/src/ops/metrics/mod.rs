@@ -40,6 +40,8 @@
 //! before, while a rebalance opens channels, while any partition is stalled (listing them), and
 //! once it is stopping. Both answer a line of text saying why.
 
+mod admission;
+
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -444,9 +446,6 @@ pub fn install() -> Result<PrometheusHandle> {
         .context(Error::Sink, "cannot install the metrics recorder")
 }
 
-/// Connections the metrics endpoint serves at once (a scraper and a probe or two need few).
-const MAX_CONNECTIONS: usize = 64;
-
 /// How long a client may take to send a request's head.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -467,13 +466,9 @@ pub async fn serve(
         format!("--metrics-addr {addr}: cannot listen")
     })?;
     let bound = listener.local_addr()?;
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let admission = admission::Admission::new();
     let task = tokio::spawn(async move {
         loop {
-            // A connection past the cap waits in the listen backlog.
-            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
-                return;
-            };
             let stream = match listener.accept().await {
                 Ok((stream, _)) => stream,
                 Err(e) => {
@@ -483,10 +478,17 @@ pub async fn serve(
                     continue;
                 }
             };
+            // Every slot taken: the oldest connection still without its head makes room.
+            let Some(ticket) = admission.admit().await else {
+                return;
+            };
             let (handle, health) = (handle.clone(), Arc::clone(&health));
+            let admission = Arc::clone(&admission);
             tokio::spawn(async move {
-                let _slot = slot;
+                let admission::Ticket { id, _slot, evicted } = ticket;
+                let on_head = Arc::clone(&admission);
                 let service = hyper::service::service_fn(move |req: Request<_>| {
+                    on_head.served(id);
                     let answer = answer(req.uri().path(), &handle, &health);
                     async move { Ok::<_, std::convert::Infallible>(answer) }
                 });
@@ -497,7 +499,12 @@ pub async fn serve(
                     .max_buf_size(16 << 10)
                     .keep_alive(false)
                     .serve_connection(io, service);
-                let _ = tokio::time::timeout(CONNECTION_TIMEOUT, conn).await;
+                tokio::select! {
+                    _ = tokio::time::timeout(CONNECTION_TIMEOUT, conn) => {}
+                    // Evicted for a newer connection while still without its head.
+                    Ok(()) = evicted => {}
+                }
+                admission.served(id);
             });
         }
     });

@@ -154,3 +154,66 @@ fn futures_body(r: Response<Full<Bytes>>) -> String {
         .to_bytes();
     String::from_utf8(body.to_vec()).unwrap()
 }
+
+/// Round six: 200 clients that each send half a request head, and connect again when the
+/// head timeout cuts them, held all 64 slots: `/healthz` answered after 14–18 s, past the
+/// Deployment's 5 s liveness timeout. Now a new connection evicts the oldest one still without
+/// its head, so every probe is answered within a second while the attack goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_answer_within_a_second_while_200_slow_clients_hold_connections() {
+    use std::sync::atomic::AtomicBool;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let handle = PrometheusBuilder::new().build_recorder().handle();
+    let health = Arc::new(Health::default());
+    health.tick();
+    let (addr, task) = serve("127.0.0.1:0".parse().unwrap(), handle, health)
+        .await
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for _ in 0..200 {
+        let stop = Arc::clone(&stop);
+        clients.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await;
+                // Held until the server cuts it (or the test ends), then again.
+                let mut sink = [0u8; 64];
+                let _ = tokio::time::timeout(Duration::from_secs(10), s.read(&mut sink)).await;
+            }
+        }));
+    }
+    // Every slot is taken by now.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let mut waits = Vec::new();
+    for _ in 0..4 {
+        let started = Instant::now();
+        let probe = async {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await
+                .unwrap();
+            let mut answer = Vec::new();
+            s.read_to_end(&mut answer).await.unwrap();
+            answer
+        };
+        let answer = tokio::time::timeout(Duration::from_secs(10), probe)
+            .await
+            .expect("the probe is answered");
+        waits.push(started.elapsed());
+        assert!(answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    task.abort();
+    for c in clients {
+        c.abort();
+    }
+    assert!(
+        waits.iter().all(|w| *w < Duration::from_secs(1)),
+        "probe answer times {waits:?}"
+    );
+}
