@@ -124,7 +124,8 @@ pub(super) async fn evolve(
                 format!(
                     "column {n} is neither in the table now nor in the shape follow held \
                      (dropped since), and its binlog type is not one follow reads without the \
-                     table (integers, floats, strings, spatial types): its type cannot be known"
+                     table (integers, floats, decimals, strings, spatial types): its type cannot \
+                     be known"
                 )
             });
             unknown(n)
@@ -253,7 +254,8 @@ pub(super) async fn check_types(f: &mut Followed<'_>, place: &Place<'_>, at: &st
 
 /// A column the table no longer has (a restart reading changes from before its `DROP
 /// COLUMN`): its kind from its binlog type where that is enough (integers as signed 64-bit,
-/// floats, strings and blobs as text, spatial types as their bytes), else `None`.
+/// floats, decimals of the precision and scale their table map carries, strings and blobs
+/// as text, spatial types as their bytes), else `None`.
 fn from_binlog(tme: &TableMapEvent<'_>, i: usize, name: &str) -> Option<SourceColumn> {
     use mysql_async::consts::ColumnType as T;
     let (kind, column_type) = match tme.get_column_type(i).ok().flatten()? {
@@ -274,6 +276,17 @@ fn from_binlog(tme: &TableMapEvent<'_>, i: usize, name: &str) -> Option<SourceCo
         | T::MYSQL_TYPE_VAR_STRING
         | T::MYSQL_TYPE_STRING
         | T::MYSQL_TYPE_BLOB => (Kind::Text { max_chars: None }, "text (from the binlog)"),
+        // Its table-map metadata: precision, then scale.
+        T::MYSQL_TYPE_NEWDECIMAL => match tme.get_column_metadata(i)? {
+            [precision, scale, ..] => (
+                Kind::Decimal {
+                    precision: u32::from(*precision),
+                    scale: u32::from(*scale),
+                },
+                "decimal (from the binlog)",
+            ),
+            _ => return None,
+        },
         T::MYSQL_TYPE_GEOMETRY => (
             Kind::Binary { max_bytes: None },
             "geometry (from the binlog)",
