@@ -4,7 +4,8 @@
 //! behind, in either order, widen and go on (`verify --changes` equal, exit 0); a column
 //! dropped and added again 300 times is one column of the change table; a `GEOMETRY`
 //! column (added, and added then dropped while `follow` is down) is followed as its bytes;
-//! a DDL storm past `--max-change-columns` diverts the table with a reason naming the cap;
+//! a DDL storm past `--max-change-columns` diverts the table with a reason naming the cap,
+//! and so does a column type with no mapping (`INET6`) met while `follow` runs;
 //! a diverted table's dead letters do not hold back a healthy table's changes.
 #![cfg(unix)]
 
@@ -367,5 +368,53 @@ async fn a_diverted_table_holds_back_no_healthy_table() {
     let dlq = "\"REPLAY.PUBLIC.EVA_DLQ\"";
     assert_eq!(count_where(&emulator, dlq, "1 = 1"), N);
     assert_equal(&verify_changes(bin, &url, "evb", &emulator, &key));
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_column_type_with_no_mapping_met_while_running_diverts_the_table() {
+    let Some(db) = start_binlog_or_skip() else {
+        return;
+    };
+    let bin = &common::bin::table_replay_bin();
+    let (url, mut conn) = new_database(&db, "evinet").await;
+    run_all(
+        &mut conn,
+        &[
+            "CREATE TABLE evi (id BIGINT PRIMARY KEY, n INT)".into(),
+            "CREATE TABLE evj (id BIGINT PRIMARY KEY, n INT)".into(),
+        ],
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (emulator, key) = change_destination(bin, &url, &["evi", "evj"], dir.path()).await;
+    follow_until_idle(bin, &url, &["evi", "evj"], &emulator, &key);
+
+    let running = follow_cmd(bin, &url, &["evi", "evj"], (&emulator, &key), "3s")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    run_all(
+        &mut conn,
+        &[
+            "ALTER TABLE evi ADD COLUMN ip INET6".into(),
+            "INSERT INTO evi VALUES (1, 1, '::1')".into(),
+            "INSERT INTO evj VALUES (1, 1)".into(),
+        ],
+    )
+    .await;
+    let out = running.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "follow exited 0:\n{err}");
+    assert!(
+        err.contains("evi: diverted") && err.contains("column ip has type inet6"),
+        "the exit names neither the table nor the column:\n{err}"
+    );
+    assert!(!err.contains("evj: diverted"), "{err}");
+    let dlq = "\"REPLAY.PUBLIC.EVI_DLQ\"";
+    assert_eq!(count_where(&emulator, dlq, "SOURCE_KEY = 1"), 1);
+    assert_equal(&verify_changes(bin, &url, "evj", &emulator, &key));
     emulator.shutdown().await;
 }
