@@ -91,7 +91,8 @@ pub struct ColumnInfo {
 /// Maps `information_schema` facts to a [`Kind`].
 ///
 /// # Errors
-/// For a type the replay does not support (spatial types), naming it.
+/// For a type the replay does not map (MariaDB's `INET6`, `UUID`, …), naming it: an
+/// [`Unmapped`] error.
 pub fn kind_of(c: &ColumnInfo) -> Result<Kind> {
     let dt = c.data_type.to_ascii_lowercase();
     let ct = c.column_type.to_ascii_lowercase();
