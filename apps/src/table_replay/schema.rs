@@ -19,6 +19,7 @@
 //! | `JSON` | `VARIANT` | the parsed JSON value |
 //! | `ENUM`, `SET` | `VARCHAR` | the label(s), a SET comma-separated |
 //! | `BIT(n)` | `NUMBER(20,0)` | the bits as an unsigned integer |
+//! | `GEOMETRY`, `POINT`, `LINESTRING`, `POLYGON`, `MULTI…`, `GEOMETRYCOLLECTION` | `BINARY` | lowercase hex of the bytes `SELECT col` reads and the binlog carries: the 4-byte SRID, then the WKB |
 //!
 //! NULL is NULL in every type. A value [`to_json`] refuses (an invalid date, invalid UTF-8 in
 //! a text column, invalid JSON in a JSON column) makes its row a bad row: the replay
@@ -90,7 +91,8 @@ pub struct ColumnInfo {
 /// Maps `information_schema` facts to a [`Kind`].
 ///
 /// # Errors
-/// For a type the replay does not support (spatial types), naming it.
+/// For a type the replay does not map (MariaDB's `INET6`, `UUID`, …), naming it: an
+/// [`Unmapped`] error.
 pub fn kind_of(c: &ColumnInfo) -> Result<Kind> {
     let dt = c.data_type.to_ascii_lowercase();
     let ct = c.column_type.to_ascii_lowercase();
@@ -145,14 +147,34 @@ pub fn kind_of(c: &ColumnInfo) -> Result<Kind> {
             max_chars: c.max_chars,
         },
         "bit" => Kind::Bit,
-        other => bail!(
-            "column {} has type {} ({other}), which table_replay does not map to Snowflake; \
-             supported: integer, decimal, float, date/time, text, binary, JSON, ENUM, SET \
-             and BIT types",
-            c.name,
-            c.column_type
-        ),
+        "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring"
+        | "multipolygon" | "geometrycollection" => Kind::Binary { max_bytes: None },
+        other => {
+            return Err(anyhow::Error::new(Unmapped(format!(
+                "column {} has type {} ({other}), which table_replay does not map to \
+                 Snowflake; supported: integer, decimal, float, date/time, text, binary, JSON, \
+                 ENUM, SET, BIT and spatial types",
+                c.name, c.column_type
+            ))))
+        }
     })
+}
+
+/// A column type with no Snowflake type (`kind_of`): `follow` diverts its table.
+#[derive(Debug)]
+pub struct Unmapped(pub String);
+
+impl std::fmt::Display for Unmapped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unmapped {}
+
+/// Whether `e` is (or wraps) an [`Unmapped`] column type.
+pub fn is_unmapped(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<Unmapped>().is_some())
 }
 
 /// Snowflake's largest `VARCHAR`, in bytes: a longer text value is a bad row.
@@ -471,8 +493,16 @@ mod tests {
         let mut dt = info("t", "datetime", "datetime(6)");
         dt.datetime_precision = Some(6);
         assert_eq!(snowflake_type(&kind_of(&dt).unwrap()), "TIMESTAMP_NTZ(6)");
-        let err = kind_of(&info("g", "geometry", "geometry")).unwrap_err();
-        assert!(err.to_string().contains("geometry"), "{err}");
+        for spatial in ["geometry", "point", "polygon", "multipolygon"] {
+            let k = kind_of(&info("g", spatial, spatial)).unwrap();
+            assert_eq!(snowflake_type(&k), "BINARY", "{spatial}");
+        }
+        let err = kind_of(&info("a", "inet6", "inet6")).unwrap_err();
+        assert!(
+            err.to_string().contains("inet6") && is_unmapped(&err),
+            "{err}"
+        );
+        assert!(is_unmapped(&err.context("cannot describe t")));
     }
 
     #[test]

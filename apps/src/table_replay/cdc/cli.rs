@@ -42,6 +42,10 @@ pub struct FollowArgs {
     /// columns' values are one row to the current state: it keeps the last change.
     #[arg(long = "key", value_name = "TABLE=COL[,COL…]", value_parser = parse_key)]
     keys: Vec<(String, Vec<String>)>,
+    /// The most columns a change table takes: an ALTER TABLE … ADD COLUMN past it (a storm
+    /// of new column names) diverts the table instead (its changes become dead letters).
+    #[arg(long, default_value_t = cdc::DEFAULT_MAX_CHANGE_COLUMNS)]
+    max_change_columns: usize,
     /// The client's max_client_lag: how long appended changes may wait before they are sent.
     #[arg(long, default_value = "1s", value_parser = snowpipe_streaming::duration::parse)]
     max_client_lag: Duration,
@@ -87,6 +91,7 @@ pub async fn run(a: FollowArgs) -> Result<()> {
         batch: a.batch.max(1),
         until_idle: a.until_idle,
         keys: a.keys,
+        max_columns: a.max_change_columns,
     };
     let report = cdc::follow(&client, &opts, common::terminated()).await?;
     client.close().await?;

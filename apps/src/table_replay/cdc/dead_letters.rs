@@ -10,8 +10,11 @@
 //! The dead-letter channel `table_replay_changes_<table>_dlq` carries the change's own token
 //! (`token.rs`: `s:FILE:POS:KEY` for a snapshot row, the binlog token for a change), so dead
 //! letters are ordered as the changes are. A snapshot page's or a rows event's dead letters
-//! are committed before its good changes are appended: the change channel's committed token
-//! never passes a dead letter that is not committed. A restart reads the snapshot again after
+//! are one append; they are committed before the table's next good changes are appended
+//! (`DeadLetters::settle`): the change channel's committed token never passes a dead letter
+//! that is not committed. A diverted table appends no good change, so its dead letters are
+//! never waited for one by one (only when `follow` ends): the other tables' changes are not
+//! held behind its commits. A restart reads the snapshot again after
 //! the change channel's committed key, or the binlog again from its committed transaction,
 //! and skips every dead letter the dead-letter channel's committed token covers (a snapshot
 //! row by its key, a change by its place): each bad row or change is in `<TABLE>_DLQ`
@@ -141,6 +144,8 @@ pub(super) struct DeadLetters<'c> {
     pub stored: u64,
     /// The channel's rows the server rejected (`rejected.rs`), watched from its opening.
     rejected: Option<Rejected>,
+    /// The last dead letter appended and not yet seen committed.
+    pending: Option<OffsetToken>,
 }
 
 impl<'c> DeadLetters<'c> {
@@ -160,6 +165,7 @@ impl<'c> DeadLetters<'c> {
             earlier: None,
             stored: 0,
             rejected: None,
+            pending: None,
         }
     }
 
@@ -226,11 +232,12 @@ impl<'c> DeadLetters<'c> {
         self.earlier = None;
     }
 
-    /// Writes `dead` (in token order), each logged once with its reason, and waits until
-    /// they are committed; those an earlier run committed are skipped.
+    /// Writes `dead` (in token order) in one append, each logged once with its reason; those
+    /// an earlier run committed are skipped. Their commit is waited for by [`Self::settle`]
+    /// (before the table's next good changes) or at the close.
     ///
     /// # Errors
-    /// When the channel cannot be opened, or the append or its commit fails.
+    /// When the channel cannot be opened, or the append fails.
     pub(super) async fn send(&mut self, dead: Vec<DeadChange>) -> Result<()> {
         if dead.is_empty() {
             return Ok(());
@@ -265,8 +272,24 @@ impl<'c> DeadLetters<'c> {
             .append(Rows::serde(&rows), Positions::per_row(tokens))
             .await
             .context("dead-letter append failed")?;
+        self.pending = Some(last);
+        self.committed = Some(last_token);
+        self.earlier = None;
+        self.stored += n;
+        Ok(())
+    }
+
+    /// Waits until every dead letter appended is committed: before the table's change
+    /// channel takes changes that follow them.
+    ///
+    /// # Errors
+    /// When they are not committed within `COMMIT_WAIT`.
+    pub(super) async fn settle(&mut self) -> Result<()> {
+        let (Some(last), Some(channel)) = (self.pending.as_ref(), self.channel.as_ref()) else {
+            return Ok(());
+        };
         channel
-            .wait_for_commit(&last, COMMIT_WAIT)
+            .wait_for_commit(last, COMMIT_WAIT)
             .await
             .with_context(|| {
                 format!(
@@ -275,9 +298,7 @@ impl<'c> DeadLetters<'c> {
                     COMMIT_WAIT.as_secs()
                 )
             })?;
-        self.committed = Some(last_token);
-        self.earlier = None;
-        self.stored += n;
+        self.pending = None;
         Ok(())
     }
 
@@ -289,12 +310,13 @@ impl<'c> DeadLetters<'c> {
             .unwrap_or_default()
     }
 
-    /// Closes the channel (every dead letter sent is already committed); the dead letters
+    /// Waits for the dead letters sent to commit and closes the channel; the dead letters
     /// the server rejected.
     ///
     /// # Errors
-    /// When the close fails.
-    pub(super) async fn close(self) -> Result<RowErrorSummary> {
+    /// When they are not committed in time or the close fails.
+    pub(super) async fn close(mut self) -> Result<RowErrorSummary> {
+        self.settle().await?;
         let Some(c) = self.channel else {
             return Ok(RowErrorSummary::default());
         };

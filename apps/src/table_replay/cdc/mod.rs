@@ -20,11 +20,13 @@
 //! `follow` goes on. `ALTER TABLE … ADD/DROP/MODIFY
 //! COLUMN` evolves the change table (`evolve.rs`; a `MODIFY` widens its column in place, or,
 //! when the change table's column cannot take the new type, *diverts* the table, at the
-//! `ALTER` or at the next start: `retype.rs`); a rename or `DROP TABLE` of a followed
-//! table stops `follow`, naming the statement and the fix.
+//! `ALTER` or at the next start: `retype.rs`; so does a change table that would pass
+//! `--max-change-columns`, or a column type with no mapping); a rename or `DROP TABLE` of a
+//! followed table stops `follow`, naming the statement and the fix.
 //!
 //! A diverted table's changes (those its change channel has not committed) are dead letters
-//! in `<TABLE>_DLQ`, each once by its token, with a reason naming the column, both types,
+//! in `<TABLE>_DLQ` (a rows event's in one append, not waited for one by one: the other
+//! tables stay current), each once by its token, with a reason naming the column, both types,
 //! the `ALTER`'s binlog position and the fix (a new snapshot of that table); one warning line
 //! when it is diverted; the other tables go on; the JSON line's `diverted` says why, and
 //! `follow` exits non-zero naming it. Its change channel's committed token stays before the
@@ -55,6 +57,7 @@ mod retype;
 mod snapshot;
 mod stream;
 pub mod token;
+mod transient;
 
 pub(crate) use retype::diverted_column;
 
@@ -94,7 +97,13 @@ pub struct FollowOptions {
     /// `--key TABLE=COL[,COL…]`: the columns that identify a row of a table (else its
     /// primary key or a unique NOT NULL key, `key.rs`).
     pub keys: Vec<(String, Vec<String>)>,
+    /// `--max-change-columns`: the most columns a change table takes (`evolve.rs`); past it
+    /// the table is diverted.
+    pub max_columns: usize,
 }
+
+/// `--max-change-columns` by default: a change table never grows past 1,000 columns.
+pub const DEFAULT_MAX_CHANGE_COLUMNS: usize = 1_000;
 
 impl FollowOptions {
     fn place(&self) -> evolve::Place<'_> {
@@ -103,6 +112,7 @@ impl FollowOptions {
             sql: self.sql.as_ref(),
             database: &self.database,
             schema: &self.schema,
+            max_columns: self.max_columns,
         }
     }
 }
@@ -220,6 +230,8 @@ impl Followed<'_> {
         let Some(last) = rows.last().map(|(_, t)| t.clone()) else {
             return Ok(());
         };
+        // Dead letters before these changes are committed first.
+        self.dead.settle().await?;
         self.changes += rows.len() as u64;
         let (rows, tokens): (Vec<_>, Vec<_>) = rows.into_iter().unzip();
         self.channel
@@ -339,8 +351,11 @@ pub async fn follow(
             // A dead-letter table an earlier version created: it gets SOURCE_KEY_TEXT.
             let place = (opts.database.as_str(), opts.schema.as_str());
             crate::table_replay::dead_letter::ensure_key_text_column(sql, place, name).await?;
-            // A run killed after an ALTER … ADD COLUMN: the change table gets the column.
-            evolve::add_missing_columns(sql, &opts.place(), &f.table).await?;
+            // A run killed after an ALTER … ADD COLUMN: the change table gets the column
+            // (or, past --max-change-columns, the table is diverted).
+            if let Some(why) = evolve::add_missing_columns(sql, &opts.place(), &f.table).await? {
+                f.divert(evolve::diverted(name, AT_START, &why));
+            }
             // A MODIFY made while follow was down: widened now, or the table diverted.
             let target = opts.place().changes_table(name);
             let (shape, diverted) =

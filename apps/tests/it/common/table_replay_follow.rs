@@ -81,6 +81,17 @@ pub fn follow_cmd(
     (emulator, key): (&Emulator, &Path),
     idle: &str,
 ) -> Command {
+    follow_cmd_lag(bin, url, tables, (emulator, key), (idle, "200ms"))
+}
+
+/// [`follow_cmd`] with `--max-client-lag LAG`.
+pub fn follow_cmd_lag(
+    bin: &Path,
+    url: &str,
+    tables: &[&str],
+    (emulator, key): (&Emulator, &Path),
+    (idle, lag): (&str, &str),
+) -> Command {
     let mut cmd = Command::new(bin);
     cmd.args(["follow", "--source", url, "--table", &tables.join(",")])
         .args([
@@ -91,7 +102,7 @@ pub fn follow_cmd(
             "--batch",
             "100",
         ])
-        .args(["--max-client-lag", "200ms", "--until-idle", idle])
+        .args(["--max-client-lag", lag, "--until-idle", idle])
         .stdin(Stdio::null());
     at_destination(&mut cmd, emulator, key);
     cmd

@@ -8,7 +8,8 @@
 //! 64 MB, every key exactly once in the table or its `_DLQ` (a row it cannot take is a named
 //! bad row), every good key in the table. Then the key class (`mariadb_keys.rs`: a 3 KB text
 //! key, keys of every separator and quote) through `table_replay follow`: the server runs
-//! with its binlog on for it.
+//! with its binlog on for it; and the DDL class (`mariadb_ddl.rs`: storms of `ADD`/`DROP
+//! COLUMN`, type changes while `follow` is down, a storm past `--max-change-columns`).
 
 use std::process::Command;
 
@@ -161,6 +162,7 @@ async fn hostile_mariadb_rows() {
         failures.extend(one_case(&case, &url, &name, &limits).await.err());
     }
     failures.extend(super::mariadb_keys::key_cases(&url, &limits).await);
+    failures.extend(super::mariadb_ddl::ddl_cases(&url, &limits).await);
     suite.finish(failures);
 }
 

@@ -16,6 +16,7 @@
 
 mod lambda;
 mod mariadb;
+mod mariadb_ddl;
 mod mariadb_keys;
 mod mariadb_large;
 mod nats;
