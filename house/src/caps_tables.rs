@@ -124,6 +124,7 @@ pub(crate) const FLAGS: &[Allowed] = &[
             "--ca-out",
             "--request-log",
             "--spool-dir",
+            "--dead-letters",
             "--work-dir",
             "--report",
             "--write-rows",

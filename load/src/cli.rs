@@ -80,8 +80,14 @@ pub(crate) struct LoadArgs {
     /// name: N processes with the same inputs and I = 0..N-1 load each input exactly once.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<crate::shard::Shard>,
+    /// Where bad records of objects in a bucket go: one file per object and table,
+    /// `<object's name>-<hash>.rejected.ndjson`, each record naming the URL and the table.
+    /// Created 0700 when missing. Default: `snowpipe-dead-letters` in the working directory.
+    /// (A local file's bad records go beside it, `<file>.rejected.ndjson`.)
+    #[arg(long, value_name = "DIR")]
+    pub dead_letters: Option<PathBuf>,
     /// Where an object's bytes are kept while it loads (a sparse file per object, 0600,
-    /// removed after; its dead letters stay beside it). Created 0700 when missing; one that
+    /// removed after). Created 0700 when missing; one that
     /// another user owns or that others can write is refused. Default: the loader's own
     /// `snowpipe-load-<uid>` in the system's temporary directory.
     #[arg(long, value_name = "DIR")]

@@ -1,6 +1,10 @@
-//! Bad records and the dead-letter file beside an input, `<input>.rejected.ndjson` (a name too
-//! long for that: cut, with a hash, [`DeadLetter::new`]): one JSON
-//! line a record, with the file, line and byte offset, why, the record's first bytes, and its
+//! Bad records and their dead-letter file: beside a local input, `<input>.rejected.ndjson` (a
+//! name too long for that: cut, with a hash, [`DeadLetter::new`]); for an object in a bucket,
+//! in the `--dead-letters` directory (default `snowpipe-dead-letters` in the working
+//! directory, made 0700), one file per object and table named after both
+//! ([`DeadLetter::for_input`]), never in the spool or the temporary directory. One JSON
+//! line a record, with its source (the file or the object's URL) and table, line and byte
+//! offset, why, the record's first bytes, and its
 //! length and SHA-256 (as the Kinesis path's dead letters keep them: a long record is never
 //! written whole). Written through a buffer, flushed before any append whose token covers
 //! the records (the readers call [`DeadLetter::flush`]); opened by `files::open_dead_letter`.
@@ -39,6 +43,12 @@ pub(crate) struct BadRecord<'a> {
 /// At-least-once: a rerun that reads a bad record again writes it again.
 pub(crate) struct DeadLetter {
     input: PathBuf,
+    /// What records name as their `file`: the input's path, or an object's URL.
+    source: String,
+    /// The table its rows go to.
+    table: Option<String>,
+    /// The directory to create (0700) before the file: an object's dead letters'.
+    dir: Option<PathBuf>,
     path: PathBuf,
     file: Option<BufWriter<std::fs::File>>,
     /// Bad records written.
@@ -52,10 +62,33 @@ impl DeadLetter {
     pub(crate) fn new(input: &Path) -> Self {
         Self {
             input: input.to_owned(),
+            source: input.display().to_string(),
+            table: None,
+            dir: None,
             path: dead_letter_path(input),
             file: None,
             count: 0,
         }
+    }
+
+    /// The dead-letter file of the input read at `path` (an object's spool file: `object` is
+    /// its URL) loaded into `place.table`: a local file's beside it, an object's in
+    /// `place.dir` ([`object_file`]), its records naming the URL.
+    pub(crate) fn for_input(path: &Path, object: Option<&str>, place: &Place) -> Self {
+        let mut dead = match object {
+            Some(url) => Self {
+                input: path.to_owned(),
+                source: url.to_owned(),
+                table: None,
+                dir: Some(place.dir.clone()),
+                path: place.dir.join(object_file(url, &place.table)),
+                file: None,
+                count: 0,
+            },
+            None => Self::new(path),
+        };
+        dead.table = Some(place.table.clone());
+        dead
     }
 
     /// Where it is.
@@ -69,8 +102,13 @@ impl DeadLetter {
     /// When the file cannot be opened or written.
     pub(crate) fn write(&mut self, bad: &BadRecord<'_>) -> Result<()> {
         if self.file.is_none() {
+            if let Some(dir) = &self.dir {
+                create_private_dir(dir)?;
+            }
             let f = crate::files::open_dead_letter(&self.path, &self.input)?;
-            if self.path.as_os_str().len() != self.input.as_os_str().len() + SUFFIX.len() {
+            if self.dir.is_none()
+                && self.path.as_os_str().len() != self.input.as_os_str().len() + SUFFIX.len()
+            {
                 tracing::warn!(
                     file = %shown(&self.input),
                     "bad records go to {}: the name `<input>{SUFFIX}` would be longer than a \
@@ -82,7 +120,8 @@ impl DeadLetter {
         }
         let text = String::from_utf8_lossy(trim_line(bad.text));
         let line = serde_json::json!({
-            "file": self.input.display().to_string(),
+            "file": self.source,
+            "table": self.table,
             "line": bad.line,
             "byte_offset": bad.offset,
             "error": bad.error,
@@ -91,7 +130,10 @@ impl DeadLetter {
             "record_sha256": bad.whole.as_ref().map(|w| w.sha256.as_str()),
         });
         let f = self.file.as_mut().expect("opened above");
-        writeln!(f, "{line}").with_context(|| format!("cannot write {}", shown(&self.path)))?;
+        // One write a line: the buffer flushes whole lines only, so the lanes of one object,
+        // appending to one file, never interleave within a line.
+        f.write_all(format!("{line}\n").as_bytes())
+            .with_context(|| format!("cannot write {}", shown(&self.path)))?;
         self.count += 1;
         Ok(())
     }
@@ -117,6 +159,56 @@ impl std::fmt::Debug for DeadLetter {
             .field("count", &self.count)
             .finish_non_exhaustive()
     }
+}
+
+/// Where an object's dead letters go, and the table every record names.
+#[derive(Debug, Clone)]
+pub(crate) struct Place {
+    /// `--dead-letters`, else [`DEFAULT_DIR`].
+    pub dir: PathBuf,
+    /// The table (or pipe) loaded into.
+    pub table: String,
+}
+
+/// The default directory of objects' dead letters, in the working directory.
+pub(crate) const DEFAULT_DIR: &str = "snowpipe-dead-letters";
+
+/// The dead-letter file name of the object at `url` loaded into `table`: the URL's last
+/// segment (letters, digits, `.`, `-`, `_` kept, the rest `_`, at most 80), then 16 hex
+/// digits of the SHA-256 of the URL and the table, so loads of one object into two tables
+/// never share a file, and a rerun finds the same one.
+pub(crate) fn object_file(url: &str, table: &str) -> String {
+    let tail: String = url
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(80)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let hash = crate::token::short_hash(format!("{url}\n{table}").as_bytes());
+    format!("{tail}-{hash}{SUFFIX}")
+}
+
+/// Creates `dir` (0700) if missing.
+fn create_private_dir(dir: &Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).with_context(|| {
+        format!(
+            "cannot create the dead-letter directory {}: pass --dead-letters DIR with a \
+             directory you can write, or --on-error abort",
+            shown(dir)
+        )
+    })
 }
 
 /// The longest file name (bytes) Linux's file systems and macOS's take.
@@ -154,6 +246,21 @@ fn dead_letter_path(input: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_objects_dead_letter_file_is_named_by_its_url_and_table() {
+        let a = object_file("s3://b/2026/part-0.ndjson", "ORDERS");
+        assert!(
+            a.starts_with("part-0.ndjson-") && a.ends_with(SUFFIX),
+            "{a}"
+        );
+        assert_eq!(a, object_file("s3://b/2026/part-0.ndjson", "ORDERS"));
+        assert_ne!(a, object_file("s3://b/2026/part-0.ndjson", "RETURNS"));
+        assert_ne!(a, object_file("s3://b/2027/part-0.ndjson", "ORDERS"));
+        let odd = object_file("s3://b/x/\u{1b}[2J..\n", "T");
+        assert!(odd.starts_with("__2J.._-"), "{odd}");
+        assert!(odd.len() <= NAME_MAX);
+    }
 
     #[test]
     fn a_long_name_gets_a_dead_letter_name_that_fits_and_stays_the_same() {

@@ -39,6 +39,8 @@ pub(crate) struct Settings {
     pub commit_timeout: Duration,
     /// The client's memory budget, bytes (what Parquet decoding stays within).
     pub memory_budget: usize,
+    /// Where objects' dead letters go (`--dead-letters`) and the table records name.
+    pub dead_letters: crate::dead_letter::Place,
     /// Where objects are spooled (`--spool-dir`).
     pub spool_dir: crate::object::spool::SpoolDir,
     /// Half of it: what every lane's Parquet readers hold together (`decode_budget.rs`).

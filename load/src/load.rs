@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::chunk::{Batch, Msg};
 use crate::cli::Format;
+use crate::dead_letter::DeadLetter;
 use crate::input::{Input, Settings};
 use crate::progress::FileProgress;
 use crate::text::{TextFormat, TextReader, TextReport};
@@ -36,6 +37,8 @@ pub(crate) struct FileOutcome {
     pub committed: Option<OffsetToken>,
     /// Why the file is not done.
     pub error: Option<String>,
+    /// Where its bad records are, when it had some.
+    pub rejected_path: Option<std::path::PathBuf>,
 }
 
 impl FileOutcome {
@@ -57,6 +60,7 @@ impl FileOutcome {
             "rows": self.rows,
             "bytes": self.bytes,
             "bad_records": self.bad_records,
+            "rejected_path": self.rejected_path.as_ref().map(|p| p.display().to_string()),
             "row_errors": self.row_errors,
             "start_position": self.report.start_position,
             "end_position": self.report.end_position,
@@ -292,6 +296,14 @@ async fn run(
     let stopped = *stop.borrow();
     let (read, report) = join_reader(reader, stopped).await?;
     out.bad_records = report.bad_records;
+    if out.bad_records > 0 && !input.stdin {
+        let dead = crate::dead_letter::DeadLetter::for_input(
+            &input.path,
+            input.object.as_deref().map(|o| o.name.as_str()),
+            &settings.dead_letters,
+        );
+        out.rejected_path = Some(dead.path().to_owned());
+    }
     out.report = report;
     let stopping = *stop.borrow() || failed.is_some();
     let finished = match channel {
@@ -446,7 +458,18 @@ fn read(
                 decoding: &settings.decoding,
             };
             let object = input.object.as_ref().map(|o| &o.tag);
-            crate::parquet_rows::read((&input.path, span), committed, object, &sink, report)
+            let dead = DeadLetter::for_input(
+                &input.path,
+                input.object.as_deref().map(|o| o.name.as_str()),
+                &settings.dead_letters,
+            );
+            crate::parquet_rows::read(
+                (&input.path, span),
+                committed,
+                object,
+                (&sink, dead),
+                report,
+            )
         }
         Format::Ndjson | Format::Csv if input.stdin => {
             crate::stdin::read(input, settings, (tx, halt), report)
@@ -460,7 +483,13 @@ fn read(
             let at = (input.path.as_path(), span);
             let object = input.object.as_ref().map(|o| &o.tag);
             let (reader, r) = TextReader::open(at, format, committed, modes, object, tx, halt)?;
-            let reader = reader.within(&settings.decoding);
+            let reader = reader
+                .within(&settings.decoding)
+                .dead_letters(DeadLetter::for_input(
+                    &input.path,
+                    input.object.as_deref().map(|o| o.name.as_str()),
+                    &settings.dead_letters,
+                ));
             *report = r;
             reader.run(report)
         }

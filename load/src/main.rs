@@ -265,6 +265,17 @@ async fn run(args: LoadArgs) -> Result<bool> {
         commit_timeout: args.commit_timeout,
         memory_budget: 0,
         spool_dir: object::spool::SpoolDir::new(args.spool_dir.as_deref()),
+        dead_letters: dead_letter::Place {
+            dir: args
+                .dead_letters
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(dead_letter::DEFAULT_DIR)),
+            table: args
+                .table
+                .clone()
+                .or_else(|| args.pipe.clone())
+                .unwrap_or_default(),
+        },
         decoding: std::sync::Arc::new(decode_budget::DecodeBudget::new(0)),
     };
     let conn = connect::connect(&args).await?;
@@ -326,6 +337,14 @@ async fn run(args: LoadArgs) -> Result<bool> {
     for (lanes, outs) in plan.iter().zip(&outcomes) {
         if outs.is_empty() {
             continue;
+        }
+        let dead: u64 = outs.iter().map(|o| o.bad_records).sum();
+        if let Some(at) = outs.iter().find_map(|o| o.rejected_path.as_ref()) {
+            tracing::warn!(
+                file = %names::shown(&lanes[0].path),
+                "{dead} bad records: in {}",
+                names::shown(at)
+            );
         }
         for out in outs {
             if let Some(e) = &out.error {

@@ -59,7 +59,7 @@ pub(crate) fn read(
     (path, span): (&Path, Option<(u64, u64)>),
     committed: Option<&str>,
     object: Option<&ObjectTag>,
-    sink: &Sink<'_>,
+    (sink, mut dead): (&Sink<'_>, DeadLetter),
     report: &mut TextReport,
 ) -> Result<()> {
     let mut file = crate::files::open_input(path)?;
@@ -92,7 +92,6 @@ pub(crate) fn read(
     report.start_position = skip;
     report.end_position = skip;
     let limits = Limits::of_budget(sink.memory_budget);
-    let mut dead = DeadLetter::new(path);
     let mut first = 0u64;
     for index in 0..meta.metadata().num_row_groups() {
         let group = meta.metadata().row_group(index);

@@ -148,6 +148,12 @@ impl<'a> TextReader<'a> {
     }
 
     /// The reader, each chunk holding its bytes of `budget` while it is queued.
+    /// Its bad records go to `dead` (an object's: its own place, `dead_letter.rs`).
+    pub(crate) fn dead_letters(mut self, dead: DeadLetter) -> Self {
+        self.dead = dead;
+        self
+    }
+
     pub(crate) fn within(mut self, budget: &Arc<DecodeBudget>) -> Self {
         self.budget = Some(Arc::clone(budget));
         self

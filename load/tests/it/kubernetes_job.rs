@@ -85,6 +85,27 @@ fn the_job_is_indexed_and_each_pod_gets_its_share() {
             assert!(help.contains(arg), "--help names no {arg}");
         }
     }
+    // Round six: bad records of objects on a volume that outlives the pod.
+    let dead = env[at("SNOWPIPE_LOAD_DEAD_LETTERS").expect("SNOWPIPE_LOAD_DEAD_LETTERS set")]
+        .1
+        .clone()
+        .expect("a path");
+    let mount = container["volumeMounts"]
+        .as_sequence()
+        .expect("volumeMounts")
+        .iter()
+        .find(|m| text(&m["mountPath"]) == dead)
+        .unwrap_or_else(|| panic!("nothing is mounted at {dead}"));
+    let volume = job["spec"]["template"]["spec"]["volumes"]
+        .as_sequence()
+        .expect("volumes")
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .expect("the mount's volume");
+    assert!(
+        volume["emptyDir"].is_null() && volume["persistentVolumeClaim"]["claimName"].is_string(),
+        "dead letters on an emptyDir vanish with the pod: {volume:?}"
+    );
     let key = &container["env"][at("SNOWFLAKE_PRIVATE_KEY").expect("the key")]["valueFrom"];
     assert!(
         key["secretKeyRef"]["name"].is_string(),

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod bucket_dead_letters;
 mod buckets;
 mod caps_inventory;
 mod crash;

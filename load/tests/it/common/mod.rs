@@ -81,6 +81,9 @@ impl Lab {
             .env_remove("SNOWFLAKE_PRIVATE_KEY")
             .env_remove("RUST_LOG")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
+            // What the loader writes by default into the working directory (objects' dead
+            // letters) stays in the lab.
+            .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
