@@ -258,9 +258,9 @@ pub(super) fn set_shape(f: &mut Followed<'_>, table: SourceTable) {
     f.table = table;
 }
 
-/// Adds every column of `table` the change table lacks (`ADD COLUMN IF NOT EXISTS`): at an
-/// evolution, and at the start (a run killed after the `ALTER` left the change table behind
-/// the table).
+/// Adds every column of `table` the change table lacks (`ADD COLUMN IF NOT EXISTS`), and
+/// `_EPOCH`: at an evolution, and at the start (a run killed after the `ALTER` left the
+/// change table behind the table; a change table from before `_EPOCH`).
 ///
 /// # Errors
 /// When the change table cannot be read or altered.
@@ -288,6 +288,16 @@ pub(super) async fn add_missing_columns(
             .await
             .with_context(|| format!("cannot add column {column} to {target}"))?;
         say!("{}: added column {column} to {target}", table.name);
+    }
+    // A change table from before `_EPOCH` (`failover.rs`): the view and verify order by it.
+    if have.column_index(changes::EPOCH).is_none() {
+        let alter = format!(
+            "ALTER TABLE {target} ADD COLUMN {} NUMBER(10,0)",
+            changes::EPOCH
+        );
+        sql.query(&alter)
+            .await
+            .with_context(|| format!("cannot add column {} to {target}", changes::EPOCH))?;
     }
     Ok(())
 }

@@ -47,6 +47,7 @@ pub mod dead_letters;
 mod dead_resume;
 pub mod demo;
 mod evolve;
+mod failover;
 pub mod key;
 mod rejected;
 mod retype;
@@ -70,7 +71,7 @@ use crate::common::say::{say, say_warn};
 use crate::table_replay::schema::{self, SourceTable};
 use crate::table_replay::secret;
 use crate::table_replay::source;
-use token::{BinlogPos, ChangePos, Token};
+use token::{BinlogPos, ChangePos, Gtid, Token};
 
 /// What to follow and where to.
 #[derive(Clone)]
@@ -141,6 +142,11 @@ pub struct Followed<'c> {
     /// Why every change of this table is a dead letter (a `MODIFY` the change table cannot
     /// take: `retype.rs`), when it is diverted.
     diverted: Option<String>,
+    /// Skip the committed changes by GTID: they were read from another server (`failover.rs`).
+    by_gtid: bool,
+    /// The server read (its identity, in each token) and this run's epoch (`failover.rs`).
+    server: String,
+    epoch: u32,
 }
 
 impl Followed<'_> {
@@ -158,9 +164,23 @@ impl Followed<'_> {
         self.diverted = Some(reason);
     }
 
-    /// Whether the change at `at` is still to be written on this channel.
-    pub fn wants(&self, at: &ChangePos) -> bool {
-        self.committed.as_ref().is_none_or(|t| t.wants(at))
+    /// Whether the change at `at` (change `ordinal` of transaction `gtid`) is still to be
+    /// written on this channel: by GTID after a move to another server, else by position.
+    pub fn wants(&self, at: &ChangePos, gtid: Option<(Gtid, u32)>) -> bool {
+        self.committed.as_ref().is_none_or(|t| match gtid {
+            Some((g, ordinal)) if self.by_gtid => t.wants_by_gtid(&g, ordinal).unwrap_or(true),
+            _ => t.wants(at),
+        })
+    }
+
+    /// Who a change read now was read from, for its token.
+    pub fn reader(&self, gtid: Option<Gtid>, ordinal: u32) -> token::Reader {
+        token::Reader {
+            server: self.server.clone(),
+            epoch: self.epoch,
+            gtid,
+            ordinal,
+        }
     }
 
     /// A binlog row image → the values the snapshot would read, and the first value the
@@ -334,6 +354,11 @@ pub async fn follow(
         }
         tables.push(f);
     }
+    let server = failover::Server::read(&mut conn).await?;
+    let epoch = failover::epoch(&tables, &server);
+    for f in &mut tables {
+        (f.server, f.epoch) = (server.id.clone(), epoch);
+    }
     snapshot_where_needed(&mut conn, &mut tables, opts.batch)
         .await
         .map_err(|e| with_rejected(e, &tables))?;
@@ -386,13 +411,7 @@ async fn stream_all(
     let mut changes = 0;
     let mut retry_until: Option<Instant> = None;
     loop {
-        let start = tables
-            .iter()
-            .filter_map(|f| f.committed.as_ref().map(|t| t.resume_at().clone()))
-            .min()
-            .context("no table to follow")?;
-        say!("following the binlog from {start}");
-        match read_binlog(opts, &start, db, tables, &mut stop).await {
+        match read_binlog(opts, db, tables, &mut stop).await {
             Ok(streamed) => {
                 changes += streamed.changes;
                 say!(
@@ -469,23 +488,39 @@ const AT_START: &str = "the start (a MODIFY made while follow was not running)";
 /// How long `follow` keeps connecting again after the source server went away.
 const RECONNECT_FOR: Duration = Duration::from_secs(120);
 
-/// One binlog connection: opened at `start`, read until stop, idle or an error.
+/// One binlog connection: the server checked (`failover.rs`), opened where the tables
+/// need, read until stop, idle or an error.
 async fn read_binlog(
     opts: &FollowOptions,
-    start: &BinlogPos,
     db: &str,
     tables: &mut [Followed<'_>],
     stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
 ) -> Result<stream::Streamed> {
-    let bin_conn = source::connect(&opts.source)
+    let lost = |e: anyhow::Error| anyhow::Error::new(stream::Disconnected(format!("{e:#}")));
+    let mut bin_conn = source::connect(&opts.source).await.map_err(lost)?;
+    let server = failover::Server::read(&mut bin_conn).await.map_err(lost)?;
+    let start = failover::plan(tables, &server)?;
+    // A move to another server while running: a new epoch (never a lower one).
+    let epoch =
+        failover::epoch(tables, &server).max(tables.iter().map(|f| f.epoch).max().unwrap_or(0));
+    for f in tables.iter_mut() {
+        (f.server, f.epoch) = (server.id.clone(), epoch);
+    }
+    say!("following the binlog from {start}");
+    let (mut binlog, checksum) = stream::open(bin_conn, opts.server_id, &start)
         .await
-        .map_err(|e| anyhow::Error::new(stream::Disconnected(format!("{e:#}"))))?;
-    let (mut binlog, checksum) = stream::open(bin_conn, opts.server_id, start)
-        .await
-        .map_err(|e| anyhow::Error::new(stream::Disconnected(format!("{e:#}"))))?;
+        .map_err(lost)?;
+    let at = match start {
+        failover::Start::At(p) => p,
+        // The server's first event (a Rotate) names the file.
+        failover::Start::Gtid(_) => BinlogPos {
+            file: String::new(),
+            pos: 4,
+        },
+    };
     stream::follow(
         (&mut binlog, checksum),
-        start,
+        &at,
         (db, &opts.place()),
         tables,
         opts.until_idle,
@@ -546,6 +581,9 @@ async fn open_table<'c>(
         last: None,
         changes: 0,
         diverted: None,
+        by_gtid: false,
+        server: String::new(),
+        epoch: 0,
         dead: dead_letters::DeadLetters::new(client, &opts.database, &opts.schema, name),
     })
 }

@@ -167,6 +167,7 @@ pub(super) async fn table(
                 row: 0,
                 gtid: None,
                 commit_ts: now,
+                epoch: f.epoch,
             };
             let token = Token::Snapshot {
                 resume: resume.clone(),
