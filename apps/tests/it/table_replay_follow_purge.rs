@@ -135,6 +135,11 @@ async fn a_purged_resume_position_is_a_clear_error_that_writes_and_loses_nothing
         "the error does not name the missing position {resume_file}:\n{err}"
     );
     assert!(
+        err.contains(&format!("the oldest file the server has is {newest}"))
+            && err.contains(&format!("cannot be read for {TABLE} (committed c:")),
+        "the error does not name the oldest file kept and the table that lost changes:\n{err}"
+    );
+    assert!(
         err.contains("table_replay ddl --changes") && err.contains("new snapshot"),
         "the error does not name the fix (a new snapshot, and how):\n{err}"
     );
