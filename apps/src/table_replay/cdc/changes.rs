@@ -2,7 +2,8 @@
 //!
 //! Columns: the source's (all nullable: a delete carries the key's columns alone, a truncate
 //! no source column), then `_OP` (`r` snapshot read, `c` insert, `u` update, `d` delete, as Debezium
-//! names them, and `t` a `TRUNCATE` of the table),
+//! names them, `t` a `TRUNCATE` of the table, and `p` the start of a new snapshot after the
+//! binlog was purged: `--resnapshot-purged`),
 //! `_BINLOG_FILE`, `_BINLOG_POS` (the rows event's start; for snapshot rows, the position the
 //! snapshot was taken at), `_ROW` (the row's index in its event), `_GTID` (MariaDB's
 //! `domain-server-sequence`; NULL without GTIDs and for snapshot rows) and `_COMMIT_TS` (UTC:
@@ -87,6 +88,9 @@ pub enum Op {
     Delete,
     /// `TRUNCATE` of the whole table: every row before it is gone.
     Truncate,
+    /// A new snapshot after the binlog was purged (`--resnapshot-purged`) begins: every row
+    /// before it is gone; the snapshot's rows after it are the state.
+    Resnapshot,
 }
 
 impl Op {
@@ -97,6 +101,7 @@ impl Op {
             Op::Update => "u",
             Op::Delete => "d",
             Op::Truncate => "t",
+            Op::Resnapshot => "p",
         }
     }
 }
@@ -165,7 +170,7 @@ pub fn row(
     values: &[Value],
     origin: &Origin<'_>,
 ) -> Result<Map<String, Json>, String> {
-    let mut object = if origin.op == Op::Truncate {
+    let mut object = if matches!(origin.op, Op::Truncate | Op::Resnapshot) {
         Map::new()
     } else if origin.op == Op::Delete {
         let mut m = Map::new();
@@ -246,21 +251,25 @@ pub fn key_columns(table: &SourceTable) -> String {
         .join(", ")
 }
 
-/// The condition that the row `alias` comes after the table's latest truncate (its `t` row
+/// The operations that drop every row before them from the current state: a truncate and a
+/// new snapshot after a purge.
+const RESETS: &str = "_OP IN ('t', 'p')";
+
+/// The condition that the row `alias` comes after the table's latest truncate (its `t` or `p` row
 /// at the greatest `(_EPOCH, _BINLOG_FILE, _BINLOG_POS)`, the epoch when `epoch`; true
 /// without one). Uncorrelated subqueries, each run once: Snowflake and SQLite both run it
 /// without a scan per row.
 pub fn after_last_truncate(changes: &str, alias: &str, epoch: bool) -> String {
     if !epoch {
-        let file = format!("(SELECT MAX(_BINLOG_FILE) FROM {changes} WHERE _OP = 't')");
+        let file = format!("(SELECT MAX(_BINLOG_FILE) FROM {changes} WHERE {RESETS})");
         return format!(
             "({alias}._BINLOG_FILE > COALESCE({file}, '') OR ({alias}._BINLOG_FILE = {file} AND \
-             {alias}._BINLOG_POS > (SELECT MAX(_BINLOG_POS) FROM {changes} WHERE _OP = 't' AND \
+             {alias}._BINLOG_POS > (SELECT MAX(_BINLOG_POS) FROM {changes} WHERE {RESETS} AND \
              _BINLOG_FILE = {file})))"
         );
     }
-    let e = format!("(SELECT MAX(COALESCE({EPOCH}, 0)) FROM {changes} WHERE _OP = 't')");
-    let in_e = format!("_OP = 't' AND COALESCE({EPOCH}, 0) = {e}");
+    let e = format!("(SELECT MAX(COALESCE({EPOCH}, 0)) FROM {changes} WHERE {RESETS})");
+    let in_e = format!("{RESETS} AND COALESCE({EPOCH}, 0) = {e}");
     let file = format!("(SELECT MAX(_BINLOG_FILE) FROM {changes} WHERE {in_e})");
     let row_e = format!("COALESCE({alias}.{EPOCH}, 0)");
     format!(
@@ -323,9 +332,13 @@ mod tests {
         assert!(!row.contains_key("NOTE"), "{row:?}");
         let view = current_state_view(&table, "C", "V");
         assert!(
-            view.contains("PARTITION BY ORDER_ID, LINE_NO ORDER BY"),
+            view.contains(
+                "PARTITION BY ORDER_ID, LINE_NO ORDER BY COALESCE(_EPOCH, 0) DESC, \
+                 _BINLOG_FILE DESC"
+            ),
             "{view}"
         );
+        assert!(view.contains("_OP IN ('t', 'p')"), "{view}");
     }
 
     #[test]

@@ -42,6 +42,11 @@ pub struct FollowArgs {
     /// columns' values are one row to the current state: it keeps the last change.
     #[arg(long = "key", value_name = "TABLE=COL[,COL…]", value_parser = parse_key)]
     keys: Vec<(String, Vec<String>)>,
+    /// When the binlog a table resumes from was purged: take a new snapshot of that table
+    /// alone into its change table (the history kept; a `p` row before the snapshot's rows
+    /// drops from the current state every row before it), instead of stopping.
+    #[arg(long)]
+    resnapshot_purged: bool,
     /// The client's max_client_lag: how long appended changes may wait before they are sent.
     #[arg(long, default_value = "1s", value_parser = snowpipe_streaming::duration::parse)]
     max_client_lag: Duration,
@@ -87,6 +92,7 @@ pub async fn run(a: FollowArgs) -> Result<()> {
         batch: a.batch.max(1),
         until_idle: a.until_idle,
         keys: a.keys,
+        resnapshot_purged: a.resnapshot_purged,
     };
     let report = cdc::follow(&client, &opts, common::terminated()).await?;
     client.close().await?;

@@ -8,7 +8,9 @@
 //! * every committed token is from this server (or from a release that did not record it):
 //!   the binlog resumes at the earliest position, which must still be in `SHOW BINARY LOGS`;
 //!   a purged one stops `follow`, naming the file gone, the oldest file the server has, the
-//!   tables whose changes since their committed one cannot be read, and the fix;
+//!   tables whose changes since their committed one cannot be read, and the fix
+//!   (`--resnapshot-purged`: a new snapshot of those tables alone, into the same change
+//!   tables, after a `p` row that drops every earlier row from the current state);
 //! * a token is from another server (a failover): the binlog is read by GTID (MariaDB's
 //!   `@slave_connect_state`, one GTID domain) from the earliest committed transaction, and
 //!   each table skips what it committed by `(sequence, place in the transaction)`. This
@@ -226,6 +228,17 @@ fn another_server(f: &Followed<'_>, t: Option<&Token>, server: &Server) -> Strin
     )
 }
 
+/// Whether `f` resumes, on this same server, in a binlog file it no longer has (older than
+/// its newest: purged).
+pub(super) fn purged(f: &Followed<'_>, server: &Server) -> bool {
+    f.committed.as_ref().is_some_and(|t| {
+        let file = &t.resume_at().file;
+        !foreign(t, server)
+            && !server.files.iter().any(|x| x == file)
+            && server.files.last().is_some_and(|newest| file < newest)
+    })
+}
+
 /// A resume position in a file the server no longer has: the error naming it.
 fn check_not_purged(tables: &[Followed<'_>], server: &Server, start: &BinlogPos) -> Result<()> {
     if server.files.iter().any(|f| *f == start.file) {
@@ -264,9 +277,11 @@ fn check_not_purged(tables: &[Followed<'_>], server: &Server, start: &BinlogPos)
         "the binlog at {start} is no longer on the server: {} was purged (expire_logs_days / \
          binlog_expire_logs_seconds, or PURGE BINARY LOGS); the oldest file the server has is \
          {oldest}. The changes committed so far stay in the change tables; the changes since \
-         cannot be read for {}. To go on, {}",
+         cannot be read for {}. To go on, run follow again with --resnapshot-purged (a new \
+         snapshot of {} alone into the same change tables, their history kept), or {}",
         start.file,
         lost.join(", "),
-        changes::new_snapshot_fix(names)
+        names.join(", "),
+        changes::new_snapshot_fix(names.iter().copied())
     )
 }

@@ -14,7 +14,8 @@
 //! `RECONNECT_FOR`, from each table's last appended change.
 //!
 //! A `TRUNCATE` of a followed table is one change `'t'` (no source column): the current state
-//! drops every row before it. A snapshot row or a change whose value the type mapping refuses
+//! drops every row before it. So does a `'p'` row: a new snapshot of a table whose binlog was
+//! purged (`--resnapshot-purged`, `failover.rs`) begins with one. A snapshot row or a change whose value the type mapping refuses
 //! is a dead letter in `<TABLE>_DLQ` (`dead_letters.rs`), and `follow` goes on. `ALTER TABLE … ADD/DROP/MODIFY
 //! COLUMN` evolves the change table (`evolve.rs`; a `MODIFY` widens its column in place, or,
 //! when the change table's column cannot take the new type, *diverts* the table, at the
@@ -93,6 +94,9 @@ pub struct FollowOptions {
     /// `--key TABLE=COL[,COL…]`: the columns that identify a row of a table (else its
     /// primary key or a unique NOT NULL key, `key.rs`).
     pub keys: Vec<(String, Vec<String>)>,
+    /// `--resnapshot-purged`: a table whose binlog was purged takes a new snapshot into its
+    /// change table instead of stopping `follow` (`failover.rs`).
+    pub resnapshot_purged: bool,
 }
 
 impl FollowOptions {
@@ -147,6 +151,8 @@ pub struct Followed<'c> {
     /// The server read (its identity, in each token) and this run's epoch (`failover.rs`).
     server: String,
     epoch: u32,
+    /// A new snapshot after its binlog was purged (`--resnapshot-purged`): a `p` row first.
+    resnapshot: bool,
 }
 
 impl Followed<'_> {
@@ -358,6 +364,15 @@ pub async fn follow(
     let epoch = failover::epoch(&tables, &server);
     for f in &mut tables {
         (f.server, f.epoch) = (server.id.clone(), epoch);
+        if opts.resnapshot_purged && failover::purged(f, &server) {
+            say_warn!(
+                "{}: the binlog after its committed {} was purged: a new snapshot into its \
+                 change table (--resnapshot-purged)",
+                f.table.name,
+                f.committed.as_ref().map(Token::render).unwrap_or_default()
+            );
+            (f.committed, f.resnapshot) = (None, true);
+        }
     }
     snapshot_where_needed(&mut conn, &mut tables, opts.batch)
         .await
@@ -584,6 +599,7 @@ async fn open_table<'c>(
         by_gtid: false,
         server: String::new(),
         epoch: 0,
+        resnapshot: false,
         dead: dead_letters::DeadLetters::new(client, &opts.database, &opts.schema, name),
     })
 }
@@ -612,6 +628,9 @@ async fn snapshot_where_needed(
             Some(Token::Snapshot { resume, key, .. }) => (resume.clone(), key.clone()),
             _ => (at.clone(), key::TokenKey::default()),
         };
+        if std::mem::take(&mut f.resnapshot) {
+            snapshot::purged_marker(f, &at, now).await?;
+        }
         let n = snapshot::table(conn, f, (&at, now), &resume, after, batch).await?;
         say!("{}: {n} snapshot rows", f.table.name);
         // Keys up to the committed one are done; the rest need the binlog from `resume`.
