@@ -34,12 +34,16 @@ use crate::table_replay::cdc::changes;
 use crate::table_replay::cdc::token::{BinlogPos, Gtid, Token};
 use crate::table_replay::cdc::Followed;
 
+/// The longest server identity a token carries (a UUID is 36 characters).
+const IDENTITY_MAX: usize = 64;
+
 /// The server being read: its identity, its binlog files and its GTID state.
 #[derive(Debug, Clone)]
 pub(super) struct Server {
     /// `@@server_uuid` (MySQL), else `@@server_id`.
     pub id: String,
-    /// `SHOW BINARY LOGS`, oldest first.
+    /// `SHOW BINARY LOGS`, oldest first; empty when the user may not run it (MariaDB's
+    /// `BINLOG MONITOR`): then a purged position is named when the stream refuses it.
     pub files: Vec<String>,
     /// `@@gtid_binlog_state` (MariaDB), parsed.
     pub gtids: Vec<Gtid>,
@@ -63,13 +67,15 @@ impl Server {
                 id.context("the server has no server_id")?.to_string()
             }
         };
-        if id.contains(':') {
-            bail!("the server's identity {id:?} holds a ':'");
+        // It goes into every token (at most 2,048 bytes): a UUID or a number, capped.
+        if id.len() > IDENTITY_MAX || id.contains(':') || id.chars().any(char::is_control) {
+            bail!(
+                "the server's identity (@@server_uuid or @@server_id) is not a UUID or a number \
+                 of at most {IDENTITY_MAX} characters: {:?}",
+                id.chars().take(IDENTITY_MAX).collect::<String>()
+            );
         }
-        let rows: Vec<mysql_async::Row> = conn
-            .query("SHOW BINARY LOGS")
-            .await
-            .context("SHOW BINARY LOGS failed (follow needs the binlog on)")?;
+        let rows: Vec<mysql_async::Row> = conn.query("SHOW BINARY LOGS").await.unwrap_or_default();
         let files = rows.iter().filter_map(|r| r.get::<String, _>(0)).collect();
         let state: Option<String> = conn
             .query_first("SELECT @@gtid_binlog_state")
@@ -144,6 +150,7 @@ pub(super) fn plan(tables: &mut [Followed<'_>], server: &Server) -> Result<Start
         f.by_gtid = moved;
     }
     if !moved {
+        check_same_history(tables, server)?;
         let start = tables
             .iter()
             .filter_map(|f| f.committed.as_ref().map(|t| t.resume_at().clone()))
@@ -228,20 +235,43 @@ fn another_server(f: &Followed<'_>, t: Option<&Token>, server: &Server) -> Strin
     )
 }
 
+/// A committed GTID this server (by its identity the one `follow` read) has not written:
+/// another server with the same `server_id`, or one whose binlog was reset.
+fn check_same_history(tables: &[Followed<'_>], server: &Server) -> Result<()> {
+    for f in tables {
+        let Some(g) = f.committed.as_ref().and_then(|t| t.reader()?.gtid) else {
+            continue;
+        };
+        if let Some(seq) = server.seq_in(g.domain).filter(|&s| s < g.seq) {
+            bail!(
+                "{}'s committed change is in transaction {g}, but this server ({}) has written \
+                 GTID domain {} only up to sequence {seq}: it is not the server follow read \
+                 (the same server_id on another server, or its binlog was reset), so its binlog \
+                 positions cannot be trusted. Point follow at the server it read, or {}",
+                f.table.name,
+                server.id,
+                g.domain,
+                changes::new_snapshot_fix([f.table.name.as_str()])
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Whether `f` resumes, on this same server, in a binlog file it no longer has (older than
 /// its newest: purged).
 pub(super) fn purged(f: &Followed<'_>, server: &Server) -> bool {
     f.committed.as_ref().is_some_and(|t| {
         let file = &t.resume_at().file;
         !foreign(t, server)
-            && !server.files.iter().any(|x| x == file)
+            && !server.files.contains(file)
             && server.files.last().is_some_and(|newest| file < newest)
     })
 }
 
 /// A resume position in a file the server no longer has: the error naming it.
 fn check_not_purged(tables: &[Followed<'_>], server: &Server, start: &BinlogPos) -> Result<()> {
-    if server.files.iter().any(|f| *f == start.file) {
+    if server.files.is_empty() || server.files.contains(&start.file) {
         return Ok(());
     }
     let oldest = server.files.first().map_or("none", String::as_str);
@@ -258,7 +288,7 @@ fn check_not_purged(tables: &[Followed<'_>], server: &Server, start: &BinlogPos)
     let gone = |f: &&Followed<'_>| {
         f.committed
             .as_ref()
-            .is_some_and(|t| !server.files.iter().any(|x| *x == t.resume_at().file))
+            .is_some_and(|t| !server.files.contains(&t.resume_at().file))
     };
     let lost: Vec<String> = tables
         .iter()
