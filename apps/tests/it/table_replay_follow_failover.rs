@@ -124,3 +124,55 @@ async fn after_a_failover_follow_resumes_on_the_promoted_replica_by_gtid() {
     assert_equal(&verify_changes(bin, &replica_url, TABLE, &emulator, &key));
     emulator.shutdown().await;
 }
+
+/// `follow` pointed at a server that is not a replica of the one it read (its own binlog,
+/// its own GTIDs): a clear non-zero exit naming both servers, not a purge, nothing written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_is_not_a_replica_is_refused_by_name() {
+    let Some(primary) = start_binlog_or_skip() else {
+        return;
+    };
+    let other = snowpipe_apps::table_replay::mariadb::MariaDb::start_with(&[
+        "--log-bin=binlog",
+        "--binlog-format=ROW",
+        "--binlog-row-image=FULL",
+        "--binlog-row-metadata=FULL",
+        "--server-id=3",
+    ])
+    .expect("start the other server");
+    let bin = &common::bin::table_replay_bin();
+    let (primary_url, mut conn) = new_database(&primary, "cdc").await;
+    let (other_url, mut oc) = new_database(&other, "cdc").await;
+    for c in [&mut conn, &mut oc] {
+        for sql in [
+            "CREATE TABLE moved (id BIGINT PRIMARY KEY, v INT, s VARCHAR(20))",
+            "INSERT INTO moved SELECT seq, seq, 'first' FROM seq_1_to_100",
+        ] {
+            c.query_drop(sql).await.unwrap();
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (emulator, key) = change_destination(bin, &primary_url, &[TABLE], dir.path()).await;
+    follow_until_idle(bin, &primary_url, &[TABLE], &emulator, &key);
+    for id in 1..=5 {
+        conn.query_drop(format!("UPDATE moved SET v = 0 WHERE id = {id}"))
+            .await
+            .unwrap();
+    }
+    follow_until_idle(bin, &primary_url, &[TABLE], &emulator, &key);
+    let before = count_where(&emulator, CHANGES, "1 = 1");
+    assert_eq!(before, 105);
+
+    let out = follow_cmd(bin, &other_url, &[TABLE], (&emulator, &key), "2s")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "follow succeeded:\n{err}");
+    assert!(
+        err.contains("read from server 1; this server (3)") && err.contains("not a replica"),
+        "the error does not name both servers:\n{err}"
+    );
+    assert!(!err.contains("purged"), "not a purge:\n{err}");
+    assert_eq!(count_where(&emulator, CHANGES, "1 = 1"), before);
+    emulator.shutdown().await;
+}
