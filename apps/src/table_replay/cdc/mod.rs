@@ -11,7 +11,10 @@
 //! channel every change at or before its committed one.
 //!
 //! A lost binlog connection (a server restart) is connected again for up to
-//! `RECONNECT_FOR`, from each table's last appended change.
+//! `RECONNECT_FOR`, from each table's last appended change. Before each connection opens,
+//! the resume position is checked against the server read (`failover.rs`): a purged file
+//! stops `follow` naming it (or, with `--resnapshot-purged`, the tables it lost take a new
+//! snapshot); another server (a failover) is read by GTID, its changes in the next `_EPOCH`.
 //!
 //! A `TRUNCATE` of a followed table is one change `'t'` (no source column): the current state
 //! drops every row before it. So does a `'p'` row: a new snapshot of a table whose binlog was
