@@ -22,7 +22,8 @@ pub(super) use crate::table_replay::verify_report::{
 /// The current state a change table implies, as a subquery both Snowflake and the emulator
 /// (SQLite) run: the latest change per key, deletes removed, and every row before the
 /// table's latest truncate removed.
-pub(super) fn current_state(changes: &str, key_cols: &[String]) -> String {
+/// `epoch`: the change table has `_EPOCH` (`cdc/failover.rs`).
+pub(super) fn current_state(changes: &str, key_cols: &[String], epoch: bool) -> String {
     let key_cols = key_cols
         .iter()
         .map(|k| format!("c.{k}"))
@@ -30,9 +31,10 @@ pub(super) fn current_state(changes: &str, key_cols: &[String]) -> String {
         .join(", ");
     format!(
         "(SELECT * FROM (SELECT c.*, ROW_NUMBER() OVER (PARTITION BY {key_cols} ORDER BY \
-         c._BINLOG_FILE DESC, c._BINLOG_POS DESC, c._ROW DESC) AS _RN FROM {changes} c) s \
+         {}) AS _RN FROM {changes} c) s \
          WHERE s._RN = 1 AND s._OP IN ('r', 'c', 'u') AND {})",
-        crate::table_replay::cdc::changes::after_last_truncate(changes, "s")
+        crate::table_replay::cdc::changes::latest_first("c", epoch),
+        crate::table_replay::cdc::changes::after_last_truncate(changes, "s", epoch)
     )
 }
 
@@ -83,19 +85,26 @@ pub(super) async fn verify(
             return Ok(diverted(table_name, &column, &dest.table));
         }
     }
+    let epoch = dest.changes
+        && sql
+            .query(&format!("SELECT * FROM {target} LIMIT 0"))
+            .await
+            .with_context(|| format!("cannot read the change table {target}"))?
+            .column_index(cdc::changes::EPOCH)
+            .is_some();
     if !verify_keyed::single_integer(&table) {
         // The dead letters' SOURCE_KEY holds integer keys only: their keys from RAW_VALUES.
-        let state = current_state(&target, &key_cols);
+        let state = current_state(&target, &key_cols, epoch);
         let dlq = dead.as_ref().map(|d| d.table.as_str());
         return verify_keyed::verify(&mut conn, (&table, sql), &state, page, dlq).await;
     }
     let target = match (&dead, dest.changes) {
         (Some(d), true) => format!(
             "(SELECT * FROM {} d WHERE {})",
-            current_state(&target, &key_cols),
+            current_state(&target, &key_cols, epoch),
             d.not_in(&key_col)
         ),
-        (None, true) => current_state(&target, &key_cols),
+        (None, true) => current_state(&target, &key_cols, epoch),
         (_, false) => target,
     };
     let mut v = Verification::default();

@@ -41,6 +41,7 @@ mod table_replay_follow_crash;
 mod table_replay_follow_dead_letters;
 mod table_replay_follow_divert;
 mod table_replay_follow_evolve;
+mod table_replay_follow_failover;
 mod table_replay_follow_fix_quoting;
 mod table_replay_follow_keyed_dead;
 mod table_replay_follow_keys;

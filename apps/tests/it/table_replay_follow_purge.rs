@@ -2,8 +2,10 @@
 //! commits some changes and is SIGKILLed, the binlog is rotated and purged up to the newest
 //! file (`FLUSH BINARY LOGS`, `PURGE BINARY LOGS TO`), more changes are written, and the
 //! real binary run again must exit non-zero, naming the missing position and the fix (a new
-//! snapshot), writing nothing and losing none of the changes already committed. Skipped
-//! without `mariadbd` except under `CI=true`.
+//! snapshot), writing nothing and losing none of the changes already committed; run with
+//! `--resnapshot-purged` it takes a new snapshot of the table into the same change table
+//! (history kept) and `verify --changes` is equal. Skipped without `mariadbd` except under
+//! `CI=true`.
 #![cfg(unix)]
 
 use std::process::Stdio;
@@ -14,7 +16,8 @@ use snowpipe_emulator::Emulator;
 
 use crate::common;
 use crate::common::table_replay_follow::{
-    change_destination, follow_cmd, follow_until_idle, new_database, start_binlog_or_skip,
+    assert_equal, change_destination, follow_cmd, follow_until_idle, new_database,
+    start_binlog_or_skip, verify_changes,
 };
 use snowpipe_apps::table_replay::source;
 
@@ -135,6 +138,11 @@ async fn a_purged_resume_position_is_a_clear_error_that_writes_and_loses_nothing
         "the error does not name the missing position {resume_file}:\n{err}"
     );
     assert!(
+        err.contains(&format!("the oldest file the server has is {newest}"))
+            && err.contains(&format!("cannot be read for {TABLE} (committed c:")),
+        "the error does not name the oldest file kept and the table that lost changes:\n{err}"
+    );
+    assert!(
         err.contains("table_replay ddl --changes") && err.contains("new snapshot"),
         "the error does not name the fix (a new snapshot, and how):\n{err}"
     );
@@ -144,5 +152,38 @@ async fn a_purged_resume_position_is_a_clear_error_that_writes_and_loses_nothing
     );
     // Nothing written, nothing lost.
     assert_eq!(all_changes(&emulator), committed);
+    assert!(
+        err.contains("--resnapshot-purged"),
+        "the error does not name --resnapshot-purged:\n{err}"
+    );
+
+    // With --resnapshot-purged: a new snapshot of the table after a `p` row, the history
+    // kept, the current state equal (id 7, deleted during the gap, gone from it).
+    let out = follow_cmd(bin, &url, &[TABLE], (&emulator, &key), "2s")
+        .arg("--resnapshot-purged")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "follow --resnapshot-purged failed:\n{err}"
+    );
+    let after = all_changes(&emulator);
+    assert!(
+        committed.iter().all(|r| after.contains(r)),
+        "the history before the purge was lost"
+    );
+    assert_eq!(count_op(&emulator, "p"), 1);
+    assert_eq!(count_op(&emulator, "r"), 500 + 499);
+    assert_equal(&verify_changes(bin, &url, TABLE, &emulator, &key));
+    // Again: nothing more (the binlog goes on from the new snapshot).
+    conn.query_drop(format!("UPDATE {TABLE} SET v = 0 WHERE id = 8"))
+        .await
+        .unwrap();
+    follow_until_idle(bin, &url, &[TABLE], &emulator, &key);
+    assert_eq!(count_op(&emulator, "p"), 1);
+    assert_eq!(count_op(&emulator, "r"), 999);
+    assert_eq!(all_changes(&emulator).len(), after.len() + 1);
+    assert_equal(&verify_changes(bin, &url, TABLE, &emulator, &key));
     emulator.shutdown().await;
 }

@@ -10,66 +10,25 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable as _;
-use snowpipe_apps::table_replay::mariadb::MariaDb;
 use snowpipe_apps::table_replay::source;
 
 use crate::common;
 use crate::common::table_replay_follow::{
-    assert_equal, change_destination, count_where, follow_cmd, follow_until_idle, new_database,
-    start_binlog_or_skip, verify_changes, written_twice,
+    assert_equal, caught_up, change_destination, count_where, follow_cmd, follow_until_idle,
+    new_database, start_binlog_or_skip, start_replica_of, verify_changes, wait_until,
+    written_twice,
 };
 
 const TABLE: &str = "lag";
 const CHANGES: &str = "\"REPLAY.PUBLIC.LAG_CHANGES\"";
-
-/// Waits (60 s at most) until `probe` holds.
-async fn wait_until<F: std::future::Future<Output = bool>>(
-    what: &str,
-    mut probe: impl FnMut() -> F,
-) {
-    let start = Instant::now();
-    while !probe().await {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "{what}: not within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// The replica's applied GTID position equals the primary's binlog position.
-async fn caught_up(primary: &str, replica: &str) -> bool {
-    let mut p = source::connect(primary).await.unwrap();
-    let mut r = source::connect(replica).await.unwrap();
-    let want: Option<String> = p.query_first("SELECT @@gtid_binlog_pos").await.unwrap();
-    let got: Option<String> = r.query_first("SELECT @@gtid_slave_pos").await.unwrap();
-    want.is_some() && want == got
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn follow_on_a_lagging_replica_writes_every_change_once_in_order() {
     let Some(primary) = start_binlog_or_skip() else {
         return;
     };
-    let replica = MariaDb::start_with(&[
-        "--log-bin=binlog",
-        "--binlog-format=ROW",
-        "--binlog-row-image=FULL",
-        "--binlog-row-metadata=FULL",
-        "--server-id=2",
-        "--log-slave-updates=ON",
-    ])
-    .expect("start the replica");
-    let port = primary.server_url().rsplit(':').next().unwrap().to_owned();
-    let replica_admin = format!("{}/mysql", replica.server_url());
+    let (replica, replica_admin) = start_replica_of(&primary).await;
     let mut r = source::connect(&replica_admin).await.unwrap();
-    r.query_drop(format!(
-        "CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = {port}, \
-         MASTER_USER = 'root', MASTER_USE_GTID = slave_pos"
-    ))
-    .await
-    .unwrap();
-    r.query_drop("START SLAVE").await.unwrap();
 
     let bin = &common::bin::table_replay_bin();
     let (primary_url, mut conn) = new_database(&primary, "cdc").await;

@@ -2,14 +2,17 @@
 //!
 //! Columns: the source's (all nullable: a delete carries the key's columns alone, a truncate
 //! no source column), then `_OP` (`r` snapshot read, `c` insert, `u` update, `d` delete, as Debezium
-//! names them, and `t` a `TRUNCATE` of the table),
+//! names them, `t` a `TRUNCATE` of the table, and `p` the start of a new snapshot after the
+//! binlog was purged: `--resnapshot-purged`),
 //! `_BINLOG_FILE`, `_BINLOG_POS` (the rows event's start; for snapshot rows, the position the
 //! snapshot was taken at), `_ROW` (the row's index in its event), `_GTID` (MariaDB's
 //! `domain-server-sequence`; NULL without GTIDs and for snapshot rows) and `_COMMIT_TS` (UTC:
 //! the timestamp the server wrote on the transaction's first event, to the second; the
 //! snapshot's time for snapshot rows).
 //!
-//! The current state is the latest row per key (every key column, `key.rs`) by `(_BINLOG_FILE, _BINLOG_POS, _ROW)` with
+//! `_EPOCH` (how many times `follow` moved to another server, NULL for 0: `failover.rs`).
+//!
+//! The current state is the latest row per key (every key column, `key.rs`) by `(_EPOCH, _BINLOG_FILE, _BINLOG_POS, _ROW)` with
 //! deletes removed and every row before the latest truncate removed (the view in
 //! `apps/README.md`, [`current_state_view`]).
 
@@ -85,6 +88,9 @@ pub enum Op {
     Delete,
     /// `TRUNCATE` of the whole table: every row before it is gone.
     Truncate,
+    /// A new snapshot after the binlog was purged (`--resnapshot-purged`) begins: every row
+    /// before it is gone; the snapshot's rows after it are the state.
+    Resnapshot,
 }
 
 impl Op {
@@ -95,6 +101,7 @@ impl Op {
             Op::Update => "u",
             Op::Delete => "d",
             Op::Truncate => "t",
+            Op::Resnapshot => "p",
         }
     }
 }
@@ -109,6 +116,9 @@ pub struct Origin<'a> {
     pub gtid: Option<&'a str>,
     /// Seconds since the epoch (UTC).
     pub commit_ts: i64,
+    /// How many times `follow` moved to another server (`failover.rs`): `_EPOCH`, written
+    /// when above 0.
+    pub epoch: u32,
 }
 
 /// `CREATE TABLE <DEST>_CHANGES` and `CREATE PIPE <TABLE>_CHANGES_PIPE`.
@@ -134,6 +144,7 @@ pub fn ddl(table: &SourceTable, database: &str, schema_name: &str, dest: &str) -
             "_ROW NUMBER(10,0) NOT NULL",
             "_GTID VARCHAR",
             "_COMMIT_TS TIMESTAMP_LTZ(0) NOT NULL",
+            "_EPOCH NUMBER(10,0)",
         ]
         .map(|c| format!("    {c}")),
     );
@@ -159,7 +170,7 @@ pub fn row(
     values: &[Value],
     origin: &Origin<'_>,
 ) -> Result<Map<String, Json>, String> {
-    let mut object = if origin.op == Op::Truncate {
+    let mut object = if matches!(origin.op, Op::Truncate | Op::Resnapshot) {
         Map::new()
     } else if origin.op == Op::Delete {
         let mut m = Map::new();
@@ -180,6 +191,9 @@ pub fn row(
     if let Some(g) = origin.gtid {
         object.insert("_GTID".into(), Json::from(g));
     }
+    if origin.epoch > 0 {
+        object.insert(EPOCH.into(), Json::from(origin.epoch));
+    }
     let ts = chrono::DateTime::from_timestamp(origin.commit_ts, 0).unwrap_or_default();
     object.insert(
         "_COMMIT_TS".into(),
@@ -188,7 +202,28 @@ pub fn row(
     Ok(object)
 }
 
-/// The view that reads the current state, for `table`'s change table (Snowflake SQL).
+/// The change rows' epoch column (`failover.rs`): NULL (0) until `follow` first moves to
+/// another server.
+pub const EPOCH: &str = "_EPOCH";
+
+/// The order of changes, latest first, for `ORDER BY`: by epoch (when the change table has
+/// the column) and then the binlog position, which compares only within one epoch.
+pub fn latest_first(alias: &str, epoch: bool) -> String {
+    let a = if alias.is_empty() {
+        String::new()
+    } else {
+        format!("{alias}.")
+    };
+    let by_epoch = if epoch {
+        format!("COALESCE({a}{EPOCH}, 0) DESC, ")
+    } else {
+        String::new()
+    };
+    format!("{by_epoch}{a}_BINLOG_FILE DESC, {a}_BINLOG_POS DESC, {a}_ROW DESC")
+}
+
+/// The view that reads the current state, for `table`'s change table (Snowflake SQL; the
+/// change table has `_EPOCH`: `ddl --changes` creates it, `follow` adds it to an older one).
 pub fn current_state_view(table: &SourceTable, changes: &str, view: &str) -> String {
     let key = key_columns(table);
     let cols = table
@@ -199,9 +234,10 @@ pub fn current_state_view(table: &SourceTable, changes: &str, view: &str) -> Str
         .join(", ");
     format!(
         "CREATE OR REPLACE VIEW {view} AS\n  SELECT {cols} FROM (\n    SELECT * FROM {changes}\n    \
-         QUALIFY ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY _BINLOG_FILE DESC, _BINLOG_POS DESC, _ROW DESC) = 1\n  \
+         QUALIFY ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY {}) = 1\n  \
          ) s WHERE _OP IN ('r', 'c', 'u')\n    AND {};\n",
-        after_last_truncate(changes, "s")
+        latest_first("", true),
+        after_last_truncate(changes, "s", true)
     )
 }
 
@@ -215,15 +251,31 @@ pub fn key_columns(table: &SourceTable) -> String {
         .join(", ")
 }
 
-/// The condition that the row `alias` comes after the table's latest truncate (its `t` row
-/// at the greatest `(_BINLOG_FILE, _BINLOG_POS)`; true without one). Uncorrelated subqueries,
-/// each run once: Snowflake and SQLite both run it without a scan per row.
-pub fn after_last_truncate(changes: &str, alias: &str) -> String {
-    let file = format!("(SELECT MAX(_BINLOG_FILE) FROM {changes} WHERE _OP = 't')");
+/// The operations that drop every row before them from the current state: a truncate and a
+/// new snapshot after a purge.
+const RESETS: &str = "_OP IN ('t', 'p')";
+
+/// The condition that the row `alias` comes after the table's latest truncate (its `t` or `p` row
+/// at the greatest `(_EPOCH, _BINLOG_FILE, _BINLOG_POS)`, the epoch when `epoch`; true
+/// without one). Uncorrelated subqueries, each run once: Snowflake and SQLite both run it
+/// without a scan per row.
+pub fn after_last_truncate(changes: &str, alias: &str, epoch: bool) -> String {
+    if !epoch {
+        let file = format!("(SELECT MAX(_BINLOG_FILE) FROM {changes} WHERE {RESETS})");
+        return format!(
+            "({alias}._BINLOG_FILE > COALESCE({file}, '') OR ({alias}._BINLOG_FILE = {file} AND \
+             {alias}._BINLOG_POS > (SELECT MAX(_BINLOG_POS) FROM {changes} WHERE {RESETS} AND \
+             _BINLOG_FILE = {file})))"
+        );
+    }
+    let e = format!("(SELECT MAX(COALESCE({EPOCH}, 0)) FROM {changes} WHERE {RESETS})");
+    let in_e = format!("{RESETS} AND COALESCE({EPOCH}, 0) = {e}");
+    let file = format!("(SELECT MAX(_BINLOG_FILE) FROM {changes} WHERE {in_e})");
+    let row_e = format!("COALESCE({alias}.{EPOCH}, 0)");
     format!(
-        "({alias}._BINLOG_FILE > COALESCE({file}, '') OR ({alias}._BINLOG_FILE = {file} AND \
-         {alias}._BINLOG_POS > (SELECT MAX(_BINLOG_POS) FROM {changes} WHERE _OP = 't' AND \
-         _BINLOG_FILE = {file})))"
+        "({row_e} > COALESCE({e}, -1) OR ({row_e} = {e} AND ({alias}._BINLOG_FILE > {file} OR \
+         ({alias}._BINLOG_FILE = {file} AND {alias}._BINLOG_POS > (SELECT MAX(_BINLOG_POS) FROM \
+         {changes} WHERE {in_e} AND _BINLOG_FILE = {file})))))"
     )
 }
 
@@ -271,6 +323,7 @@ mod tests {
             row: 0,
             gtid: None,
             commit_ts: 0,
+            epoch: 0,
         };
         let values = [Value::Bytes(b"gone".to_vec()), Value::Int(7), Value::Int(2)];
         let row = row(&table, &names, &values, &origin).unwrap();
@@ -279,9 +332,13 @@ mod tests {
         assert!(!row.contains_key("NOTE"), "{row:?}");
         let view = current_state_view(&table, "C", "V");
         assert!(
-            view.contains("PARTITION BY ORDER_ID, LINE_NO ORDER BY"),
+            view.contains(
+                "PARTITION BY ORDER_ID, LINE_NO ORDER BY COALESCE(_EPOCH, 0) DESC, \
+                 _BINLOG_FILE DESC"
+            ),
             "{view}"
         );
+        assert!(view.contains("_OP IN ('t', 'p')"), "{view}");
     }
 
     #[test]

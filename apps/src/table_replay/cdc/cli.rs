@@ -46,6 +46,11 @@ pub struct FollowArgs {
     /// of new column names) diverts the table instead (its changes become dead letters).
     #[arg(long, default_value_t = cdc::DEFAULT_MAX_CHANGE_COLUMNS)]
     max_change_columns: usize,
+    /// When the binlog a table resumes from was purged: take a new snapshot of that table
+    /// alone into its change table (the history kept; a `p` row before the snapshot's rows
+    /// drops from the current state every row before it), instead of stopping.
+    #[arg(long)]
+    resnapshot_purged: bool,
     /// The client's max_client_lag: how long appended changes may wait before they are sent.
     #[arg(long, default_value = "1s", value_parser = snowpipe_streaming::duration::parse)]
     max_client_lag: Duration,
@@ -92,6 +97,7 @@ pub async fn run(a: FollowArgs) -> Result<()> {
         until_idle: a.until_idle,
         keys: a.keys,
         max_columns: a.max_change_columns,
+        resnapshot_purged: a.resnapshot_purged,
     };
     let report = cdc::follow(&client, &opts, common::terminated()).await?;
     client.close().await?;

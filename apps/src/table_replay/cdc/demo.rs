@@ -64,6 +64,7 @@ pub async fn run(rows: u64) -> Result<bool> {
         sql: None,
         keys: Vec::new(),
         max_columns: cdc::DEFAULT_MAX_CHANGE_COLUMNS,
+        resnapshot_purged: false,
     };
     let r = cdc::follow(&client, &opts, std::future::pending()).await?;
     say!(

@@ -317,9 +317,10 @@ pub(super) fn set_shape(f: &mut Followed<'_>, table: SourceTable) {
 }
 
 /// Adds every column of `table` the change table lacks (`ALTER TABLE … ADD COLUMN`, a column
-/// known by its name): at an evolution, and at the start (a run killed after the `ALTER`
-/// left the change table behind the table). Adds none and returns why the table is to be
-/// diverted when the change table would have more than `place.max_columns` columns.
+/// known by its name), and `_EPOCH`: at an evolution, and at the start (a run killed after the
+/// `ALTER` left the change table behind the table; a change table from before `_EPOCH`). Adds
+/// no source column and returns why the table is to be diverted when the change table would
+/// have more than `place.max_columns` columns.
 ///
 /// # Errors
 /// When the change table cannot be read or altered.
@@ -338,6 +339,16 @@ pub(super) async fn add_missing_columns(
         .iter()
         .filter(|c| have.column_index(&snowflake_name(&c.name)).is_none())
         .collect();
+    // A change table from before `_EPOCH` (`failover.rs`): the view and verify order by it.
+    if have.column_index(changes::EPOCH).is_none() {
+        let alter = format!(
+            "ALTER TABLE {target} ADD COLUMN {} NUMBER(10,0)",
+            changes::EPOCH
+        );
+        sql.query(&alter)
+            .await
+            .with_context(|| format!("cannot add column {} to {target}", changes::EPOCH))?;
+    }
     let total = have.columns.len() + missing.len();
     if !missing.is_empty() && total > place.max_columns {
         return Ok(Some(over_cap(&target, total, place.max_columns, &missing)));

@@ -11,13 +11,17 @@
 //! channel every change at or before its committed one.
 //!
 //! A lost binlog connection (a server restart) is connected again for up to
-//! `RECONNECT_FOR`, from each table's last appended change.
+//! `RECONNECT_FOR`, from each table's last appended change. Before each connection opens,
+//! the resume position is checked against the server read (`failover.rs`): a purged file
+//! stops `follow` naming it (or, with `--resnapshot-purged`, the tables it lost take a new
+//! snapshot); another server (a failover) is read by GTID, its changes in the next `_EPOCH`.
 //!
 //! A `TRUNCATE` of a followed table is one change `'t'` (no source column): the current state
-//! drops every row before it. A snapshot row or a change whose value the type mapping refuses,
-//! or whose row the change channel cannot send for its size (measured before the append by
-//! the SDK's rule, `row_size.rs`), is a dead letter in `<TABLE>_DLQ` (`dead_letters.rs`), and
-//! `follow` goes on. `ALTER TABLE … ADD/DROP/MODIFY
+//! drops every row before it. So does a `'p'` row: a new snapshot of a table whose binlog was
+//! purged (`--resnapshot-purged`, `failover.rs`) begins with one. A snapshot row or a change
+//! whose value the type mapping refuses, or whose row the change channel cannot send for its
+//! size (measured before the append by the SDK's rule, `row_size.rs`), is a dead letter in
+//! `<TABLE>_DLQ` (`dead_letters.rs`), and `follow` goes on. `ALTER TABLE … ADD/DROP/MODIFY
 //! COLUMN` evolves the change table (`evolve.rs`; a `MODIFY` widens its column in place, or,
 //! when the change table's column cannot take the new type, *diverts* the table, at the
 //! `ALTER` or at the next start: `retype.rs`; so does a change table that would pass
@@ -51,6 +55,7 @@ pub mod dead_letters;
 mod dead_resume;
 pub mod demo;
 mod evolve;
+mod failover;
 pub mod key;
 mod rejected;
 mod retype;
@@ -75,7 +80,7 @@ use crate::common::say::{say, say_warn};
 use crate::table_replay::schema::{self, SourceTable};
 use crate::table_replay::secret;
 use crate::table_replay::source;
-use token::{BinlogPos, ChangePos, Token};
+use token::{BinlogPos, ChangePos, Gtid, Token};
 
 /// What to follow and where to.
 #[derive(Clone)]
@@ -100,6 +105,9 @@ pub struct FollowOptions {
     /// `--max-change-columns`: the most columns a change table takes (`evolve.rs`); past it
     /// the table is diverted.
     pub max_columns: usize,
+    /// `--resnapshot-purged`: a table whose binlog was purged takes a new snapshot into its
+    /// change table instead of stopping `follow` (`failover.rs`).
+    pub resnapshot_purged: bool,
 }
 
 /// `--max-change-columns` by default: a change table never grows past 1,000 columns.
@@ -153,6 +161,13 @@ pub struct Followed<'c> {
     /// Why every change of this table is a dead letter (a `MODIFY` the change table cannot
     /// take: `retype.rs`), when it is diverted.
     diverted: Option<String>,
+    /// Skip the committed changes by GTID: they were read from another server (`failover.rs`).
+    by_gtid: bool,
+    /// The server read (its identity, in each token) and this run's epoch (`failover.rs`).
+    server: String,
+    epoch: u32,
+    /// A new snapshot after its binlog was purged (`--resnapshot-purged`): a `p` row first.
+    resnapshot: bool,
 }
 
 impl Followed<'_> {
@@ -170,9 +185,23 @@ impl Followed<'_> {
         self.diverted = Some(reason);
     }
 
-    /// Whether the change at `at` is still to be written on this channel.
-    pub fn wants(&self, at: &ChangePos) -> bool {
-        self.committed.as_ref().is_none_or(|t| t.wants(at))
+    /// Whether the change at `at` (change `ordinal` of transaction `gtid`) is still to be
+    /// written on this channel: by GTID after a move to another server, else by position.
+    pub fn wants(&self, at: &ChangePos, gtid: Option<(Gtid, u32)>) -> bool {
+        self.committed.as_ref().is_none_or(|t| match gtid {
+            Some((g, ordinal)) if self.by_gtid => t.wants_by_gtid(&g, ordinal).unwrap_or(true),
+            _ => t.wants(at),
+        })
+    }
+
+    /// Who a change read now was read from, for its token.
+    pub fn reader(&self, gtid: Option<Gtid>, ordinal: u32) -> token::Reader {
+        token::Reader {
+            server: self.server.clone(),
+            epoch: self.epoch,
+            gtid,
+            ordinal,
+        }
     }
 
     /// A binlog row image → the values the snapshot would read, and the first value the
@@ -367,6 +396,20 @@ pub async fn follow(
         }
         tables.push(f);
     }
+    let server = failover::Server::read(&mut conn).await?;
+    let epoch = failover::epoch(&tables, &server);
+    for f in &mut tables {
+        (f.server, f.epoch) = (server.id.clone(), epoch);
+        if opts.resnapshot_purged && failover::purged(f, &server) {
+            say_warn!(
+                "{}: the binlog after its committed {} was purged: a new snapshot into its \
+                 change table (--resnapshot-purged)",
+                f.table.name,
+                f.committed.as_ref().map(Token::render).unwrap_or_default()
+            );
+            (f.committed, f.resnapshot) = (None, true);
+        }
+    }
     snapshot_where_needed(&mut conn, &mut tables, opts.batch)
         .await
         .map_err(|e| with_rejected(e, &tables))?;
@@ -419,13 +462,7 @@ async fn stream_all(
     let mut changes = 0;
     let mut retry_until: Option<Instant> = None;
     loop {
-        let start = tables
-            .iter()
-            .filter_map(|f| f.committed.as_ref().map(|t| t.resume_at().clone()))
-            .min()
-            .context("no table to follow")?;
-        say!("following the binlog from {start}");
-        match read_binlog(opts, &start, db, tables, &mut stop).await {
+        match read_binlog(opts, db, tables, &mut stop).await {
             Ok(streamed) => {
                 changes += streamed.changes;
                 say!(
@@ -502,23 +539,39 @@ const AT_START: &str = "the start (a MODIFY made while follow was not running)";
 /// How long `follow` keeps connecting again after the source server went away.
 const RECONNECT_FOR: Duration = Duration::from_secs(120);
 
-/// One binlog connection: opened at `start`, read until stop, idle or an error.
+/// One binlog connection: the server checked (`failover.rs`), opened where the tables
+/// need, read until stop, idle or an error.
 async fn read_binlog(
     opts: &FollowOptions,
-    start: &BinlogPos,
     db: &str,
     tables: &mut [Followed<'_>],
     stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
 ) -> Result<stream::Streamed> {
-    let bin_conn = source::connect(&opts.source)
+    let lost = |e: anyhow::Error| anyhow::Error::new(stream::Disconnected(format!("{e:#}")));
+    let mut bin_conn = source::connect(&opts.source).await.map_err(lost)?;
+    let server = failover::Server::read(&mut bin_conn).await.map_err(lost)?;
+    let start = failover::plan(tables, &server)?;
+    // A move to another server while running: a new epoch (never a lower one).
+    let epoch =
+        failover::epoch(tables, &server).max(tables.iter().map(|f| f.epoch).max().unwrap_or(0));
+    for f in tables.iter_mut() {
+        (f.server, f.epoch) = (server.id.clone(), epoch);
+    }
+    say!("following the binlog from {start}");
+    let (mut binlog, checksum) = stream::open(bin_conn, opts.server_id, &start)
         .await
-        .map_err(|e| anyhow::Error::new(stream::Disconnected(format!("{e:#}"))))?;
-    let (mut binlog, checksum) = stream::open(bin_conn, opts.server_id, start)
-        .await
-        .map_err(|e| anyhow::Error::new(stream::Disconnected(format!("{e:#}"))))?;
+        .map_err(lost)?;
+    let at = match start {
+        failover::Start::At(p) => p,
+        // The server's first event (a Rotate) names the file.
+        failover::Start::Gtid(_) => BinlogPos {
+            file: String::new(),
+            pos: 4,
+        },
+    };
     stream::follow(
         (&mut binlog, checksum),
-        start,
+        &at,
         (db, &opts.place()),
         tables,
         opts.until_idle,
@@ -579,6 +632,10 @@ async fn open_table<'c>(
         last: None,
         changes: 0,
         diverted: None,
+        by_gtid: false,
+        server: String::new(),
+        epoch: 0,
+        resnapshot: false,
         dead: dead_letters::DeadLetters::new(client, &opts.database, &opts.schema, name),
     })
 }
@@ -607,6 +664,9 @@ async fn snapshot_where_needed(
             Some(Token::Snapshot { resume, key, .. }) => (resume.clone(), key.clone()),
             _ => (at.clone(), key::TokenKey::default()),
         };
+        if std::mem::take(&mut f.resnapshot) {
+            snapshot::purged_marker(f, &at, now).await?;
+        }
         let n = snapshot::table(conn, f, (&at, now), &resume, after, batch).await?;
         say!("{}: {n} snapshot rows", f.table.name);
         // Keys up to the committed one are done; the rest need the binlog from `resume`.

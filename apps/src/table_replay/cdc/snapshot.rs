@@ -118,6 +118,33 @@ pub(super) async fn check_server(conn: &mut Conn) -> Result<()> {
     Ok(())
 }
 
+/// The `p` row a new snapshot of `f` after its binlog was purged begins with (no source
+/// column; at position 0 of the snapshot's file, before its rows): the current state drops
+/// every row before it. Its token is the snapshot's before any key: a restart goes on with
+/// the snapshot, and writes no second one.
+///
+/// # Errors
+/// A failed append.
+pub(super) async fn purged_marker(f: &mut Followed<'_>, at: &BinlogPos, now: i64) -> Result<()> {
+    let origin = Origin {
+        op: Op::Resnapshot,
+        file: &at.file,
+        pos: 0,
+        row: 0,
+        gtid: None,
+        commit_ts: now,
+        epoch: f.epoch,
+    };
+    let token = Token::Snapshot {
+        resume: at.clone(),
+        key: TokenKey::default(),
+        done: false,
+    };
+    let object = f.row(&[], &origin).map_err(|e| anyhow::anyhow!(e))?;
+    f.append(vec![(object, OffsetToken::new(token.render())?)])
+        .await
+}
+
 /// Snapshots `f`'s keys after `key` (all when empty) in the snapshot transaction on
 /// `conn`, taken at `at` (server time `now`); the tokens resume the binlog at `resume`.
 /// Returns how many rows were read (dead letters included).
@@ -167,6 +194,7 @@ pub(super) async fn table(
                 row: 0,
                 gtid: None,
                 commit_ts: now,
+                epoch: f.epoch,
             };
             let token = Token::Snapshot {
                 resume: resume.clone(),

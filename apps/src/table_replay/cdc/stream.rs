@@ -17,30 +17,44 @@ use snowpipe_streaming::OffsetToken;
 use crate::table_replay::cdc::changes::{self, Op, Origin};
 use crate::table_replay::cdc::dead_letters::DeadChange;
 use crate::table_replay::cdc::evolve::{self, Place};
-use crate::table_replay::cdc::token::{BinlogPos, ChangePos, Token};
+use crate::table_replay::cdc::failover::Start;
+use crate::table_replay::cdc::token::{BinlogPos, ChangePos, Gtid, Token};
 use crate::table_replay::cdc::Followed;
 
 /// MariaDB's GTID event type.
 const MARIADB_GTID_EVENT: u8 = 162;
 
-/// Opens the binlog stream at `from` on `conn` (which it consumes); returns it with whether
-/// the server checksums its events.
+/// Opens the binlog stream at `from` on `conn` (which it consumes): a position, or a GTID
+/// state (MariaDB: `@slave_connect_state`, then `COM_BINLOG_DUMP` with no file name); returns
+/// it with whether the server checksums its events.
 ///
 /// # Errors
 /// When the server refuses (a purged position says so when the first event is read).
 pub(super) async fn open(
     mut conn: Conn,
     server_id: u32,
-    from: &BinlogPos,
+    from: &Start,
 ) -> Result<(BinlogStream, bool)> {
     use mysql_async::prelude::Queryable as _;
     let checksum: Option<String> = conn.query_first("SELECT @@binlog_checksum").await?;
     let checksum = checksum.is_some_and(|c| !c.eq_ignore_ascii_case("NONE"));
     // GTID events as MariaDB writes them (a lower capability gets them as BEGIN queries).
     conn.query_drop("SET @mariadb_slave_capability = 4").await?;
-    let request = BinlogStreamRequest::new(server_id)
-        .with_filename(from.file.as_bytes())
-        .with_pos(from.pos);
+    let request = match from {
+        Start::At(at) => BinlogStreamRequest::new(server_id)
+            .with_filename(at.file.as_bytes())
+            .with_pos(at.pos),
+        Start::Gtid(state) => {
+            // Not strict: the state names the transaction before the one to read again,
+            // which need not be in this server's binlog.
+            conn.exec_drop("SET @slave_connect_state = ?", (state.as_str(),))
+                .await?;
+            conn.query_drop("SET @slave_gtid_strict_mode = 0").await?;
+            conn.query_drop("SET @slave_gtid_ignore_duplicates = 0")
+                .await?;
+            BinlogStreamRequest::new(server_id).with_pos(4u64)
+        }
+    };
     let stream = conn
         .get_binlog_stream(request)
         .await
@@ -80,6 +94,16 @@ struct Tx {
     start: u64,
     gtid: Option<String>,
     ts: i64,
+    /// The next change's place within the transaction (two per row: `row_index`).
+    ordinal: u32,
+}
+
+impl Tx {
+    /// The transaction's GTID with change `ordinal`'s place in it.
+    fn at(&self, ordinal: u32) -> Option<(Gtid, u32)> {
+        let g = Gtid::parse(self.gtid.as_deref()?)?;
+        Some((g, self.ordinal.saturating_add(ordinal)))
+    }
 }
 
 /// What [`follow`] did.
@@ -140,7 +164,7 @@ pub(super) async fn follow(
                 let domain = u32::from_le_bytes(d[8..12].try_into().unwrap_or_default());
                 tx.gtid = Some(format!("{domain}-{}-{seq}", h.server_id()));
             }
-            (tx.start, tx.ts) = (begin, i64::from(h.timestamp()));
+            (tx.start, tx.ts, tx.ordinal) = (begin, i64::from(h.timestamp()), 0);
             continue;
         }
         match event.read_data().context("cannot parse a binlog event")? {
@@ -152,7 +176,7 @@ pub(super) async fn follow(
                 let sql = q.query();
                 if sql.eq_ignore_ascii_case("BEGIN") {
                     if tx.start != begin && tx.gtid.is_none() {
-                        (tx.start, tx.ts) = (begin, i64::from(h.timestamp()));
+                        (tx.start, tx.ts, tx.ordinal) = (begin, i64::from(h.timestamp()), 0);
                     }
                 } else if !sql.eq_ignore_ascii_case("COMMIT") {
                     match check_ddl(&sql, &q.schema(), source_db, tables, &tx, begin)? {
@@ -177,7 +201,7 @@ pub(super) async fn follow(
             }
             Some(EventData::RowsEvent(rows)) => {
                 out.changes +=
-                    rows_event(stream, &rows, (source_db, place), tables, &tx, begin).await?;
+                    rows_event(stream, &rows, (source_db, place), tables, &mut tx, begin).await?;
             }
             _ => {}
         }
@@ -289,7 +313,8 @@ async fn truncate(f: &mut Followed<'_>, tx: &Tx, begin: u64) -> Result<u64> {
         },
         row: 0,
     };
-    if !f.wants(&change) {
+    let at = tx.at(0);
+    if !f.wants(&change, at) {
         return Ok(0);
     }
     let origin = Origin {
@@ -299,6 +324,7 @@ async fn truncate(f: &mut Followed<'_>, tx: &Tx, begin: u64) -> Result<u64> {
         row: 0,
         gtid: tx.gtid.as_deref(),
         commit_ts: tx.ts,
+        epoch: f.epoch,
     };
     let token = Token::Binlog {
         tx: BinlogPos {
@@ -306,6 +332,7 @@ async fn truncate(f: &mut Followed<'_>, tx: &Tx, begin: u64) -> Result<u64> {
             pos: tx.start,
         },
         change,
+        by: Some(f.reader(at.map(|(g, _)| g), at.map_or(0, |(_, o)| o))),
     };
     if let Some(why) = f.diverted.clone() {
         // A diverted table's TRUNCATE is a dead letter too (key 0: it has none).
@@ -325,7 +352,7 @@ async fn rows_event(
     rows: &RowsEventData<'_>,
     (source_db, place): (&str, &Place<'_>),
     tables: &mut [Followed<'_>],
-    tx: &Tx,
+    tx: &mut Tx,
     begin: u64,
 ) -> Result<u64> {
     let tme = stream
@@ -355,6 +382,7 @@ async fn rows_event(
     };
     let mut batch = Vec::new();
     let mut dead = Vec::new();
+    let mut slots = 0u32;
     for (i, row) in rows.rows(tme).enumerate() {
         let (before, after) = row.with_context(|| {
             format!(
@@ -389,6 +417,8 @@ async fn rows_event(
                 },
                 row: 2 * i + sub,
             };
+            slots = slots.max(change.row + 1);
+            let at = tx.at(change.row);
             let (values, refused) = image.with_context(|| {
                 format!(
                     "row {i} of the rows event at {}:{begin} has no row image",
@@ -402,10 +432,12 @@ async fn rows_event(
                 row: i,
                 gtid: tx.gtid.as_deref(),
                 commit_ts: tx.ts,
+                epoch: f.epoch,
             };
             let token = Token::Binlog {
                 tx: txpos.clone(),
                 change: change.clone(),
+                by: Some(f.reader(at.map(|(g, _)| g), at.map_or(0, |(_, o)| o))),
             };
             // A delete carries the key alone: only the key's value can refuse it.
             let refused = refused.filter(|_| op != Op::Delete);
@@ -416,15 +448,17 @@ async fn rows_event(
             };
             match row {
                 Ok(object) => {
-                    if f.wants(&change) {
+                    if f.wants(&change, at) {
                         batch.push((object, OffsetToken::new(token.render())?));
                     }
                 }
-                Err(_) if f.diverted.is_some() && !f.wants(&change) => {}
+                Err(_) if f.diverted.is_some() && !f.wants(&change, at) => {}
                 Err(reason) => dead.push(DeadChange::new(f, &values, &origin, token, &reason)),
             }
         }
     }
+    // Rows of an event have even slots and a key change's delete the odd one before.
+    tx.ordinal = tx.ordinal.saturating_add(slots.next_multiple_of(2));
     // Dead letters first, committed: the change channel's token never passes one.
     f.dead.send(dead).await?;
     let n = batch.len() as u64;

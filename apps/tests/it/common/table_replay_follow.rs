@@ -246,3 +246,54 @@ pub fn assert_equal_but_dead(
         "verify does not report the dead-lettered keys:\n{report}"
     );
 }
+
+/// Waits (60 s at most) until `probe` holds.
+pub async fn wait_until<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut probe: impl FnMut() -> F,
+) {
+    let start = Instant::now();
+    while !probe().await {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{what}: not within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The replica's applied GTID position equals the primary's binlog position (admin URLs).
+pub async fn caught_up(primary: &str, replica: &str) -> bool {
+    use mysql_async::prelude::Queryable;
+    let mut p = source::connect(primary).await.unwrap();
+    let mut r = source::connect(replica).await.unwrap();
+    let want: Option<String> = p.query_first("SELECT @@gtid_binlog_pos").await.unwrap();
+    let got: Option<String> = r.query_first("SELECT @@gtid_slave_pos").await.unwrap();
+    want.is_some() && want == got
+}
+
+/// A second private server (server id 2, its own binlog with `log_slave_updates`)
+/// replicating `primary` by GTID, started: it and its admin URL.
+pub async fn start_replica_of(primary: &MariaDb) -> (MariaDb, String) {
+    use mysql_async::prelude::Queryable;
+    let replica = MariaDb::start_with(&[
+        "--log-bin=binlog",
+        "--binlog-format=ROW",
+        "--binlog-row-image=FULL",
+        "--binlog-row-metadata=FULL",
+        "--server-id=2",
+        "--log-slave-updates=ON",
+    ])
+    .expect("start the replica");
+    let port = primary.server_url().rsplit(':').next().unwrap().to_owned();
+    let admin = format!("{}/mysql", replica.server_url());
+    let mut r = source::connect(&admin).await.unwrap();
+    r.query_drop(format!(
+        "CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = {port}, \
+         MASTER_USER = 'root', MASTER_USE_GTID = slave_pos"
+    ))
+    .await
+    .unwrap();
+    r.query_drop("START SLAVE").await.unwrap();
+    (replica, admin)
+}
