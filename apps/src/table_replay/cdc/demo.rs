@@ -60,7 +60,8 @@ pub async fn run(rows: u64) -> Result<bool> {
         schema: schema_name.into(),
         batch: 1_000,
         until_idle: Some(Duration::from_secs(2)),
-        server_id: cdc::default_server_id(&[sample::TABLE.into()]),
+        server_id: cdc::default_server_id(&url, &[sample::TABLE.into()])?,
+        heartbeat: cdc::heartbeat::Heartbeat::default(),
         sql: None,
         keys: Vec::new(),
     };

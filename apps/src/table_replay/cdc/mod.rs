@@ -10,8 +10,11 @@
 //! the binlog again from the earliest transaction some table still needs, skipping on each
 //! channel every change at or before its committed one.
 //!
-//! A lost binlog connection (a server restart) is connected again for up to
-//! `RECONNECT_FOR`, from each table's last appended change.
+//! A lost binlog connection (a server restart, or a connection gone silent: no event and no
+//! heartbeat for a few heartbeat periods, `heartbeat.rs`) is connected again for up to
+//! `RECONNECT_FOR` per outage, from each table's last appended change. Another replica
+//! that registers with `follow`'s replica id stops it, naming `--server-id`
+//! (`replica_id.rs`).
 //!
 //! A `TRUNCATE` of a followed table is one change `'t'` (no source column): the current state
 //! drops every row before it. A snapshot row or a change whose value the type mapping refuses
@@ -47,13 +50,16 @@ pub mod dead_letters;
 mod dead_resume;
 pub mod demo;
 mod evolve;
+pub mod heartbeat;
 pub mod key;
 mod rejected;
+pub mod replica_id;
 mod retype;
 mod snapshot;
 mod stream;
 pub mod token;
 
+pub use replica_id::default_server_id;
 pub(crate) use retype::diverted_column;
 
 use std::time::{Duration, Instant};
@@ -86,6 +92,8 @@ pub struct FollowOptions {
     pub until_idle: Option<Duration>,
     /// The replica id this reader registers with (unique among the server's replicas).
     pub server_id: u32,
+    /// The binlog heartbeat asked for; a few periods of silence end the connection.
+    pub heartbeat: heartbeat::Heartbeat,
     /// The destination's SQL API (database and schema set): `ALTER TABLE … ADD COLUMN` on a
     /// change table when its source table gains a column. Without it a shape change stops.
     pub sql: Option<snowpipe_streaming::sql::SqlClient>,
@@ -114,16 +122,6 @@ impl std::fmt::Debug for FollowOptions {
             .field("schema", &self.schema)
             .finish_non_exhaustive()
     }
-}
-
-/// The default replica id: stable for a set of tables (a restart replaces its killed
-/// predecessor's connection), different for different sets.
-pub fn default_server_id(tables: &[String]) -> u32 {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in tables.join(",").bytes() {
-        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
-    }
-    0x4000_0000 | (h & 0x0fff_ffff)
 }
 
 /// One followed table: its shape, its channel and where that channel was committed.
@@ -392,7 +390,13 @@ async fn stream_all(
             .min()
             .context("no table to follow")?;
         say!("following the binlog from {start}");
-        match read_binlog(opts, &start, db, tables, &mut stop).await {
+        let mut heard = false;
+        let read = read_binlog(opts, &start, db, tables, (&mut stop, &mut heard)).await;
+        if heard {
+            // The connection worked: a later loss is a new outage with its own deadline.
+            retry_until = None;
+        }
+        match read {
             Ok(streamed) => {
                 changes += streamed.changes;
                 say!(
@@ -475,20 +479,36 @@ async fn read_binlog(
     start: &BinlogPos,
     db: &str,
     tables: &mut [Followed<'_>],
-    stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+    (stop, heard): (
+        &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+        &mut bool,
+    ),
 ) -> Result<stream::Streamed> {
-    let bin_conn = source::connect(&opts.source)
-        .await
-        .map_err(|e| anyhow::Error::new(stream::Disconnected(format!("{e:#}"))))?;
-    let (mut binlog, checksum) = stream::open(bin_conn, opts.server_id, start)
-        .await
-        .map_err(|e| anyhow::Error::new(stream::Disconnected(format!("{e:#}"))))?;
+    let lost = |e: anyhow::Error| anyhow::Error::new(stream::Disconnected(format!("{e:#}")));
+    // A connection that goes silent while connecting (its handshake never answered) is lost
+    // too: bounded like a read.
+    let limit = opts.heartbeat.connect_timeout();
+    let opened = tokio::time::timeout(limit, async {
+        let conn = source::connect(&opts.source).await?;
+        stream::open(conn, (opts.server_id, opts.heartbeat), start).await
+    })
+    .await
+    .map_err(|_| {
+        anyhow::anyhow!("connecting and opening the binlog stream took more than {limit:?}")
+    })
+    .and_then(|r| r);
+    let (mut binlog, checksum) = opened.map_err(lost)?;
+    let reading = stream::Reading {
+        server_id: opts.server_id,
+        heartbeat: opts.heartbeat,
+        until_idle: opts.until_idle,
+    };
     stream::follow(
         (&mut binlog, checksum),
         start,
         (db, &opts.place()),
         tables,
-        opts.until_idle,
+        (reading, heard),
         stop,
     )
     .await
