@@ -36,6 +36,7 @@ mod table_replay_crash;
 mod table_replay_follow;
 mod table_replay_follow_alter;
 mod table_replay_follow_big_tx;
+mod table_replay_follow_conn;
 mod table_replay_follow_crash;
 mod table_replay_follow_dead_letters;
 mod table_replay_follow_divert;

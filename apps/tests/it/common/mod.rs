@@ -7,6 +7,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod bin;
+pub mod blackhole_proxy;
 pub mod chaos;
 pub mod ecommerce;
 pub mod lambda_esm;
