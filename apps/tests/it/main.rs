@@ -38,6 +38,7 @@ mod table_replay_follow_alter;
 mod table_replay_follow_big_tx;
 mod table_replay_follow_conn;
 mod table_replay_follow_crash;
+mod table_replay_follow_ddl;
 mod table_replay_follow_dead_letters;
 mod table_replay_follow_divert;
 mod table_replay_follow_fix_quoting;

@@ -51,8 +51,9 @@ pub async fn change_destination(
     destination(ddl, dir).await
 }
 
-/// What `ddl --changes` prints for `table` (with `--key COLS` when given) but the view: the
-/// change table, the dead-letter table and their pipes.
+/// What `ddl --changes` prints for `table` (with `--key COLS` when given), whole: the
+/// database and schema, the change table, the dead-letter table, their pipes and the
+/// current-state view (which the emulator ignores with a notice: `Emulator::ddl_notes`).
 pub fn changes_ddl(bin: &Path, url: &str, table: &str, key: Option<&str>) -> String {
     let mut cmd = Command::new(bin);
     cmd.args(["ddl", "--changes", "--source", url, "--table", table]);
@@ -65,12 +66,22 @@ pub fn changes_ddl(bin: &Path, url: &str, table: &str, key: Option<&str>) -> Str
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = String::from_utf8(out.stdout).unwrap();
-    // The view is Snowflake's (QUALIFY); the emulator takes the tables and the pipes.
-    text.split("CREATE OR REPLACE VIEW")
-        .next()
-        .unwrap()
-        .to_owned()
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The statements of a `ddl --changes` script the emulator's SQL API runs: its tables and
+/// pipes (the database and schema exist already; the view is Snowflake's, which the SQL API
+/// does not model).
+pub fn sql_api_statements(ddl: &str) -> Vec<&str> {
+    ddl.split(';')
+        .map(str::trim)
+        .filter(|s| {
+            !s.is_empty()
+                && !s.starts_with("CREATE DATABASE")
+                && !s.starts_with("CREATE SCHEMA")
+                && !s.starts_with("CREATE OR REPLACE VIEW")
+        })
+        .collect()
 }
 
 /// `table_replay follow --table T,... --until-idle IDLE` as a command (not yet run).
