@@ -7,9 +7,8 @@
 //! reader took stops naming `--server-id`.
 #![cfg(unix)]
 
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable as _;
@@ -18,10 +17,9 @@ use snowpipe_apps::table_replay::source;
 use snowpipe_emulator::Emulator;
 
 use crate::common;
-use crate::common::blackhole_proxy::Proxy;
 use crate::common::table_replay_follow::{
-    assert_equal, change_destination, count_where, follow_cmd, new_database, start_binlog_or_skip,
-    verify_changes, written_twice,
+    assert_equal, change_destination, count_where, exit_of, follow_cmd, new_database, proxied,
+    spawn_logged, start_binlog_or_skip, verify_changes, written_twice,
 };
 
 const TABLE: &str = "quiet";
@@ -45,52 +43,6 @@ async fn wait_for(
         assert!(start.elapsed() < within, "{what}: not within {within:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// `follow` started with stderr to a file; returns the child and the file.
-fn spawn_logged(mut cmd: Command) -> (Child, tempfile::NamedTempFile) {
-    let log = tempfile::NamedTempFile::new().unwrap();
-    let child = cmd
-        .stdout(Stdio::null())
-        .stderr(log.reopen().unwrap())
-        .spawn()
-        .unwrap();
-    (child, log)
-}
-
-/// Waits (up to `within`) for `child` to exit; its success and stderr.
-async fn exit_of(
-    mut child: Child,
-    log: &tempfile::NamedTempFile,
-    within: Duration,
-) -> (bool, String) {
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > within {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "follow did not exit within {within:?}:\n{}",
-                std::fs::read_to_string(log.path()).unwrap()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    (
-        status.success(),
-        std::fs::read_to_string(log.path()).unwrap(),
-    )
-}
-
-/// A proxy in front of `db` and the URL of `database` through it.
-async fn proxied(db: &MariaDb, database: &str) -> (Proxy, String) {
-    let target: SocketAddr = ([127, 0, 0, 1], db.port()).into();
-    let proxy = Proxy::start(target).await;
-    let url = format!("mysql://root@127.0.0.1:{}/{database}", proxy.port());
-    (proxy, url)
 }
 
 /// The host the server sees for the binlog dump connections (`127.0.0.1:PORT` over TCP,

@@ -1,14 +1,17 @@
 //! What the `table_replay follow` tests share: a private MariaDB with the binlog on, the
 //! change table's DDL from the binary, and the binary's `follow` and `verify --changes`.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use snowpipe_apps::table_replay::mariadb::{self, MariaDb};
 use snowpipe_apps::table_replay::source;
 use snowpipe_cli_support::server_start;
 use snowpipe_emulator::Emulator;
+
+use super::blackhole_proxy::Proxy;
 
 use super::table_replay::{at_destination, destination};
 
@@ -245,4 +248,50 @@ pub fn assert_equal_but_dead(
         report.contains(&format!("but for {keys} dead-lettered keys")),
         "verify does not report the dead-lettered keys:\n{report}"
     );
+}
+
+/// `follow` started with stderr to a file; returns the child and the file.
+pub fn spawn_logged(mut cmd: Command) -> (Child, tempfile::NamedTempFile) {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    (child, log)
+}
+
+/// Waits (up to `within`) for `child` to exit; its success and stderr.
+pub async fn exit_of(
+    mut child: Child,
+    log: &tempfile::NamedTempFile,
+    within: Duration,
+) -> (bool, String) {
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > within {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "follow did not exit within {within:?}:\n{}",
+                std::fs::read_to_string(log.path()).unwrap()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    (
+        status.success(),
+        std::fs::read_to_string(log.path()).unwrap(),
+    )
+}
+
+/// A proxy in front of `db` and the URL of `database` through it.
+pub async fn proxied(db: &MariaDb, database: &str) -> (Proxy, String) {
+    let target: SocketAddr = ([127, 0, 0, 1], db.port()).into();
+    let proxy = Proxy::start(target).await;
+    let url = format!("mysql://root@127.0.0.1:{}/{database}", proxy.port());
+    (proxy, url)
 }
