@@ -8,7 +8,7 @@
 #![cfg(unix)]
 
 use std::path::Path;
-use std::process::Child;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable as _;
@@ -17,6 +17,7 @@ use snowpipe_apps::table_replay::source;
 use snowpipe_emulator::Emulator;
 
 use crate::common;
+use crate::common::table_replay::at_destination;
 use crate::common::table_replay_follow::{
     assert_equal, change_destination, count_where, exit_of, follow_cmd, new_database, proxied,
     spawn_logged, start_binlog_or_skip, verify_changes, written_twice,
@@ -287,4 +288,56 @@ async fn two_follows_of_different_databases_do_not_collide_and_a_taken_id_is_nam
     );
     em1.shutdown().await;
     em2.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follow_without_until_idle_runs_through_heartbeats_until_sigterm() {
+    let Some(db) = start_binlog_or_skip() else {
+        return;
+    };
+    let bin = &common::bin::table_replay_bin();
+    let (url, mut conn) = new_database(&db, "cdc").await;
+    conn.query_drop("CREATE TABLE quiet (id BIGINT PRIMARY KEY, v INT)")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (emulator, key) = change_destination(bin, &url, &[TABLE], dir.path()).await;
+    // follow_cmd's flags without --until-idle: only a signal ends it.
+    let mut cmd = Command::new(bin);
+    cmd.args(["follow", "--source", &url, "--table", TABLE])
+        .args(["--database", "REPLAY", "--schema", "PUBLIC"])
+        .args(["--max-client-lag", "200ms", "--heartbeat", "100ms"])
+        .stdin(std::process::Stdio::null());
+    at_destination(&mut cmd, &emulator, &key);
+    let (mut child, log) = spawn_logged(cmd);
+    let following = || {
+        std::fs::read_to_string(log.path())
+            .unwrap()
+            .contains("following the binlog from")
+    };
+    wait_for("the binlog", Duration::from_secs(60), &mut child, following).await;
+    conn.query_drop("INSERT INTO quiet SELECT seq, seq FROM seq_1_to_10")
+        .await
+        .unwrap();
+    let em = &emulator;
+    wait_for("the changes", Duration::from_secs(60), &mut child, || {
+        count_where(em, CHANGES, "_OP = 'c'") >= 10
+    })
+    .await;
+    // Twenty heartbeat periods with nothing committed: still running.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "follow stopped by itself"
+    );
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let (ok, stderr) = exit_of(child, &log, Duration::from_secs(60)).await;
+    assert!(ok, "follow failed on SIGTERM:\n{stderr}");
+    assert!(!stderr.contains("connection was lost"), "{stderr}");
+    assert_equal(&verify_changes(bin, &url, TABLE, &emulator, &key));
+    emulator.shutdown().await;
 }

@@ -139,15 +139,12 @@ pub(super) async fn follow(
     };
     let mut out = Streamed::default();
     let mut seen_fde = false;
-    let idle = reading
-        .until_idle
-        .unwrap_or(Duration::from_secs(u64::MAX / 4));
     let read_timeout = reading.heartbeat.read_timeout();
     let mut idle_since = tokio::time::Instant::now();
     loop {
         let next = tokio::select! {
             () = &mut stop => break,
-            () = tokio::time::sleep_until(idle_since + idle) => break,
+            () = idle_end(idle_since, reading.until_idle) => break,
             n = tokio::time::timeout(read_timeout, stream.next()) => n,
         };
         let event = match next {
@@ -230,6 +227,15 @@ pub(super) async fn follow(
         }
     }
     Ok(out)
+}
+
+/// Resolves when `until_idle` has passed since `since`; never without `until_idle` (or past
+/// the clock's end).
+async fn idle_end(since: tokio::time::Instant, until_idle: Option<Duration>) {
+    match until_idle.and_then(|d| since.checked_add(d)) {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Another replica with this replica id stops `follow`, naming `--server-id`; a purged or
