@@ -27,9 +27,10 @@ use crate::table_replay::cdc::Followed;
 /// MariaDB's GTID event type.
 const MARIADB_GTID_EVENT: u8 = 162;
 
-/// The heartbeat event's type (`HEARTBEAT_LOG_EVENT`): the server had nothing to send for a
-/// heartbeat period; not a binlog event.
-const HEARTBEAT_EVENT: u8 = 27;
+/// The heartbeat event's types (`HEARTBEAT_LOG_EVENT`, and MySQL 8's `HEARTBEAT_LOG_EVENT_V2`,
+/// which `mysql_common` leaves unparsed): the server had nothing to send for a heartbeat
+/// period; not a binlog event.
+const HEARTBEAT_EVENTS: [u8; 2] = [27, 41];
 
 /// Opens the binlog stream at `from` on `conn` (which it consumes), with `heartbeat` asked
 /// for; returns it with whether the server checksums its events.
@@ -167,7 +168,7 @@ pub(super) async fn follow(
         };
         *heard = true;
         let h = event.header();
-        if h.event_type_raw() == HEARTBEAT_EVENT {
+        if HEARTBEAT_EVENTS.contains(&h.event_type_raw()) {
             continue;
         }
         // The events the server makes up at each connection's start (a Rotate to the file,
