@@ -334,6 +334,13 @@ impl Emulator {
         self.shared.channel_totals(prefix)
     }
 
+    /// One notice per statement of the configured DDL scripts the emulator does not model
+    /// and ignored (a view, a grant, a warehouse): `DDL script N: ignored: <statement> (not
+    /// modelled by the emulator)`, each also logged as a warning at start.
+    pub fn ddl_notes(&self) -> &[String] {
+        &self.shared.ddl_notes
+    }
+
     /// The in-memory request log, oldest first.
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.shared.requests.snapshot()

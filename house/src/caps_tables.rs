@@ -68,6 +68,7 @@ pub(crate) const FLAGS: &[Allowed] = &[
             "--start",
             "--shard",
             "--server-id",
+            "--heartbeat",
             "--until-idle",
             "--keep",
             "--zstd-level",

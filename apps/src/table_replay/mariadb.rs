@@ -216,6 +216,11 @@ impl MariaDb {
         format!("mysql://root@127.0.0.1:{}/{database}", self.port)
     }
 
+    /// The server's TCP port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// `mysql://root@127.0.0.1:PORT` (no database selected).
     pub fn server_url(&self) -> String {
         format!("mysql://root@127.0.0.1:{}", self.port)

@@ -318,19 +318,9 @@ async fn run(cli: Cli) -> Result<()> {
                 .dest_table
                 .unwrap_or_else(|| default_dest_table(&a.source.table));
             if a.changes {
-                let changes = cdc::changes::table_name(&dest);
-                let view = format!("{dest}_CURRENT");
-                // The dead-letter table of the changes the type mapping refuses: the replay's.
                 print!(
-                    "{}{}{}",
-                    cdc::changes::ddl(&table, &a.database, &a.schema, &dest),
-                    dead_letter::ddl(
-                        &a.database,
-                        &a.schema,
-                        &dead_letter::table_name(&dest),
-                        &dead_letter::pipe_name(&a.source.table)
-                    ),
-                    cdc::changes::current_state_view(&table, &changes, &view)
+                    "{}",
+                    cdc::changes::ddl_script(&table, &a.database, &a.schema, &dest)
                 );
                 return Ok(());
             }

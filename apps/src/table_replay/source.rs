@@ -3,7 +3,9 @@
 
 use anyhow::{bail, Context, Result};
 use mysql_async::prelude::*;
-use mysql_async::{Conn, Opts, Row, Value};
+use std::time::Duration;
+
+use mysql_async::{Conn, Opts, OptsBuilder, Row, Value};
 
 use crate::table_replay::schema::{self, ColumnInfo, SourceColumn, SourceTable};
 
@@ -22,18 +24,49 @@ pub fn select_list(table: &SourceTable) -> String {
         .join(", ")
 }
 
-/// Connects and sets the session to UTC (TIMESTAMP values are read as UTC) and utf8mb4.
+/// TCP keep-alive on every source connection: the kernel probes a connection idle this
+/// long, so one whose peer vanished (no FIN/RST) fails instead of waiting forever.
+pub const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
+
+/// The connection options of `url`: exactly the address it names. The library's socket
+/// preference (`prefer_socket`, on by default) would move a connection to `127.0.0.1:PORT`
+/// onto the server's local socket file, which may be another server's (an SSH tunnel to a
+/// remote server on a host that runs its own MariaDB); it is off, so the TCP port is used.
+/// A URL's `socket=PATH` still connects through that socket. TCP keep-alive is on
+/// ([`TCP_KEEPALIVE`]).
 ///
 /// # Errors
-/// For a malformed URL (without its password) or a failed connection.
-pub async fn connect(url: &str) -> Result<Conn> {
+/// For a malformed URL (without its password) or one without a database.
+pub fn opts(url: &str) -> Result<Opts> {
     let opts = Opts::from_url(url).map_err(|e| {
         anyhow::anyhow!("invalid --source URL ({e}); expected mysql://USER:PASS@HOST:PORT/DB")
     })?;
     if opts.db_name().is_none() {
         bail!("--source names no database; expected mysql://USER:PASS@HOST:PORT/DB");
     }
-    let host = format!("{}:{}", opts.ip_or_hostname(), opts.tcp_port());
+    Ok(OptsBuilder::from_opts(opts)
+        .prefer_socket(false)
+        .tcp_keepalive(Some(TCP_KEEPALIVE))
+        .into())
+}
+
+/// The address `opts` connects to, for messages and the default replica id: the socket
+/// path when the URL names one, else `HOST:PORT`. Never the user or password.
+pub fn address(opts: &Opts) -> String {
+    opts.socket().map_or_else(
+        || format!("{}:{}", opts.ip_or_hostname(), opts.tcp_port()),
+        |s| format!("socket {s}"),
+    )
+}
+
+/// Connects (to exactly the address the URL names: [`opts`]) and sets the session to UTC
+/// (TIMESTAMP values are read as UTC) and utf8mb4.
+///
+/// # Errors
+/// For a malformed URL (without its password) or a failed connection.
+pub async fn connect(url: &str) -> Result<Conn> {
+    let opts = opts(url)?;
+    let host = address(&opts);
     let mut conn = Conn::new(opts)
         .await
         .with_context(|| format!("cannot connect to MySQL at {host}"))?;
@@ -203,4 +236,25 @@ pub async fn key_range(
         }
     };
     Ok((num(0)?.unwrap_or(0), num(1)?, num(2)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_goes_to_the_address_given_with_keep_alive() {
+        let o = opts("mysql://u:secret@127.0.0.1:3307/shop").unwrap();
+        assert!(
+            !o.prefer_socket(),
+            "a loopback URL would move to the socket file"
+        );
+        assert_eq!(o.tcp_keepalive(), Some(TCP_KEEPALIVE));
+        assert_eq!(address(&o), "127.0.0.1:3307");
+        // A socket the URL asks for is used, and named.
+        let o = opts("mysql://u@localhost/shop?socket=%2Ftmp%2Fm.sock").unwrap();
+        assert_eq!(o.socket(), Some("/tmp/m.sock"));
+        assert_eq!(address(&o), "socket /tmp/m.sock");
+        assert!(opts("mysql://u@127.0.0.1:3307").is_err());
+    }
 }

@@ -16,7 +16,7 @@ use crate::common;
 use crate::common::table_replay::at_destination;
 use crate::common::table_replay_follow::{
     change_destination, count_where, follow_cmd, follow_until_idle, new_database,
-    start_binlog_or_skip, verify_changes,
+    sql_api_statements, start_binlog_or_skip, verify_changes,
 };
 
 const TABLE: &str = "Odd Tbl";
@@ -114,9 +114,8 @@ async fn the_new_snapshot_fix_works_as_printed_for_a_name_that_needs_quotes() {
         String::from_utf8_lossy(&out.stderr)
     );
     let ddl = String::from_utf8(out.stdout).unwrap();
-    let ddl = ddl.split("CREATE OR REPLACE VIEW").next().unwrap();
-    for statement in ddl.split(';').filter(|s| !s.trim().is_empty()) {
-        sql.query(statement.trim()).await.unwrap();
+    for statement in sql_api_statements(&ddl) {
+        sql.query(statement).await.unwrap();
     }
     // follow again: a new snapshot of the table as it is now.
     follow_until_idle(bin, &url, &[TABLE], &emulator, &key);

@@ -13,7 +13,8 @@ use mysql_async::prelude::Queryable as _;
 use crate::common;
 use crate::common::table_replay_follow::{
     assert_equal_but_dead, change_destination, changes_ddl, count_where, dead_letters, follow_cmd,
-    follow_until_idle, kill_at_rows, new_database, start_binlog_or_skip, written_twice,
+    follow_until_idle, kill_at_rows, new_database, sql_api_statements, start_binlog_or_skip,
+    written_twice,
 };
 
 const TABLE: &str = "sd";
@@ -149,7 +150,7 @@ async fn a_new_snapshot_writes_its_own_dead_letters() {
         .and_then(|f| f.split(" (rename").next())
         .unwrap_or_else(|| panic!("the fix names no drops: {fix}"));
     assert_eq!(drops, "DROP PIPE SN_CHANGES_PIPE; DROP TABLE SN_CHANGES;");
-    for statement in drops.split(';').chain(ddl.split(';')) {
+    for statement in drops.split(';').chain(sql_api_statements(&ddl)) {
         if !statement.trim().is_empty() {
             sql.query(statement.trim()).await.unwrap();
         }

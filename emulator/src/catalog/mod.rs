@@ -18,7 +18,8 @@
 //! `ALTER USER … SET DEFAULT_ROLE = R` / `CREATE USER … DEFAULT_ROLE = R` the user's default
 //! role, and `GRANT ROLE R TO USER U` / `REVOKE ROLE R FROM USER U` the roles a user may name
 //! in a SQL API request. Everything else (roles, users, warehouses, other grants, `SET`, other
-//! `ALTER`s, ...) is accepted and ignored, each producing a note `ignored: <statement>`.
+//! `ALTER`s, ...) is accepted and ignored, each producing a note `ignored: <statement>` (the
+//! notes of the configured scripts are logged at start and kept: `Emulator::ddl_notes`).
 //!
 //! Identifiers follow Snowflake: unquoted identifiers fold to upper case, quoted identifiers
 //! keep their case exactly. As in a Snowflake session, `CREATE DATABASE d` also creates the

@@ -120,6 +120,9 @@ pub(crate) struct Shared {
     pub(super) sink_counts: SinkCounters,
     /// The stage of the official SDK's file mode.
     pub stage: crate::stage::Stage,
+    /// One notice per statement of the configured DDL scripts the emulator does not model
+    /// and ignored (`DDL script 2: ignored: CREATE OR REPLACE VIEW …`), each logged at start.
+    pub ddl_notes: Vec<String>,
 }
 
 impl Shared {
@@ -134,7 +137,7 @@ impl Shared {
     /// SQLite tables and stored channels.
     pub(crate) async fn build(config: &EmulatorConfig) -> Result<Self, EmulatorError> {
         let storage = open_storage(config)?;
-        let (catalog, default_pipes) = load_catalog(config, storage.as_ref()).await?;
+        let (catalog, default_pipes, ddl_notes) = load_catalog(config, storage.as_ref()).await?;
         if config.limits == Limits::Snowflake {
             check_pipes_per_table(&catalog, &default_pipes)?;
         }
@@ -177,6 +180,7 @@ impl Shared {
             },
             sink_counts: SinkCounters::default(),
             stage,
+            ddl_notes,
         })
     }
 
@@ -264,12 +268,13 @@ fn open_storage(config: &EmulatorConfig) -> Result<Option<Storage>, EmulatorErro
     Ok(Some(Storage::open(config.data_dir.as_deref())?))
 }
 
-/// The catalog (the stored DDL, then the configured scripts not stored yet) and the default
-/// pipes an earlier run created.
+/// The catalog (the stored DDL, then the configured scripts not stored yet), the default
+/// pipes an earlier run created, and a notice per configured statement the emulator ignored
+/// (each logged as a warning: a pasted script whose view or grant did nothing says so).
 async fn load_catalog(
     config: &EmulatorConfig,
     storage: Option<&Storage>,
-) -> Result<(Catalog, BTreeSet<(String, String, String)>), EmulatorError> {
+) -> Result<(Catalog, BTreeSet<(String, String, String)>, Vec<String>), EmulatorError> {
     let mut catalog = Catalog::new();
     let mut stored_ddl = Vec::new();
     let mut default_pipes = BTreeSet::new();
@@ -291,15 +296,24 @@ async fn load_catalog(
     }
     // Scripts already stored were applied above; applying them twice would fail on plain
     // CREATE statements.
+    let mut notes = Vec::new();
     for (i, sql) in config.ddl.iter().enumerate() {
         if stored_ddl.contains(sql) {
             continue;
         }
-        catalog
+        for note in catalog
             .apply_sql(sql)
-            .map_err(|e| EmulatorError::catalog(format!("{}: {e}", config.ddl_source(i))))?;
+            .map_err(|e| EmulatorError::catalog(format!("{}: {e}", config.ddl_source(i))))?
+        {
+            let note = format!(
+                "{}: {note} (not modelled by the emulator)",
+                config.ddl_source(i)
+            );
+            tracing::warn!("{note}");
+            notes.push(note);
+        }
     }
-    Ok((catalog, default_pipes))
+    Ok((catalog, default_pipes, notes))
 }
 
 /// `--limits snowflake`: no table with more than [`crate::limits::PIPES_PER_TABLE`] pipes.

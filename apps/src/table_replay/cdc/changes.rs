@@ -222,8 +222,36 @@ pub fn latest_first(alias: &str, epoch: bool) -> String {
     format!("{by_epoch}{a}_BINLOG_FILE DESC, {a}_BINLOG_POS DESC, {a}_ROW DESC")
 }
 
+/// What `table_replay ddl --changes` prints for `table` into `database.schema_name.dest`: a
+/// script that runs as pasted, every object qualified the same way (`DATABASE.SCHEMA.NAME`):
+/// the database and schema (`IF NOT EXISTS`), the change table and its pipe, the dead-letter
+/// table and its pipe (the replay's), and the current-state view.
+pub fn ddl_script(table: &SourceTable, database: &str, schema_name: &str, dest: &str) -> String {
+    let qualified = |n: &str| format!("{}.{}.{}", ident(database), ident(schema_name), ident(n));
+    let dlq = crate::table_replay::dead_letter::ddl(
+        database,
+        schema_name,
+        &crate::table_replay::dead_letter::table_name(dest),
+        &crate::table_replay::dead_letter::pipe_name(&table.name),
+    );
+    format!(
+        "CREATE DATABASE IF NOT EXISTS {db};
+CREATE SCHEMA IF NOT EXISTS {db}.{schema};
+         {changes}{dlq}{view}",
+        db = ident(database),
+        schema = ident(schema_name),
+        changes = ddl(table, database, schema_name, dest),
+        view = current_state_view(
+            table,
+            &qualified(&table_name(dest)),
+            &qualified(&format!("{dest}_CURRENT"))
+        ),
+    )
+}
+
 /// The view that reads the current state, for `table`'s change table (Snowflake SQL; the
-/// change table has `_EPOCH`: `ddl --changes` creates it, `follow` adds it to an older one).
+/// names as they are to be written; the change table has `_EPOCH`: `ddl --changes` creates it,
+/// `follow` adds it to an older one).
 pub fn current_state_view(table: &SourceTable, changes: &str, view: &str) -> String {
     let key = key_columns(table);
     let cols = table
@@ -339,6 +367,26 @@ mod tests {
             "{view}"
         );
         assert!(view.contains("_OP IN ('t', 'p')"), "{view}");
+    }
+
+    #[test]
+    fn the_ddl_script_qualifies_every_object_and_creates_its_database_first() {
+        let script = ddl_script(&composite(), "DB", "my schema", "ORDER_LINES");
+        assert!(
+            script.starts_with(
+                "CREATE DATABASE IF NOT EXISTS DB;\nCREATE SCHEMA IF NOT EXISTS DB.\"my schema\";\n"
+            ),
+            "{script}"
+        );
+        for object in [
+            "TABLE IF NOT EXISTS DB.\"my schema\".ORDER_LINES_CHANGES ",
+            "PIPE IF NOT EXISTS DB.\"my schema\".",
+            "TABLE IF NOT EXISTS DB.\"my schema\".ORDER_LINES_DLQ ",
+            "VIEW DB.\"my schema\".ORDER_LINES_CURRENT AS",
+            "FROM DB.\"my schema\".ORDER_LINES_CHANGES\n",
+        ] {
+            assert!(script.contains(object), "{object} in:\n{script}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ use clap::Args;
 
 use crate::common;
 use crate::common::say::say;
+use crate::table_replay::cdc::heartbeat::Heartbeat;
 use crate::table_replay::cdc::{self, FollowOptions};
 use crate::table_replay::{builder, source_url, DestArgs};
 
@@ -33,10 +34,14 @@ pub struct FollowArgs {
     /// Stop once no binlog event came for this long (default: follow until Ctrl-C or SIGTERM).
     #[arg(long, value_parser = snowpipe_streaming::duration::parse)]
     until_idle: Option<Duration>,
-    /// The replica server id to register with (default: derived from the table list; it
-    /// must differ from every other replica of the server).
+    /// The replica server id to register with (default: derived from the source's address,
+    /// database and table list; it must differ from every other replica of the server).
     #[arg(long)]
     server_id: Option<u32>,
+    /// The binlog heartbeat: the server sends one after this long without an event; three
+    /// periods with neither end the connection (gone silent) and follow connects again.
+    #[arg(long, default_value = "10s", value_parser = Heartbeat::parse)]
+    heartbeat: Heartbeat,
     /// The columns that identify a row of TABLE, for a table without a primary key or a
     /// unique NOT NULL key: TABLE=COL[,COL…] (repeat per table). Rows that share those
     /// columns' values are one row to the current state: it keeps the last change.
@@ -84,12 +89,16 @@ pub async fn run(a: FollowArgs) -> Result<()> {
         .build_sql()?
         .database(&a.dest.database)
         .schema(&a.dest.schema);
+    let source = source_url(&a.source, a.password_file.as_deref())?;
+    let server_id = match a.server_id {
+        Some(id) => id,
+        None => cdc::default_server_id(&source, &a.table)?,
+    };
     let opts = FollowOptions {
         sql: Some(sql),
-        source: source_url(&a.source, a.password_file.as_deref())?,
-        server_id: a
-            .server_id
-            .unwrap_or_else(|| cdc::default_server_id(&a.table)),
+        source,
+        server_id,
+        heartbeat: a.heartbeat,
         tables: a.table,
         database: a.dest.database,
         schema: a.dest.schema,

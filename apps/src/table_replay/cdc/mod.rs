@@ -10,11 +10,14 @@
 //! the binlog again from the earliest transaction some table still needs, skipping on each
 //! channel every change at or before its committed one.
 //!
-//! A lost binlog connection (a server restart) is connected again for up to
-//! `RECONNECT_FOR`, from each table's last appended change. Before each connection opens,
-//! the resume position is checked against the server read (`failover.rs`): a purged file
-//! stops `follow` naming it (or, with `--resnapshot-purged`, the tables it lost take a new
-//! snapshot); another server (a failover) is read by GTID, its changes in the next `_EPOCH`.
+//! A lost binlog connection (a server restart, or a connection gone silent: no event and no
+//! heartbeat for a few heartbeat periods, `heartbeat.rs`) is connected again for up to
+//! `RECONNECT_FOR` per outage, from each table's last appended change. Another replica
+//! that registers with `follow`'s replica id stops it, naming `--server-id`
+//! (`replica_id.rs`). Before each connection opens, the resume position is checked against
+//! the server read (`failover.rs`): a purged file stops `follow` naming it (or, with
+//! `--resnapshot-purged`, the tables it lost take a new snapshot); another server (a
+//! failover) is read by GTID, its changes in the next `_EPOCH`.
 //!
 //! A `TRUNCATE` of a followed table is one change `'t'` (no source column): the current state
 //! drops every row before it. So does a `'p'` row: a new snapshot of a table whose binlog was
@@ -56,14 +59,17 @@ mod dead_resume;
 pub mod demo;
 mod evolve;
 mod failover;
+pub mod heartbeat;
 pub mod key;
 mod rejected;
+pub mod replica_id;
 mod retype;
 mod snapshot;
 mod stream;
 pub mod token;
 mod transient;
 
+pub use replica_id::default_server_id;
 pub(crate) use retype::diverted_column;
 
 use std::time::{Duration, Instant};
@@ -96,6 +102,8 @@ pub struct FollowOptions {
     pub until_idle: Option<Duration>,
     /// The replica id this reader registers with (unique among the server's replicas).
     pub server_id: u32,
+    /// The binlog heartbeat asked for; a few periods of silence end the connection.
+    pub heartbeat: heartbeat::Heartbeat,
     /// The destination's SQL API (database and schema set): `ALTER TABLE … ADD COLUMN` on a
     /// change table when its source table gains a column. Without it a shape change stops.
     pub sql: Option<snowpipe_streaming::sql::SqlClient>,
@@ -134,16 +142,6 @@ impl std::fmt::Debug for FollowOptions {
             .field("schema", &self.schema)
             .finish_non_exhaustive()
     }
-}
-
-/// The default replica id: stable for a set of tables (a restart replaces its killed
-/// predecessor's connection), different for different sets.
-pub fn default_server_id(tables: &[String]) -> u32 {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in tables.join(",").bytes() {
-        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
-    }
-    0x4000_0000 | (h & 0x0fff_ffff)
 }
 
 /// One followed table: its shape, its channel and where that channel was committed.
@@ -462,7 +460,13 @@ async fn stream_all(
     let mut changes = 0;
     let mut retry_until: Option<Instant> = None;
     loop {
-        match read_binlog(opts, db, tables, &mut stop).await {
+        let mut heard = false;
+        let read = read_binlog(opts, db, tables, (&mut stop, &mut heard)).await;
+        if heard {
+            // The connection worked: a later loss is a new outage with its own deadline.
+            retry_until = None;
+        }
+        match read {
             Ok(streamed) => {
                 changes += streamed.changes;
                 say!(
@@ -545,11 +549,25 @@ async fn read_binlog(
     opts: &FollowOptions,
     db: &str,
     tables: &mut [Followed<'_>],
-    stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+    (stop, heard): (
+        &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+        &mut bool,
+    ),
 ) -> Result<stream::Streamed> {
     let lost = |e: anyhow::Error| anyhow::Error::new(stream::Disconnected(format!("{e:#}")));
-    let mut bin_conn = source::connect(&opts.source).await.map_err(lost)?;
-    let server = failover::Server::read(&mut bin_conn).await.map_err(lost)?;
+    // A connection that goes silent while connecting (its handshake never answered) is lost
+    // too: bounded like a read.
+    let limit = opts.heartbeat.connect_timeout();
+    let too_long = |what: &str| anyhow::anyhow!("{what} took more than {limit:?}");
+    let connected = tokio::time::timeout(limit, async {
+        let mut conn = source::connect(&opts.source).await?;
+        let server = failover::Server::read(&mut conn).await?;
+        Ok::<_, anyhow::Error>((conn, server))
+    })
+    .await
+    .map_err(|_| too_long("connecting to the source"))
+    .and_then(|r| r);
+    let (bin_conn, server) = connected.map_err(lost)?;
     let start = failover::plan(tables, &server)?;
     // A move to another server while running: a new epoch (never a lower one).
     let epoch =
@@ -558,9 +576,14 @@ async fn read_binlog(
         (f.server, f.epoch) = (server.id.clone(), epoch);
     }
     say!("following the binlog from {start}");
-    let (mut binlog, checksum) = stream::open(bin_conn, opts.server_id, &start)
-        .await
-        .map_err(lost)?;
+    let opened = tokio::time::timeout(
+        limit,
+        stream::open(bin_conn, (opts.server_id, opts.heartbeat), &start),
+    )
+    .await
+    .map_err(|_| too_long("opening the binlog stream"))
+    .and_then(|r| r);
+    let (mut binlog, checksum) = opened.map_err(lost)?;
     let at = match start {
         failover::Start::At(p) => p,
         // The server's first event (a Rotate) names the file.
@@ -569,12 +592,17 @@ async fn read_binlog(
             pos: 4,
         },
     };
+    let reading = stream::Reading {
+        server_id: opts.server_id,
+        heartbeat: opts.heartbeat,
+        until_idle: opts.until_idle,
+    };
     stream::follow(
         (&mut binlog, checksum),
         &at,
         (db, &opts.place()),
         tables,
-        opts.until_idle,
+        (reading, heard),
         stop,
     )
     .await

@@ -4,7 +4,9 @@
 //! Read through `mysql_async`'s binlog stream (`COM_BINLOG_DUMP`, events parsed by
 //! `mysql_common`); what this adds: MariaDB's GTID event (type 162, which `mysql_common`
 //! does not parse: sequence, domain, flags), asked for with `@mariadb_slave_capability=4`,
-//! and the binlog → snapshot value forms (`binlog_value.rs`).
+//! and the binlog → snapshot value forms (`binlog_value.rs`). A heartbeat asked for at the
+//! open, and a read that brings nothing for a few of its periods ends the connection as lost
+//! (`heartbeat.rs`).
 
 use std::time::Duration;
 
@@ -18,21 +20,28 @@ use crate::table_replay::cdc::changes::{self, Op, Origin};
 use crate::table_replay::cdc::dead_letters::DeadChange;
 use crate::table_replay::cdc::evolve::{self, Place};
 use crate::table_replay::cdc::failover::Start;
+use crate::table_replay::cdc::heartbeat::Heartbeat;
+use crate::table_replay::cdc::replica_id;
 use crate::table_replay::cdc::token::{BinlogPos, ChangePos, Gtid, Token};
 use crate::table_replay::cdc::Followed;
 
 /// MariaDB's GTID event type.
 const MARIADB_GTID_EVENT: u8 = 162;
 
-/// Opens the binlog stream at `from` on `conn` (which it consumes): a position, or a GTID
-/// state (MariaDB: `@slave_connect_state`, then `COM_BINLOG_DUMP` with no file name); returns
-/// it with whether the server checksums its events.
+/// The heartbeat event's types (`HEARTBEAT_LOG_EVENT`, and MySQL 8's `HEARTBEAT_LOG_EVENT_V2`,
+/// which `mysql_common` leaves unparsed): the server had nothing to send for a heartbeat
+/// period; not a binlog event.
+const HEARTBEAT_EVENTS: [u8; 2] = [27, 41];
+
+/// Opens the binlog stream at `from` on `conn` (which it consumes), with `heartbeat` asked
+/// for: a position, or a GTID state (MariaDB: `@slave_connect_state`, then `COM_BINLOG_DUMP`
+/// with no file name); returns it with whether the server checksums its events.
 ///
 /// # Errors
 /// When the server refuses (a purged position says so when the first event is read).
 pub(super) async fn open(
     mut conn: Conn,
-    server_id: u32,
+    (server_id, heartbeat): (u32, Heartbeat),
     from: &Start,
 ) -> Result<(BinlogStream, bool)> {
     use mysql_async::prelude::Queryable as _;
@@ -40,6 +49,11 @@ pub(super) async fn open(
     let checksum = checksum.is_some_and(|c| !c.eq_ignore_ascii_case("NONE"));
     // GTID events as MariaDB writes them (a lower capability gets them as BEGIN queries).
     conn.query_drop("SET @mariadb_slave_capability = 4").await?;
+    // A heartbeat event whenever the server had no event to send for a period: silence
+    // longer than a few periods is a lost connection.
+    conn.query_drop(heartbeat.statement())
+        .await
+        .context("cannot ask the server for a binlog heartbeat")?;
     let request = match from {
         Start::At(at) => BinlogStreamRequest::new(server_id)
             .with_filename(at.file.as_bytes())
@@ -113,11 +127,24 @@ pub(super) struct Streamed {
     pub at: Option<BinlogPos>,
 }
 
-/// Reads the binlog from `stream` until `stop` resolves or, with `until_idle`, no event came
-/// for that long; appends each followed table's changes to its channel.
+/// How one binlog connection is read: its replica id and heartbeat, and `--until-idle`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Reading {
+    pub server_id: u32,
+    pub heartbeat: Heartbeat,
+    pub until_idle: Option<Duration>,
+}
+
+/// Reads the binlog from `stream` until `stop` resolves or, with `until_idle`, no binlog
+/// event came for that long on this connection (heartbeats are not events; the window
+/// starts when the connection opens); appends each followed table's changes to its channel.
+/// `heard` is set once anything (an event or a heartbeat) arrived on this connection.
 ///
 /// # Errors
-/// A stream error (a purged position: the fix is a new snapshot), a followed table whose
+/// A read that brought nothing, not even a heartbeat, for the heartbeat's read timeout (a
+/// [`Disconnected`]: `follow` connects again), another replica that registered with this
+/// replica id (stops, naming `--server-id`), a stream error (a purged position: the fix is
+/// a new snapshot), a followed table whose
 /// shape changed in a way the change table cannot follow (`evolve.rs`; `DROP`/`RENAME
 /// TABLE`), or an append that failed. A value that cannot be converted is a dead letter,
 /// not an error, and so is every change of a diverted table (a `MODIFY` the change table
@@ -127,7 +154,7 @@ pub(super) async fn follow(
     start: &BinlogPos,
     (source_db, place): (&str, &Place<'_>),
     tables: &mut [Followed<'_>],
-    until_idle: Option<Duration>,
+    (reading, heard): (Reading, &mut bool),
     mut stop: impl std::future::Future<Output = ()> + Unpin,
 ) -> Result<Streamed> {
     let mut tx = Tx {
@@ -137,24 +164,42 @@ pub(super) async fn follow(
     };
     let mut out = Streamed::default();
     let mut seen_fde = false;
-    let idle = until_idle.unwrap_or(Duration::from_secs(u64::MAX / 4));
+    let read_timeout = reading.heartbeat.read_timeout();
+    let mut idle_since = tokio::time::Instant::now();
     loop {
         let next = tokio::select! {
             () = &mut stop => break,
-            () = tokio::time::sleep(idle) => break,
-            n = stream.next() => n,
+            () = idle_end(idle_since, reading.until_idle) => break,
+            n = tokio::time::timeout(read_timeout, stream.next()) => n,
         };
         let event = match next {
-            None => {
+            Err(_) => {
+                return Err(anyhow::Error::new(Disconnected(format!(
+                    "nothing arrived for {read_timeout:?}, not even the heartbeat asked for every                      {:?} (--heartbeat), after {}:{}: the connection went silent (a firewall or                      NAT that dropped it)",
+                    reading.heartbeat.period(),
+                    tx.file,
+                    tx.start
+                ))))
+            }
+            Ok(None) => {
                 return Err(anyhow::Error::new(Disconnected(format!(
                     "the server ended the binlog stream at {}:{}",
                     tx.file, tx.start
                 ))))
             }
-            Some(Err(e)) => return Err(stream_error(e, &tx, tables)),
-            Some(Ok(e)) => e,
+            Ok(Some(Err(e))) => return Err(stream_error(e, reading.server_id, &tx, tables)),
+            Ok(Some(Ok(e))) => e,
         };
+        *heard = true;
         let h = event.header();
+        if HEARTBEAT_EVENTS.contains(&h.event_type_raw()) {
+            continue;
+        }
+        // The events the server makes up at each connection's start (a Rotate to the file,
+        // its format description) carry no position: not activity either.
+        if h.log_pos() != 0 {
+            idle_since = tokio::time::Instant::now();
+        }
         let end = u64::from(h.log_pos());
         let begin = end.saturating_sub(u64::from(h.event_size()));
         if h.event_type_raw() == MARIADB_GTID_EVENT {
@@ -209,10 +254,27 @@ pub(super) async fn follow(
     Ok(out)
 }
 
-/// A purged or missing position says what to do: a new snapshot of the followed tables.
-fn stream_error(e: mysql_async::Error, tx: &Tx, tables: &[Followed<'_>]) -> anyhow::Error {
+/// Resolves when `until_idle` has passed since `since`; never without `until_idle` (or past
+/// the clock's end).
+async fn idle_end(since: tokio::time::Instant, until_idle: Option<Duration>) {
+    match until_idle.and_then(|d| since.checked_add(d)) {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Another replica with this replica id stops `follow`, naming `--server-id`; a purged or
+/// missing position says what to do: a new snapshot of the followed tables.
+fn stream_error(
+    e: mysql_async::Error,
+    server_id: u32,
+    tx: &Tx,
+    tables: &[Followed<'_>],
+) -> anyhow::Error {
     let text = e.to_string();
-    if text.contains("1236")
+    if replica_id::is_collision(&text) {
+        replica_id::collision(server_id, &text)
+    } else if text.contains("1236")
         || text
             .to_lowercase()
             .contains("could not find first log file")

@@ -8,6 +8,7 @@
 
 pub mod big_values;
 pub mod bin;
+pub mod blackhole_proxy;
 pub mod chaos;
 pub mod ecommerce;
 pub mod lambda_esm;

@@ -27,13 +27,23 @@ pub fn ddl_printed(out: Output, pipe: &str) -> String {
 /// strict offsets, its data under `dir` (BINARY columns in hex, the emulator's default), the test key accepted. Returns it with
 /// the path of the private key's file.
 pub async fn destination(ddl: String, dir: &Path) -> (Emulator, PathBuf) {
+    destination_of(
+        vec![
+            "CREATE DATABASE IF NOT EXISTS REPLAY; CREATE SCHEMA IF NOT EXISTS REPLAY.PUBLIC;"
+                .into(),
+            ddl,
+        ],
+        dir,
+    )
+    .await
+}
+
+/// The emulator with exactly the DDL `scripts` (nothing added), data in `dir`, and the key.
+pub async fn destination_of(scripts: Vec<String>, dir: &Path) -> (Emulator, PathBuf) {
     let key = dir.join("key.p8");
     std::fs::write(&key, super::TEST_KEY).unwrap();
     let mut config = EmulatorConfig::default();
-    config.ddl = vec![
-        "CREATE DATABASE IF NOT EXISTS REPLAY; CREATE SCHEMA IF NOT EXISTS REPLAY.PUBLIC;".into(),
-        ddl,
-    ];
+    config.ddl = scripts;
     config.public_keys = vec![super::TEST_PUBLIC_KEY.into()];
     config.commit_delay = Duration::from_millis(150);
     config.strict_offsets = true;

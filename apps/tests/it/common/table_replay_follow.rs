@@ -1,14 +1,17 @@
 //! What the `table_replay follow` tests share: a private MariaDB with the binlog on, the
 //! change table's DDL from the binary, and the binary's `follow` and `verify --changes`.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use snowpipe_apps::table_replay::mariadb::{self, MariaDb};
 use snowpipe_apps::table_replay::source;
 use snowpipe_cli_support::server_start;
 use snowpipe_emulator::Emulator;
+
+use super::blackhole_proxy::Proxy;
 
 use super::table_replay::{at_destination, destination};
 
@@ -51,8 +54,9 @@ pub async fn change_destination(
     destination(ddl, dir).await
 }
 
-/// What `ddl --changes` prints for `table` (with `--key COLS` when given) but the view: the
-/// change table, the dead-letter table and their pipes.
+/// What `ddl --changes` prints for `table` (with `--key COLS` when given), whole: the
+/// database and schema, the change table, the dead-letter table, their pipes and the
+/// current-state view (which the emulator ignores with a notice: `Emulator::ddl_notes`).
 pub fn changes_ddl(bin: &Path, url: &str, table: &str, key: Option<&str>) -> String {
     let mut cmd = Command::new(bin);
     cmd.args(["ddl", "--changes", "--source", url, "--table", table]);
@@ -65,12 +69,22 @@ pub fn changes_ddl(bin: &Path, url: &str, table: &str, key: Option<&str>) -> Str
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = String::from_utf8(out.stdout).unwrap();
-    // The view is Snowflake's (QUALIFY); the emulator takes the tables and the pipes.
-    text.split("CREATE OR REPLACE VIEW")
-        .next()
-        .unwrap()
-        .to_owned()
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The statements of a `ddl --changes` script the emulator's SQL API runs: its tables and
+/// pipes (the database and schema exist already; the view is Snowflake's, which the SQL API
+/// does not model).
+pub fn sql_api_statements(ddl: &str) -> Vec<&str> {
+    ddl.split(';')
+        .map(str::trim)
+        .filter(|s| {
+            !s.is_empty()
+                && !s.starts_with("CREATE DATABASE")
+                && !s.starts_with("CREATE SCHEMA")
+                && !s.starts_with("CREATE OR REPLACE VIEW")
+        })
+        .collect()
 }
 
 /// `table_replay follow --table T,... --until-idle IDLE` as a command (not yet run).
@@ -296,4 +310,50 @@ pub async fn start_replica_of(primary: &MariaDb) -> (MariaDb, String) {
     .unwrap();
     r.query_drop("START SLAVE").await.unwrap();
     (replica, admin)
+}
+
+/// `follow` started with stderr to a file; returns the child and the file.
+pub fn spawn_logged(mut cmd: Command) -> (Child, tempfile::NamedTempFile) {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    (child, log)
+}
+
+/// Waits (up to `within`) for `child` to exit; its success and stderr.
+pub async fn exit_of(
+    mut child: Child,
+    log: &tempfile::NamedTempFile,
+    within: Duration,
+) -> (bool, String) {
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > within {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "follow did not exit within {within:?}:\n{}",
+                std::fs::read_to_string(log.path()).unwrap()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    (
+        status.success(),
+        std::fs::read_to_string(log.path()).unwrap(),
+    )
+}
+
+/// A proxy in front of `db` and the URL of `database` through it.
+pub async fn proxied(db: &MariaDb, database: &str) -> (Proxy, String) {
+    let target: SocketAddr = ([127, 0, 0, 1], db.port()).into();
+    let proxy = Proxy::start(target).await;
+    let url = format!("mysql://root@127.0.0.1:{}/{database}", proxy.port());
+    (proxy, url)
 }

@@ -6,7 +6,8 @@
 //! partition key as a header value, and headers at JetStream's 64 KiB), and the rows of a
 //! MariaDB table copied by the real `table_replay replay` (`mariadb.rs`), and its key class:
 //! tables keyed by what breaks a key's text, followed by the real `table_replay follow`
-//! (`mariadb_keys.rs`), and rows too large to send, followed likewise (`mariadb_large.rs`).
+//! (`mariadb_keys.rs`), and rows too large to send, followed likewise (`mariadb_large.rs`), and a binlog connection that goes
+//! silent (`mariadb_silence.rs`).
 //!
 //! The record payloads of both are built here (`payload`), as a producer that is not ours
 //! would write them, each with what must become of it: a dead letter naming its shard and
@@ -19,6 +20,7 @@ mod mariadb;
 mod mariadb_ddl;
 mod mariadb_keys;
 mod mariadb_large;
+mod mariadb_silence;
 mod nats;
 mod records;
 
