@@ -18,8 +18,11 @@
 //! is a dead letter in `<TABLE>_DLQ` (`dead_letters.rs`), and `follow` goes on. `ALTER TABLE … ADD/DROP/MODIFY
 //! COLUMN` evolves the change table (`evolve.rs`; a `MODIFY` widens its column in place, or,
 //! when the change table's column cannot take the new type, *diverts* the table, at the
-//! `ALTER` or at the next start: `retype.rs`); a rename or `DROP TABLE` of a followed
-//! table stops `follow`, naming the statement and the fix.
+//! `ALTER` or at the next start: `retype.rs`). Statements are matched to the followed
+//! tables by `(database, table)` as the server ran them (`statement.rs`): a rename, `DROP`,
+//! `CREATE OR REPLACE` or a partition verb that moves rows without rows events stops
+//! `follow`, naming the statement and the fix; a child of a cascading foreign key is refused
+//! at the start (`cascade.rs`).
 //!
 //! A diverted table's changes (those its change channel has not committed) are dead letters
 //! in `<TABLE>_DLQ`, each once by its token, with a reason naming the column, both types,
@@ -41,6 +44,7 @@
 //! and the new row.
 
 mod binlog_value;
+mod cascade;
 pub mod changes;
 pub mod cli;
 pub mod dead_letters;
@@ -51,6 +55,7 @@ pub mod key;
 mod rejected;
 mod retype;
 mod snapshot;
+pub mod statement;
 mod stream;
 pub mod token;
 
@@ -314,6 +319,10 @@ pub async fn follow(
     let db: Option<String> =
         mysql_async::prelude::Queryable::query_first(&mut conn, "SELECT DATABASE()").await?;
     let db = db.context("the source URL names no database")?;
+    for name in &opts.tables {
+        cascade::refuse_cascading_child(&mut conn, &db, name).await?;
+    }
+    let names = statement::Names::read(&mut conn).await?;
     let mut tables = Vec::new();
     for name in &opts.tables {
         let mut f = open_table(client, opts, &mut conn, name).await?;
@@ -338,7 +347,7 @@ pub async fn follow(
         .await
         .map_err(|e| with_rejected(e, &tables))?;
     drop(conn);
-    stream_all(opts, &db, &mut tables, stop)
+    stream_all(opts, (&db, names), &mut tables, stop)
         .await
         .map_err(|e| with_rejected(e, &tables))?;
     let mut report = FollowReport {
@@ -378,7 +387,7 @@ fn with_rejected(e: anyhow::Error, tables: &[Followed<'_>]) -> anyhow::Error {
 /// Reads the binlog (connecting again after the server went away) until `stop` or idle.
 async fn stream_all(
     opts: &FollowOptions,
-    db: &str,
+    db: (&str, statement::Names),
     tables: &mut [Followed<'_>],
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
@@ -473,7 +482,7 @@ const RECONNECT_FOR: Duration = Duration::from_secs(120);
 async fn read_binlog(
     opts: &FollowOptions,
     start: &BinlogPos,
-    db: &str,
+    (db, names): (&str, statement::Names),
     tables: &mut [Followed<'_>],
     stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
 ) -> Result<stream::Streamed> {
@@ -486,7 +495,7 @@ async fn read_binlog(
     stream::follow(
         (&mut binlog, checksum),
         start,
-        (db, &opts.place()),
+        (db, names, &opts.place()),
         tables,
         opts.until_idle,
         stop,

@@ -235,3 +235,30 @@ pub fn assert_equal_but_dead(
         "verify does not report the dead-lettered keys:\n{report}"
     );
 }
+
+/// `file:pos` of the binlog event whose statement contains `needle`.
+pub async fn binlog_position(conn: &mut mysql_async::Conn, needle: &str) -> String {
+    use mysql_async::prelude::Queryable as _;
+    let logs: Vec<mysql_async::Row> = conn.query("SHOW BINARY LOGS").await.unwrap();
+    for log in logs {
+        let file: String = log.get(0).unwrap();
+        let events: Vec<mysql_async::Row> = conn
+            .query(format!("SHOW BINLOG EVENTS IN '{file}'"))
+            .await
+            .unwrap();
+        for e in events {
+            let info: String = e.get(5).unwrap_or_default();
+            if info.contains(needle) {
+                let pos: u64 = e.get(1).unwrap();
+                return format!("{file}:{pos}");
+            }
+        }
+    }
+    panic!("no binlog event holds {needle:?}");
+}
+
+/// A session on `db` with no default database (the `mysql` client without `-D`).
+pub async fn without_database(db: &MariaDb) -> mysql_async::Conn {
+    let opts = mysql_async::Opts::from_url(&db.server_url()).unwrap();
+    mysql_async::Conn::new(opts).await.unwrap()
+}
