@@ -209,6 +209,13 @@ fn words(sql: &str) -> Result<Vec<Tok>, String> {
     Ok(out)
 }
 
+/// A name resolved: `(database, table)`.
+type Qualified = (String, String);
+
+/// An `ALTER TABLE` specification that matters: its verb, effect and the other table it
+/// touches.
+type Spec = (String, Effect, Option<Qualified>);
+
 /// Reads one statement's tokens into the actions it takes.
 struct Parser<'a> {
     t: &'a [Tok],
@@ -245,7 +252,7 @@ impl Parser<'_> {
     }
 
     /// A `[database.]name`, resolved against the event's schema.
-    fn name(&mut self) -> Option<(String, String)> {
+    fn name(&mut self) -> Option<Qualified> {
         let Some(Tok::Word(first, _)) = self.t.get(self.i) else {
             return None;
         };
@@ -259,7 +266,7 @@ impl Parser<'_> {
         Some((self.schema.to_owned(), first.clone()))
     }
 
-    fn push(&mut self, verb: &str, effect: Effect, (database, table): (String, String)) {
+    fn push(&mut self, verb: &str, effect: Effect, (database, table): Qualified) {
         self.out.push(Action {
             verb: verb.to_owned(),
             effect,
@@ -346,7 +353,7 @@ impl Parser<'_> {
     }
 
     /// The specifications of `ALTER TABLE n`, comma-separated at depth 0.
-    fn alter(&mut self, n: &(String, String)) {
+    fn alter(&mut self, n: &Qualified) {
         let mut altered = true;
         loop {
             let start = self.i;
@@ -381,7 +388,7 @@ impl Parser<'_> {
 
     /// One `ALTER TABLE` specification that renames the table or moves rows without rows
     /// events: its verb, effect and the other table it touches.
-    fn alter_spec(&mut self) -> Option<(String, Effect, Option<(String, String)>)> {
+    fn alter_spec(&mut self) -> Option<Spec> {
         let word = self.peek_kw(0)?;
         let next = self.peek_kw(1);
         let verb = |what: &str| format!("ALTER TABLE … {what}");
