@@ -35,13 +35,19 @@ fn sql_api(emulator: &Emulator, key: &Path) -> snowpipe_streaming::sql::SqlClien
         .schema("PUBLIC")
 }
 
-/// The drops and the shell command of the fix in `text`.
+/// The drops (the fix's way that discards the history: the emulator does not rename
+/// tables) and the shell command of the fix in `text`.
 fn fix_parts(text: &str) -> (String, String) {
     let from = text
-        .find("take a new snapshot: ")
+        .find("take a new snapshot, ")
         .unwrap_or_else(|| panic!("no fix in {text}"));
-    let fix = &text[from + "take a new snapshot: ".len()..];
-    let drops = fix.split(" (rename").next().unwrap().to_owned();
+    let fix = &text[from..];
+    let drops = fix
+        .split_once("(or, to discard the history: ")
+        .and_then(|(_, f)| f.split_once("), create"))
+        .unwrap_or_else(|| panic!("no drops in {fix}"))
+        .0
+        .to_owned();
     let command = fix
         .split('`')
         .nth(1)

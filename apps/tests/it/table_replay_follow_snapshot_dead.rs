@@ -131,7 +131,8 @@ async fn a_new_snapshot_writes_its_own_dead_letters() {
         .map(|d| d.0)
         .collect();
     assert_eq!(first, [150, 500, 900]);
-    // The new snapshot, as the fix says: drop the change pipe and table, make them again.
+    // The new snapshot, as the fix says, history discarded (the emulator does not rename
+    // tables): drop the change pipe and table, make them again.
     let sql = snowpipe_streaming::StreamingIngestClient::builder()
         .account("REPLAY")
         .user("REPLAY")
@@ -146,8 +147,9 @@ async fn a_new_snapshot_writes_its_own_dead_letters() {
     // a SQL API name only of a table literally named `REPLAY.PUBLIC.SN_CHANGES`).
     let fix = snowpipe_apps::table_replay::cdc::changes::new_snapshot_fix([T]);
     let drops = fix
-        .strip_prefix("take a new snapshot: ")
-        .and_then(|f| f.split(" (rename").next())
+        .split_once("(or, to discard the history: ")
+        .and_then(|(_, f)| f.split_once("), create"))
+        .map(|(d, _)| d)
         .unwrap_or_else(|| panic!("the fix names no drops: {fix}"));
     assert_eq!(drops, "DROP PIPE SN_CHANGES_PIPE; DROP TABLE SN_CHANGES;");
     for statement in drops.split(';').chain(sql_api_statements(&ddl)) {

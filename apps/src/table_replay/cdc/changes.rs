@@ -31,19 +31,23 @@ pub fn pipe_name(table: &str) -> String {
     format!("{}_CHANGES_PIPE", snowflake_name(table))
 }
 
-/// How to take a new snapshot of `tables` (the fix when the binlog cannot go on): drop each
-/// change pipe (which drops its channel and committed position) and change table, create
+/// How to take a new snapshot of `tables` (the fix when the binlog cannot go on), the change
+/// table's history kept first: rename each change table (its rows stay, under
+/// `<TABLE>_CHANGES_HISTORY`) and drop its change pipe (which drops its channel and
+/// committed position), or, to discard the history, drop both ([`snapshot_drops`]); create
 /// them again, and run follow again. Runs as printed: the names quoted as Snowflake needs
 /// ([`ident`]) and each table as the shell needs ([`shell_word`]), one `ddl` command a table.
 pub fn new_snapshot_fix<'a>(tables: impl IntoIterator<Item = &'a str>) -> String {
     let tables: Vec<&str> = tables.into_iter().collect();
-    let drops: Vec<String> = tables
+    let keeps: Vec<String> = tables
         .iter()
         .map(|t| {
+            let changes = table_name(&snowflake_name(t));
             format!(
-                "DROP PIPE {}; DROP TABLE {};",
-                ident(&pipe_name(t)),
-                ident(&table_name(&snowflake_name(t)))
+                "ALTER TABLE {} RENAME TO {}; DROP PIPE {};",
+                ident(&changes),
+                ident(&format!("{changes}_HISTORY")),
+                ident(&pipe_name(t))
             )
         })
         .collect();
@@ -52,12 +56,29 @@ pub fn new_snapshot_fix<'a>(tables: impl IntoIterator<Item = &'a str>) -> String
         .map(|t| format!("`table_replay ddl --changes --table {}`", shell_word(t)))
         .collect();
     format!(
-        "take a new snapshot: {} (rename the change table instead to keep its history), \
-         create them again with the DDL {} print{}, and run follow again",
-        drops.join(" "),
+        "take a new snapshot, keeping the change table's history under another name: {} \
+         (or, to discard the history: {}), create them again with the DDL {} print{}, and \
+         run follow again",
+        keeps.join(" "),
+        snapshot_drops(&tables),
         commands.join(" and "),
         if commands.len() == 1 { "s" } else { "" }
     )
+}
+
+/// The statements that drop `tables`' change pipes and change tables, history and all.
+pub fn snapshot_drops(tables: &[&str]) -> String {
+    tables
+        .iter()
+        .map(|t| {
+            format!(
+                "DROP PIPE {}; DROP TABLE {};",
+                ident(&pipe_name(t)),
+                ident(&table_name(&snowflake_name(t)))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `word` as one word of a POSIX shell: as it is when it holds only characters no shell
@@ -392,9 +413,18 @@ mod tests {
     #[test]
     fn the_new_snapshot_fix_quotes_names_for_snowflake_and_the_shell() {
         let fix = new_snapshot_fix(["orders"]);
-        assert!(fix.contains("DROP PIPE ORDERS_CHANGES_PIPE; DROP TABLE ORDERS_CHANGES;"));
+        assert!(fix.starts_with(
+            "take a new snapshot, keeping the change table's history under another name: \
+             ALTER TABLE ORDERS_CHANGES RENAME TO ORDERS_CHANGES_HISTORY; \
+             DROP PIPE ORDERS_CHANGES_PIPE; (or, to discard the history: \
+             DROP PIPE ORDERS_CHANGES_PIPE; DROP TABLE ORDERS_CHANGES;)"
+        ));
         assert!(fix.contains("`table_replay ddl --changes --table orders` prints"));
         let fix = new_snapshot_fix(["Odd Tbl", "it's"]);
+        assert!(
+            fix.contains("ALTER TABLE \"ODD TBL_CHANGES\" RENAME TO \"ODD TBL_CHANGES_HISTORY\";"),
+            "{fix}"
+        );
         assert!(
             fix.contains(
                 "DROP PIPE \"ODD TBL_CHANGES_PIPE\"; DROP TABLE \"ODD TBL_CHANGES\"; \

@@ -28,8 +28,11 @@
 //! COLUMN` evolves the change table (`evolve.rs`; a `MODIFY` widens its column in place, or,
 //! when the change table's column cannot take the new type, *diverts* the table, at the
 //! `ALTER` or at the next start: `retype.rs`; so does a change table that would pass
-//! `--max-change-columns`, or a column type with no mapping); a rename or `DROP TABLE` of a
-//! followed table stops `follow`, naming the statement and the fix.
+//! `--max-change-columns`, or a column type with no mapping). Statements are matched to the
+//! followed tables by `(database, table)` as the server ran them (`statement.rs`): a rename,
+//! `DROP`, `CREATE OR REPLACE` or a partition verb that moves rows without rows events stops
+//! `follow`, naming the statement and the fix; a child of a cascading foreign key is refused
+//! at the start (`cascade.rs`).
 //!
 //! A diverted table's changes (those its change channel has not committed) are dead letters
 //! in `<TABLE>_DLQ` (a rows event's in one append, not waited for one by one: the other
@@ -52,6 +55,7 @@
 //! and the new row.
 
 mod binlog_value;
+mod cascade;
 pub mod changes;
 pub mod cli;
 pub mod dead_letters;
@@ -65,6 +69,7 @@ mod rejected;
 pub mod replica_id;
 mod retype;
 mod snapshot;
+pub mod statement;
 mod stream;
 pub mod token;
 mod transient;
@@ -371,6 +376,10 @@ pub async fn follow(
     let db: Option<String> =
         mysql_async::prelude::Queryable::query_first(&mut conn, "SELECT DATABASE()").await?;
     let db = db.context("the source URL names no database")?;
+    for name in &opts.tables {
+        cascade::refuse_cascading_child(&mut conn, &db, name).await?;
+    }
+    let names = statement::Names::read(&mut conn).await?;
     let mut tables = Vec::new();
     for name in &opts.tables {
         let mut f = open_table(client, opts, &mut conn, name).await?;
@@ -412,7 +421,7 @@ pub async fn follow(
         .await
         .map_err(|e| with_rejected(e, &tables))?;
     drop(conn);
-    stream_all(opts, &db, &mut tables, stop)
+    stream_all(opts, (&db, names), &mut tables, stop)
         .await
         .map_err(|e| with_rejected(e, &tables))?;
     let mut report = FollowReport {
@@ -452,7 +461,7 @@ fn with_rejected(e: anyhow::Error, tables: &[Followed<'_>]) -> anyhow::Error {
 /// Reads the binlog (connecting again after the server went away) until `stop` or idle.
 async fn stream_all(
     opts: &FollowOptions,
-    db: &str,
+    db: (&str, statement::Names),
     tables: &mut [Followed<'_>],
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
@@ -547,7 +556,7 @@ const RECONNECT_FOR: Duration = Duration::from_secs(120);
 /// need, read until stop, idle or an error.
 async fn read_binlog(
     opts: &FollowOptions,
-    db: &str,
+    (db, names): (&str, statement::Names),
     tables: &mut [Followed<'_>],
     (stop, heard): (
         &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
@@ -600,7 +609,7 @@ async fn read_binlog(
     stream::follow(
         (&mut binlog, checksum),
         &at,
-        (db, &opts.place()),
+        (db, names, &opts.place()),
         tables,
         (reading, heard),
         stop,

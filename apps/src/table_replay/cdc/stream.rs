@@ -22,6 +22,7 @@ use crate::table_replay::cdc::evolve::{self, Place};
 use crate::table_replay::cdc::failover::Start;
 use crate::table_replay::cdc::heartbeat::Heartbeat;
 use crate::table_replay::cdc::replica_id;
+use crate::table_replay::cdc::statement::{self, Effect, Names};
 use crate::table_replay::cdc::token::{BinlogPos, ChangePos, Gtid, Token};
 use crate::table_replay::cdc::Followed;
 
@@ -144,15 +145,16 @@ pub(super) struct Reading {
 /// A read that brought nothing, not even a heartbeat, for the heartbeat's read timeout (a
 /// [`Disconnected`]: `follow` connects again), another replica that registered with this
 /// replica id (stops, naming `--server-id`), a stream error (a purged position: the fix is
-/// a new snapshot), a followed table whose
-/// shape changed in a way the change table cannot follow (`evolve.rs`; `DROP`/`RENAME
-/// TABLE`), or an append that failed. A value that cannot be converted is a dead letter,
+/// a new snapshot), a followed table whose shape changed in a way the change table cannot
+/// follow (`evolve.rs`), a statement that drops, replaces, renames or moves rows of one
+/// without rows events (`statement.rs`), or an append that failed. A value that cannot be
+/// converted is a dead letter,
 /// not an error, and so is every change of a diverted table (a `MODIFY` the change table
 /// cannot take: `retype.rs`).
 pub(super) async fn follow(
     (stream, checksum): (&mut BinlogStream, bool),
     start: &BinlogPos,
-    (source_db, place): (&str, &Place<'_>),
+    (source_db, names, place): (&str, Names, &Place<'_>),
     tables: &mut [Followed<'_>],
     (reading, heard): (Reading, &mut bool),
     mut stop: impl std::future::Future<Output = ()> + Unpin,
@@ -224,15 +226,14 @@ pub(super) async fn follow(
                         (tx.start, tx.ts, tx.ordinal) = (begin, i64::from(h.timestamp()), 0);
                     }
                 } else if !sql.eq_ignore_ascii_case("COMMIT") {
-                    match check_ddl(&sql, &q.schema(), source_db, tables, &tx, begin)? {
-                        Some((i, Ddl::Truncate)) => {
+                    let source = (source_db, names);
+                    for (i, ddl) in check_ddl(&sql, &q.schema(), source, tables, &tx, begin)? {
+                        if ddl == Ddl::Truncate {
                             out.changes += truncate(&mut tables[i], &tx, begin).await?;
-                        }
-                        Some((i, Ddl::Alter)) => {
+                        } else {
                             let at = format!("{}:{begin}", tx.file);
                             evolve::check_types(&mut tables[i], place, &at).await?;
                         }
-                        None => {}
                     }
                     tx.gtid = None;
                 }
@@ -245,8 +246,8 @@ pub(super) async fn follow(
                 });
             }
             Some(EventData::RowsEvent(rows)) => {
-                out.changes +=
-                    rows_event(stream, &rows, (source_db, place), tables, &mut tx, begin).await?;
+                let source = (source_db, names, place);
+                out.changes += rows_event(stream, &rows, source, tables, &mut tx, begin).await?;
             }
             _ => {}
         }
@@ -292,58 +293,87 @@ fn stream_error(
     }
 }
 
-/// A statement on a followed table: a `TRUNCATE` → the table's index (its change is a `t`
-/// row); an `ALTER TABLE` → the table's index (its types are checked); one the change
-/// table cannot express (a rename, `DROP TABLE`) → stop,
-/// naming it.
+/// What a Query event's statement does to the followed tables (`statement.rs`): the
+/// tables it empties (a `t` row each) or alters (their types checked), each once; a statement
+/// that drops, replaces, renames or moves rows of one without rows events stops `follow`,
+/// naming it, its position and the fix.
+///
+/// # Errors
+/// Such a statement, or one that cannot be read and names a followed table.
 fn check_ddl(
     sql: &str,
     schema_name: &str,
-    source_db: &str,
+    (source_db, names): (&str, Names),
     tables: &[Followed<'_>],
     tx: &Tx,
     at: u64,
-) -> Result<Option<(usize, Ddl)>> {
-    if !schema_name.is_empty() && schema_name != source_db {
-        return Ok(None);
-    }
-    let lower = sql.to_lowercase();
-    let words: Vec<&str> = lower.split_whitespace().take(4).collect();
-    let verb = match words.as_slice() {
-        ["truncate", ..] => "TRUNCATE",
-        // ADD/DROP/MODIFY COLUMN: the next rows event's table map has the new shape
-        // (`evolve.rs`); a rename loses the table.
-        ["alter", "table", ..] | ["alter", "online", "table", ..] if renames_table(&lower) => {
-            "ALTER TABLE … RENAME"
-        }
-        ["alter", "table", ..] | ["alter", "online", "table", ..] => "ALTER TABLE",
-        ["drop", "table", ..] => "DROP TABLE",
-        ["rename", "table", ..] => "RENAME TABLE",
-        _ => return Ok(None),
-    };
-    for (i, f) in tables.iter().enumerate() {
-        let name = f.table.name.to_lowercase();
-        let named = lower
-            .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
-            .any(|w| w == name);
-        if named && verb == "TRUNCATE" {
-            return Ok(Some((i, Ddl::Truncate)));
-        }
-        if named && verb == "ALTER TABLE" {
-            return Ok(Some((i, Ddl::Alter)));
-        }
-        if named {
+) -> Result<Vec<(usize, Ddl)>> {
+    let actions = match statement::read(sql, schema_name) {
+        statement::Read::Other => return Ok(Vec::new()),
+        statement::Read::Touches(a) => a,
+        statement::Read::Unreadable(why) => {
+            let lower = sql.to_lowercase();
+            let named: Vec<&str> = tables
+                .iter()
+                .map(|f| f.table.name.as_str())
+                .filter(|t| lower.contains(&t.to_lowercase()))
+                .collect();
+            if named.is_empty() {
+                return Ok(Vec::new());
+            }
             bail!(
-                "{verb} on followed table {} at {}:{at}: the change table cannot express it \
-                 (a {verb} writes no row changes to the binlog). Changes before it are \
-                 committed; to go on, {}",
-                f.table.name,
+                "the statement at {}:{at} ({}) cannot be read ({why}) and may touch followed \
+                 table {}: changes before it are committed; if it changed their rows or \
+                 shape, {}",
                 tx.file,
-                changes::new_snapshot_fix([f.table.name.as_str()])
+                excerpt(sql),
+                named.join(", "),
+                changes::new_snapshot_fix(named.iter().copied())
             );
         }
+    };
+    let mut out: Vec<(usize, Ddl)> = Vec::new();
+    for a in &actions {
+        for (i, f) in tables.iter().enumerate() {
+            if !names.touches(a, source_db, &f.table.name) {
+                continue;
+            }
+            let ddl = match a.effect {
+                Effect::Emptied => Ddl::Truncate,
+                Effect::Altered => Ddl::Alter,
+                Effect::Replaced | Effect::RowsLost => {
+                    let what = if a.effect == Effect::Replaced {
+                        "it replaces, renames or drops the table"
+                    } else {
+                        "it removes, adds or swaps rows"
+                    };
+                    bail!(
+                        "{} on followed table {source_db}.{} at {}:{at} ({}): the change table \
+                         cannot express it ({what} without writing those rows to the binlog). \
+                         Changes before it are committed; to go on, {}",
+                        a.verb,
+                        f.table.name,
+                        tx.file,
+                        excerpt(sql),
+                        changes::new_snapshot_fix([f.table.name.as_str()])
+                    );
+                }
+            };
+            if !out.contains(&(i, ddl)) {
+                out.push((i, ddl));
+            }
+        }
     }
-    Ok(None)
+    Ok(out)
+}
+
+/// The statement as an error names it: its first 200 characters, on one line.
+fn excerpt(sql: &str) -> String {
+    let one_line: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.char_indices().nth(200) {
+        Some((cut, _)) => format!("`{}…`", &one_line[..cut]),
+        None => format!("`{one_line}`"),
+    }
 }
 
 /// A statement on a followed table that `follow` goes on through.
@@ -353,15 +383,6 @@ enum Ddl {
     Truncate,
     /// ADD/DROP/MODIFY COLUMN: the types are checked now, the shape at the next rows event.
     Alter,
-}
-
-/// Whether an `ALTER TABLE` renames the table (`RENAME [TO|AS] x`, not `RENAME COLUMN`,
-/// `RENAME INDEX` or `RENAME KEY`).
-fn renames_table(lower: &str) -> bool {
-    let words: Vec<&str> = lower.split_whitespace().collect();
-    words.windows(2).any(|w| {
-        w[0] == "rename" && !matches!(w[1].trim_end_matches(','), "column" | "index" | "key")
-    })
 }
 
 /// A `TRUNCATE` of `f`'s table at `begin`: one `t` row (no source column), its token the
@@ -412,7 +433,7 @@ async fn truncate(f: &mut Followed<'_>, tx: &Tx, begin: u64) -> Result<u64> {
 async fn rows_event(
     stream: &BinlogStream,
     rows: &RowsEventData<'_>,
-    (source_db, place): (&str, &Place<'_>),
+    (source_db, names, place): (&str, Names, &Place<'_>),
     tables: &mut [Followed<'_>],
     tx: &mut Tx,
     begin: u64,
@@ -420,11 +441,11 @@ async fn rows_event(
     let tme = stream
         .get_tme(rows.table_id())
         .context("a rows event without its table map")?;
-    if tme.database_name() != source_db {
+    if !names.same(&tme.database_name(), source_db) {
         return Ok(0);
     }
     let name = tme.table_name();
-    let Some(f) = tables.iter_mut().find(|f| f.table.name == name) else {
+    let Some(f) = tables.iter_mut().find(|f| names.same(&f.table.name, &name)) else {
         return Ok(0);
     };
     let names = evolve::column_names(tme);

@@ -357,3 +357,30 @@ pub async fn proxied(db: &MariaDb, database: &str) -> (Proxy, String) {
     let url = format!("mysql://root@127.0.0.1:{}/{database}", proxy.port());
     (proxy, url)
 }
+
+/// `file:pos` of the binlog event whose statement contains `needle`.
+pub async fn binlog_position(conn: &mut mysql_async::Conn, needle: &str) -> String {
+    use mysql_async::prelude::Queryable as _;
+    let logs: Vec<mysql_async::Row> = conn.query("SHOW BINARY LOGS").await.unwrap();
+    for log in logs {
+        let file: String = log.get(0).unwrap();
+        let events: Vec<mysql_async::Row> = conn
+            .query(format!("SHOW BINLOG EVENTS IN '{file}'"))
+            .await
+            .unwrap();
+        for e in events {
+            let info: String = e.get(5).unwrap_or_default();
+            if info.contains(needle) {
+                let pos: u64 = e.get(1).unwrap();
+                return format!("{file}:{pos}");
+            }
+        }
+    }
+    panic!("no binlog event holds {needle:?}");
+}
+
+/// A session on `db` with no default database (the `mysql` client without `-D`).
+pub async fn without_database(db: &MariaDb) -> mysql_async::Conn {
+    let opts = mysql_async::Opts::from_url(&db.server_url()).unwrap();
+    mysql_async::Conn::new(opts).await.unwrap()
+}
