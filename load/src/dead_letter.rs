@@ -178,20 +178,7 @@ pub(crate) const DEFAULT_DIR: &str = "snowpipe-dead-letters";
 /// digits of the SHA-256 of the URL and the table, so loads of one object into two tables
 /// never share a file, and a rerun finds the same one.
 pub(crate) fn object_file(url: &str, table: &str) -> String {
-    let tail: String = url
-        .rsplit('/')
-        .next()
-        .unwrap_or("")
-        .chars()
-        .take(80)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let tail = crate::names::file_name_tail(url);
     let hash = crate::token::short_hash(format!("{url}\n{table}").as_bytes());
     format!("{tail}-{hash}{SUFFIX}")
 }

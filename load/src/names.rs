@@ -55,3 +55,22 @@ mod tests {
         );
     }
 }
+
+/// The last `/` segment of an object's name as a file name may hold it: letters, digits, `.`,
+/// `-` and `_` kept, anything else `_`, at most 80 characters (spool files and objects'
+/// dead-letter files are named after it, beside a hash of the whole).
+pub(crate) fn file_name_tail(name: &str) -> String {
+    name.rsplit('/')
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(80)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

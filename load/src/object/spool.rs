@@ -41,21 +41,7 @@ pub(crate) const CSV_HEAD_BYTES: u64 = 8 << 20;
 /// The spool file of `remote` in `dir`: a readable, unique name (a prefix of the object's name
 /// with anything but letters, digits, `.`, `-` and `_` replaced, and a hash of the whole).
 pub(crate) fn path_in(dir: &Path, remote: &Remote, lane: &str) -> PathBuf {
-    let tail: String = remote
-        .name
-        .rsplit('/')
-        .next()
-        .unwrap_or("")
-        .chars()
-        .take(80)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let tail = crate::names::file_name_tail(&remote.name);
     dir.join(format!(
         "{}{lane}-{tail}",
         short_hash(remote.name.as_bytes())
