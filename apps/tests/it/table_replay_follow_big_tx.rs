@@ -98,7 +98,7 @@ async fn follow_killed_inside_a_large_transaction_writes_each_change_once() {
         "the rest followed in {:.1}s:\n{err}",
         began.elapsed().as_secs_f64()
     );
-    assert!(err.contains("resuming after committed b:"), "{err}");
+    assert!(err.contains("resuming after committed c:"), "{err}");
     // The run after the kill resumed inside the transaction: it wrote some of it, not all.
     let written: u64 = err
         .lines()
