@@ -431,6 +431,7 @@ mod tests {
             column_type: String::new(),
             kind,
             nullable: true,
+            charset: None,
         };
         let table = SourceTable {
             name: "t".into(),
@@ -495,6 +496,7 @@ mod tests {
             column_type: String::new(),
             kind,
             nullable: false,
+            charset: None,
         };
         let table = SourceTable {
             name: "t".into(),

@@ -238,6 +238,7 @@ mod tests {
             column_type: String::new(),
             kind,
             nullable: false,
+            charset: None,
         };
         let int = Kind::Int {
             unsigned: false,

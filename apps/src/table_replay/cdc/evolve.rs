@@ -146,6 +146,11 @@ pub(super) async fn evolve(
         key: keys[0],
         keys,
     };
+    // A column added under a name the change table already has, or in a set follow cannot
+    // decode: nothing of it is written.
+    super::names::check(&table)
+        .and_then(|()| super::charset::check(&table))
+        .with_context(|| format!("ALTER TABLE of followed table {name} at {at}; {fix}"))?;
     add_missing_columns(sql, place, &table).await?;
     say!(
         "{name}: its shape changed at {at}: now {}",
@@ -240,6 +245,7 @@ fn from_binlog(tme: &TableMapEvent<'_>, i: usize, name: &str) -> Option<SourceCo
         column_type: column_type.to_owned(),
         kind,
         nullable: true,
+        charset: None,
     })
 }
 
@@ -255,6 +261,7 @@ pub(super) fn set_shape(f: &mut Followed<'_>, table: SourceTable) {
         .iter()
         .map(|c| binlog_value::labels(&c.column_type))
         .collect();
+    f.charsets = super::charset::of_table(&table);
     f.table = table;
 }
 

@@ -67,18 +67,18 @@ pub async fn describe(
         None => chosen(conn, table, &columns).await?,
     };
     let keys = key_columns(table, &columns, &names, &how)?;
+    let described = SourceTable {
+        name: table.to_owned(),
+        columns,
+        key: keys[0],
+        keys,
+    };
+    super::names::check(&described)?;
+    super::charset::check(&described)?;
     if user.is_some() {
         warn_without_index(conn, table, &names).await?;
     }
-    Ok((
-        SourceTable {
-            name: table.to_owned(),
-            columns,
-            key: keys[0],
-            keys,
-        },
-        how,
-    ))
+    Ok((described, how))
 }
 
 /// The primary key, else the first unique key over NOT NULL columns of a type a key can be.

@@ -42,12 +42,14 @@
 
 mod binlog_value;
 pub mod changes;
+mod charset;
 pub mod cli;
 pub mod dead_letters;
 mod dead_resume;
 pub mod demo;
 mod evolve;
 pub mod key;
+mod names;
 mod rejected;
 mod retype;
 mod snapshot;
@@ -131,6 +133,8 @@ pub struct Followed<'c> {
     pub table: SourceTable,
     pub names: Vec<String>,
     labels: Vec<Vec<String>>,
+    /// Each column's character set decoder (`charset.rs`).
+    charsets: Vec<charset::Charset>,
     channel: Channel,
     committed: Option<Token>,
     last: Option<OffsetToken>,
@@ -179,6 +183,9 @@ impl Followed<'_> {
                 )
             })?;
             match binlog_value::to_value(&c.kind, &self.labels[i], v) {
+                Ok(Value::Bytes(b)) if self.charsets[i] != charset::Charset::Utf8 => {
+                    values.push(Value::Bytes(self.charsets[i].decode(b)));
+                }
                 Ok(v) => values.push(binlog_value::pad_binary(
                     v,
                     binlog_value::fixed_binary_len(&c.column_type),
@@ -517,6 +524,7 @@ async fn open_table<'c>(
         .iter()
         .map(|c| binlog_value::labels(&c.column_type))
         .collect();
+    let charsets = charset::of_table(&table);
     let pipe = changes::pipe_name(name);
     let channel = client
         .pipe(&opts.database, &opts.schema, &pipe)
@@ -541,6 +549,7 @@ async fn open_table<'c>(
         table,
         names,
         labels,
+        charsets,
         channel,
         committed,
         last: None,

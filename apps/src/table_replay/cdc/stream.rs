@@ -14,6 +14,7 @@ use mysql_async::binlog::events::{EventData, RowsEventData};
 use mysql_async::{BinlogStream, BinlogStreamRequest, Conn};
 use snowpipe_streaming::OffsetToken;
 
+use crate::table_replay::cdc::binlog_value;
 use crate::table_replay::cdc::changes::{self, Op, Origin};
 use crate::table_replay::cdc::dead_letters::DeadChange;
 use crate::table_replay::cdc::evolve::{self, Place};
@@ -343,6 +344,10 @@ async fn rows_event(
     if evolve::differs(f, names.as_deref(), count) {
         let at = format!("{}:{begin}", tx.file);
         evolve::evolve(f, place, (tme, names), count, &at).await?;
+    }
+    // ENUM/SET labels as the rows were written (`binlog_value.rs`).
+    if let Some(labels) = binlog_value::event_labels(tme, &f.table) {
+        f.labels = labels;
     }
     let op = match rows {
         RowsEventData::WriteRowsEventV1(_) | RowsEventData::WriteRowsEvent(_) => Op::Insert,
