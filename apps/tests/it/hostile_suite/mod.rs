@@ -17,6 +17,7 @@
 mod lambda;
 mod mariadb;
 mod mariadb_keys;
+mod mariadb_values;
 mod nats;
 mod records;
 
