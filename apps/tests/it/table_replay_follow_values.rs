@@ -12,11 +12,12 @@
 use std::process::Command;
 
 use mysql_async::prelude::Queryable as _;
+use snowpipe_apps::table_replay::source;
 
 use crate::common;
 use crate::common::table_replay_follow::{
-    assert_equal, change_destination, count_where, follow_cmd, follow_until_idle, new_database,
-    start_binlog_or_skip, verify_changes,
+    assert_equal, change_destination, count_where, dead_letters, follow_cmd, follow_until_idle,
+    new_database, start_binlog_or_skip, verify_changes,
 };
 
 /// The text each row holds, one value per column of `cs`: Latin-1 (`Ã©` is two characters),
@@ -131,12 +132,14 @@ async fn an_enum_relabelled_while_follow_is_down_keeps_each_rows_labels() {
     for sql in [
         "CREATE TABLE en (id INT PRIMARY KEY, e ENUM('a','b','c'), s SET('x','y','z'))",
         "INSERT INTO en VALUES (1, 'a', 'x')",
+        "CREATE TABLE en2 (id INT PRIMARY KEY, e ENUM('a','b','c'))",
+        "INSERT INTO en2 VALUES (1, 'a')",
     ] {
         conn.query_drop(sql).await.unwrap();
     }
     let dir = tempfile::tempdir().unwrap();
-    let (emulator, key) = change_destination(bin, &url, &["en"], dir.path()).await;
-    follow_until_idle(bin, &url, &["en"], &emulator, &key);
+    let (emulator, key) = change_destination(bin, &url, &["en", "en2"], dir.path()).await;
+    follow_until_idle(bin, &url, &["en", "en2"], &emulator, &key);
     // follow is down: rows in the old labels, the reorder, rows in the new ones.
     for sql in [
         "INSERT INTO en VALUES (2, 'c', 'x,z'), (3, 'b', 'y')",
@@ -170,6 +173,43 @@ async fn an_enum_relabelled_while_follow_is_down_keeps_each_rows_labels() {
         ]
     );
     assert_equal(&verify_changes(bin, &url, "en", &emulator, &key));
+
+    // Without the labels in the binlog (binlog_row_metadata=MINIMAL), a relabel made while
+    // follow is down after a change: that change is diverted, never relabelled.
+    conn.query_drop("SET GLOBAL binlog_row_metadata = 'MINIMAL'")
+        .await
+        .unwrap();
+    let mut conn = source::connect(&url).await.unwrap();
+    conn.query_drop("INSERT INTO en2 VALUES (2, 'c')")
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    for sql in [
+        "ALTER TABLE en2 MODIFY e ENUM('a','c','b')",
+        "INSERT INTO en2 VALUES (4, 'c')",
+    ] {
+        conn.query_drop(sql).await.unwrap();
+    }
+    let out = follow_cmd(bin, &url, &["en2"], (&emulator, &key), "2s")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "follow exited 0:\n{err}");
+    assert!(
+        err.contains("en2: diverted")
+            && err.contains("the ENUM/SET column(s) e of en2 at ")
+            && err.contains("binlog_row_metadata is not FULL")
+            && err.contains("table_replay ddl --changes"),
+        "the exit names no column, cause or fix:\n{err}"
+    );
+    let changes = "\"REPLAY.PUBLIC.EN2_CHANGES\"";
+    assert_eq!(count_where(&emulator, changes, "ID > 1"), 0);
+    let dead = dead_letters(&emulator, "\"REPLAY.PUBLIC.EN2_DLQ\"", "en2");
+    assert_eq!(
+        dead.iter().map(|d| d.0).collect::<Vec<_>>(),
+        vec![2, 4],
+        "{dead:?}"
+    );
     emulator.shutdown().await;
 }
 

@@ -16,8 +16,9 @@
 //! ([`event_labels`]), and those are used, so a column relabelled (`MODIFY e ENUM('a','c',
 //! 'b')`) while `follow` was down or lagging decodes the older rows with their own labels.
 //! Without that metadata the labels are the column type's read at the start and at each
-//! `ALTER TABLE` `follow` meets: set `binlog_row_metadata=FULL` before relabelling a followed
-//! `ENUM`/`SET` column.
+//! `ALTER TABLE` `follow` meets, and a change written before the table was last altered
+//! (while `follow` was down or behind) diverts the table rather than take labels that may
+//! be newer (`relabel.rs`).
 //!
 //! Everything else (decimals as their text, `DATETIME`, `TIME`, `DATE`, floats, strings,
 //! blobs, `BIT` bytes) already has the snapshot's form.

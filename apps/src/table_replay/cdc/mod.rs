@@ -51,6 +51,7 @@ mod evolve;
 pub mod key;
 mod names;
 mod rejected;
+mod relabel;
 mod retype;
 mod snapshot;
 mod stream;
@@ -135,6 +136,9 @@ pub struct Followed<'c> {
     labels: Vec<Vec<String>>,
     /// Each column's character set decoder (`charset.rs`).
     charsets: Vec<charset::Charset>,
+    /// When the table's definition last changed, read at the start, for a table with an
+    /// `ENUM`/`SET` column (`relabel.rs`).
+    defined_at: Option<i64>,
     channel: Channel,
     committed: Option<Token>,
     last: Option<OffsetToken>,
@@ -525,6 +529,7 @@ async fn open_table<'c>(
         .map(|c| binlog_value::labels(&c.column_type))
         .collect();
     let charsets = charset::of_table(&table);
+    let defined_at = relabel::defined_at(conn, &table).await?;
     let pipe = changes::pipe_name(name);
     let channel = client
         .pipe(&opts.database, &opts.schema, &pipe)
@@ -550,6 +555,7 @@ async fn open_table<'c>(
         names,
         labels,
         charsets,
+        defined_at,
         channel,
         committed,
         last: None,

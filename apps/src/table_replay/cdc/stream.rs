@@ -14,12 +14,12 @@ use mysql_async::binlog::events::{EventData, RowsEventData};
 use mysql_async::{BinlogStream, BinlogStreamRequest, Conn};
 use snowpipe_streaming::OffsetToken;
 
-use crate::table_replay::cdc::binlog_value;
 use crate::table_replay::cdc::changes::{self, Op, Origin};
 use crate::table_replay::cdc::dead_letters::DeadChange;
 use crate::table_replay::cdc::evolve::{self, Place};
 use crate::table_replay::cdc::token::{BinlogPos, ChangePos, Token};
 use crate::table_replay::cdc::Followed;
+use crate::table_replay::cdc::{binlog_value, relabel};
 
 /// MariaDB's GTID event type.
 const MARIADB_GTID_EVENT: u8 = 162;
@@ -345,9 +345,15 @@ async fn rows_event(
         let at = format!("{}:{begin}", tx.file);
         evolve::evolve(f, place, (tme, names), count, &at).await?;
     }
-    // ENUM/SET labels as the rows were written (`binlog_value.rs`).
+    // ENUM/SET labels as the rows were written (`binlog_value.rs`), else none newer than
+    // the change (`relabel.rs`).
     if let Some(labels) = binlog_value::event_labels(tme, &f.table) {
         f.labels = labels;
+    } else if relabel::has_labels(&f.table) && f.diverted.is_none() {
+        let at = format!("{}:{begin}", tx.file);
+        if let Some(why) = relabel::unknowable(&f.table, f.defined_at, tx.ts, &at) {
+            f.divert(why);
+        }
     }
     let op = match rows {
         RowsEventData::WriteRowsEventV1(_) | RowsEventData::WriteRowsEvent(_) => Op::Insert,
