@@ -6,7 +6,8 @@
 //! partition key as a header value, and headers at JetStream's 64 KiB), and the rows of a
 //! MariaDB table copied by the real `table_replay replay` (`mariadb.rs`), and its key class:
 //! tables keyed by what breaks a key's text, followed by the real `table_replay follow`
-//! (`mariadb_keys.rs`).
+//! (`mariadb_keys.rs`), and its value class: text in many character sets and colliding
+//! column names, through `follow` too (`mariadb_values.rs`).
 //!
 //! The record payloads of both are built here (`payload`), as a producer that is not ours
 //! would write them, each with what must become of it: a dead letter naming its shard and
