@@ -77,3 +77,34 @@ pub(super) fn unknowable(
         changes::new_snapshot_fix([table.name.as_str()])
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table_replay::schema::SourceColumn;
+
+    #[test]
+    fn only_a_change_written_before_the_last_alter_is_unknowable() {
+        let col = |name: &str, kind: Kind| SourceColumn {
+            name: name.into(),
+            column_type: String::new(),
+            kind,
+            nullable: true,
+            charset: None,
+        };
+        let t = SourceTable {
+            name: "t".into(),
+            columns: vec![
+                col("id", Kind::Float),
+                col("e", Kind::Enum { max_chars: None }),
+            ],
+            key: 0,
+            keys: vec![0],
+        };
+        assert!(has_labels(&t));
+        let why = unknowable(&t, Some(100), 99, "binlog.000001:4").unwrap();
+        assert!(why.contains("column(s) e of t at binlog.000001:4"), "{why}");
+        assert!(unknowable(&t, Some(100), 100, "x").is_none());
+        assert!(unknowable(&t, None, 1, "x").is_none());
+    }
+}
