@@ -435,6 +435,7 @@ mod tests {
             column_type: String::new(),
             kind,
             nullable: true,
+            charset: None,
         };
         let table = SourceTable {
             name: "t".into(),
@@ -499,6 +500,7 @@ mod tests {
             column_type: String::new(),
             kind,
             nullable: false,
+            charset: None,
         };
         let table = SourceTable {
             name: "t".into(),

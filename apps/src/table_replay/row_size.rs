@@ -100,6 +100,7 @@ mod tests {
             column_type: column_type.into(),
             kind: Kind::Text { max_chars: None },
             nullable: true,
+            charset: None,
         };
         let table = SourceTable {
             name: "t".into(),

@@ -59,6 +59,8 @@ pub struct SourceColumn {
     pub column_type: String,
     pub kind: Kind,
     pub nullable: bool,
+    /// `CHARACTER_SET_NAME` (text columns): how the binlog's bytes decode (`cdc/charset.rs`).
+    pub charset: Option<String>,
 }
 
 /// The source table: columns in order and the key column's index.
@@ -629,6 +631,7 @@ mod tests {
             column_type: format!("{kind:?}"),
             kind,
             nullable,
+            charset: None,
         };
         let cols = vec![
             col(
@@ -688,6 +691,7 @@ mod tests {
                         digits: 19,
                     },
                     nullable: false,
+                    charset: None,
                 },
                 SourceColumn {
                     name: "note text".into(),
@@ -696,6 +700,7 @@ mod tests {
                         max_chars: Some(65535),
                     },
                     nullable: true,
+                    charset: None,
                 },
             ],
             key: 0,

@@ -116,7 +116,7 @@ pub async fn columns(conn: &mut Conn, table: &str) -> Result<Vec<SourceColumn>> 
     let rows: Vec<Row> = conn
         .exec(
             "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, NUMERIC_PRECISION, NUMERIC_SCALE, \
-             CHARACTER_MAXIMUM_LENGTH, DATETIME_PRECISION, IS_NULLABLE \
+             CHARACTER_MAXIMUM_LENGTH, DATETIME_PRECISION, IS_NULLABLE, CHARACTER_SET_NAME \
              FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? \
              ORDER BY ORDINAL_POSITION",
             (table,),
@@ -170,6 +170,7 @@ pub async fn columns(conn: &mut Conn, table: &str) -> Result<Vec<SourceColumn>> 
             name: info.name,
             column_type: info.column_type,
             nullable: info.nullable,
+            charset: (!get_s(8).is_empty()).then(|| get_s(8)),
         });
     }
     Ok(columns)

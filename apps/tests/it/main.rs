@@ -55,4 +55,5 @@ mod table_replay_follow_replica;
 mod table_replay_follow_snapshot_dead;
 mod table_replay_follow_statements;
 mod table_replay_follow_truncate;
+mod table_replay_follow_values;
 mod table_replay_replay_old_dlq;

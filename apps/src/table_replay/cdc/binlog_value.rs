@@ -11,6 +11,15 @@
 //! | MySQL's binary JSON | the JSON text |
 //! | `BINARY(n)` without its trailing zero bytes (the binlog strips them) | padded to `n` bytes, as the table returns it |
 //!
+//! An `ENUM`/`SET` index means the labels the column had when the row was written: the
+//! TABLE_MAP event before the rows carries them with `binlog_row_metadata=FULL`
+//! ([`event_labels`]), and those are used, so a column relabelled (`MODIFY e ENUM('a','c',
+//! 'b')`) while `follow` was down or lagging decodes the older rows with their own labels.
+//! Without that metadata the labels are the column type's read at the start and at each
+//! `ALTER TABLE` `follow` meets, and a change written before the table was last altered
+//! (while `follow` was down or behind) diverts the table rather than take labels that may
+//! be newer (`relabel.rs`).
+//!
 //! Everything else (decimals as their text, `DATETIME`, `TIME`, `DATE`, floats, strings,
 //! blobs, `BIT` bytes) already has the snapshot's form.
 //!
@@ -18,10 +27,67 @@
 
 use anyhow::{bail, Result};
 use chrono::{Datelike, Timelike};
+use mysql_async::binlog::events::{OptionalMetadataField, TableMapEvent};
 use mysql_async::binlog::value::BinlogValue;
 use mysql_async::Value;
 
-use crate::table_replay::schema::Kind;
+use crate::table_replay::schema::{Kind, SourceTable};
+
+/// The labels of each `ENUM` and `SET` column of `table` as a TABLE_MAP event carries them
+/// (`binlog_row_metadata=FULL`; empty for other columns), `None` when the event has none or
+/// they do not match the table's `ENUM`/`SET` columns.
+pub(super) fn event_labels(
+    tme: &TableMapEvent<'_>,
+    table: &SourceTable,
+) -> Option<Vec<Vec<String>>> {
+    let wanted = |enums: bool| {
+        table
+            .columns
+            .iter()
+            .filter(|c| {
+                matches!(
+                    (&c.kind, enums),
+                    (Kind::Enum { .. }, true) | (Kind::Set { .. }, false)
+                )
+            })
+            .count()
+    };
+    let (n_enums, n_sets) = (wanted(true), wanted(false));
+    if n_enums + n_sets == 0 {
+        return None;
+    }
+    let (mut enums, mut sets) = (Vec::new(), Vec::new());
+    for field in tme.iter_optional_meta() {
+        match field {
+            Ok(OptionalMetadataField::EnumStrValue(e)) => {
+                for v in e.iter_values() {
+                    let v = v.ok()?;
+                    enums.push(v.values().iter().map(|l| l.value().into_owned()).collect());
+                }
+            }
+            Ok(OptionalMetadataField::SetStrValue(s)) => {
+                for v in s.iter_values() {
+                    let v = v.ok()?;
+                    sets.push(v.values().iter().map(|l| l.value().into_owned()).collect());
+                }
+            }
+            _ => {}
+        }
+    }
+    if enums.len() != n_enums || sets.len() != n_sets {
+        return None;
+    }
+    let (mut enums, mut sets) = (enums.into_iter(), sets.into_iter());
+    table
+        .columns
+        .iter()
+        .map(|c| match c.kind {
+            Kind::Enum { .. } => enums.next(),
+            Kind::Set { .. } => sets.next(),
+            _ => Some(Vec::new()),
+        })
+        .collect()
+}
 
 /// The labels of an `ENUM('a','b')` or `SET('a','b')` column type, in order.
 pub(super) fn labels(column_type: &str) -> Vec<String> {

@@ -339,6 +339,7 @@ mod tests {
             column_type: String::new(),
             kind,
             nullable: false,
+            charset: None,
         };
         let int = Kind::Int {
             unsigned: false,

@@ -149,6 +149,11 @@ pub(super) async fn evolve(
         key: keys[0],
         keys,
     };
+    // A column added under a name the change table already has, or in a set follow cannot
+    // decode: nothing of it is written.
+    super::names::check(&table)
+        .and_then(|()| super::charset::check(&table))
+        .with_context(|| format!("ALTER TABLE of followed table {name} at {at}; {fix}"))?;
     // A diverted table's changes are dead letters: its change table stays as it is.
     if f.diverted.is_none() && why.is_none() {
         why = add_missing_columns(sql, place, &table).await?;
@@ -211,6 +216,7 @@ fn unknown(name: &str) -> SourceColumn {
         column_type: "unknown (dropped, its binlog type unread)".to_owned(),
         kind: Kind::Binary { max_bytes: None },
         nullable: true,
+        charset: None,
     }
 }
 
@@ -298,6 +304,7 @@ fn from_binlog(tme: &TableMapEvent<'_>, i: usize, name: &str) -> Option<SourceCo
         column_type: column_type.to_owned(),
         kind,
         nullable: true,
+        charset: None,
     })
 }
 
@@ -313,6 +320,7 @@ pub(super) fn set_shape(f: &mut Followed<'_>, table: SourceTable) {
         .iter()
         .map(|c| binlog_value::labels(&c.column_type))
         .collect();
+    f.charsets = super::charset::of_table(&table);
     f.table = table;
 }
 
@@ -404,6 +412,7 @@ mod tests {
                 digits: 10,
             },
             nullable: true,
+            charset: None,
         };
         let why = over_cap("D.S.T_CHANGES", 11, 10, &[&c]);
         assert!(

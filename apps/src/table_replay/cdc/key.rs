@@ -55,7 +55,8 @@ pub fn describe_choice(table: &SourceTable, how: &str) -> String {
 /// # Errors
 /// When the table does not exist, a column type is not supported, it has neither a primary
 /// key nor a unique NOT NULL key and `user` is `None` (naming `--key`), or a key column is
-/// nullable, missing, or of a type a key cannot be.
+/// nullable, missing, or of a type a key cannot be; when two columns would be one change-table
+/// column (`names.rs`) or a text column's character set cannot be decoded (`charset.rs`).
 pub async fn describe(
     conn: &mut Conn,
     table: &str,
@@ -67,18 +68,18 @@ pub async fn describe(
         None => chosen(conn, table, &columns).await?,
     };
     let keys = key_columns(table, &columns, &names, &how)?;
+    let described = SourceTable {
+        name: table.to_owned(),
+        columns,
+        key: keys[0],
+        keys,
+    };
+    super::names::check(&described)?;
+    super::charset::check(&described)?;
     if user.is_some() {
         warn_without_index(conn, table, &names).await?;
     }
-    Ok((
-        SourceTable {
-            name: table.to_owned(),
-            columns,
-            key: keys[0],
-            keys,
-        },
-        how,
-    ))
+    Ok((described, how))
 }
 
 /// The primary key, else the first unique key over NOT NULL columns of a type a key can be.

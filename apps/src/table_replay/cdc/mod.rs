@@ -57,6 +57,7 @@
 mod binlog_value;
 mod cascade;
 pub mod changes;
+mod charset;
 pub mod cli;
 pub mod dead_letters;
 mod dead_resume;
@@ -65,7 +66,9 @@ mod evolve;
 mod failover;
 pub mod heartbeat;
 pub mod key;
+mod names;
 mod rejected;
+mod relabel;
 pub mod replica_id;
 mod retype;
 mod snapshot;
@@ -154,6 +157,11 @@ pub struct Followed<'c> {
     pub table: SourceTable,
     pub names: Vec<String>,
     labels: Vec<Vec<String>>,
+    /// Each column's character set decoder (`charset.rs`).
+    charsets: Vec<charset::Charset>,
+    /// When the table's definition last changed, read at the start, for a table with an
+    /// `ENUM`/`SET` column (`relabel.rs`).
+    defined_at: Option<i64>,
     channel: Channel,
     committed: Option<Token>,
     last: Option<OffsetToken>,
@@ -223,6 +231,9 @@ impl Followed<'_> {
                 )
             })?;
             match binlog_value::to_value(&c.kind, &self.labels[i], v) {
+                Ok(Value::Bytes(b)) if self.charsets[i] != charset::Charset::Utf8 => {
+                    values.push(Value::Bytes(self.charsets[i].decode(b)));
+                }
                 Ok(v) => values.push(binlog_value::pad_binary(
                     v,
                     binlog_value::fixed_binary_len(&c.column_type),
@@ -640,6 +651,8 @@ async fn open_table<'c>(
         .iter()
         .map(|c| binlog_value::labels(&c.column_type))
         .collect();
+    let charsets = charset::of_table(&table);
+    let defined_at = relabel::defined_at(conn, &table).await?;
     let pipe = changes::pipe_name(name);
     let channel = client
         .pipe(&opts.database, &opts.schema, &pipe)
@@ -664,6 +677,8 @@ async fn open_table<'c>(
         table,
         names,
         labels,
+        charsets,
+        defined_at,
         channel,
         committed,
         last: None,

@@ -25,6 +25,7 @@ use crate::table_replay::cdc::replica_id;
 use crate::table_replay::cdc::statement::{self, Effect, Names};
 use crate::table_replay::cdc::token::{BinlogPos, ChangePos, Gtid, Token};
 use crate::table_replay::cdc::Followed;
+use crate::table_replay::cdc::{binlog_value, relabel};
 
 /// MariaDB's GTID event type.
 const MARIADB_GTID_EVENT: u8 = 162;
@@ -453,6 +454,16 @@ async fn rows_event(
     if evolve::differs(f, names.as_deref(), count) {
         let at = format!("{}:{begin}", tx.file);
         evolve::evolve(f, place, (tme, names), count, &at).await?;
+    }
+    // ENUM/SET labels as the rows were written (`binlog_value.rs`), else none newer than
+    // the change (`relabel.rs`).
+    if let Some(labels) = binlog_value::event_labels(tme, &f.table) {
+        f.labels = labels;
+    } else if relabel::has_labels(&f.table) && f.diverted.is_none() {
+        let at = format!("{}:{begin}", tx.file);
+        if let Some(why) = relabel::unknowable(&f.table, f.defined_at, tx.ts, &at) {
+            f.divert(why);
+        }
     }
     let op = match rows {
         RowsEventData::WriteRowsEventV1(_) | RowsEventData::WriteRowsEvent(_) => Op::Insert,

@@ -7,9 +7,11 @@
 //! under the suite's memory cap. Asserted: exit 0 (no crash), peak RSS within the budget +
 //! 64 MB, every key exactly once in the table or its `_DLQ` (a row it cannot take is a named
 //! bad row), every good key in the table. Then the key class (`mariadb_keys.rs`: a 3 KB text
-//! key, keys of every separator and quote) through `table_replay follow`: the server runs
-//! with its binlog on for it; and the DDL class (`mariadb_ddl.rs`: storms of `ADD`/`DROP
-//! COLUMN`, type changes while `follow` is down, a storm past `--max-change-columns`).
+//! key, keys of every separator and quote), the DDL class (`mariadb_ddl.rs`: storms of
+//! `ADD`/`DROP COLUMN`, type changes while `follow` is down, a storm past
+//! `--max-change-columns`) and the value class (`mariadb_values.rs`: text in many character
+//! sets, colliding column names) through `table_replay follow`: the server runs with its
+//! binlog on for them.
 
 use std::process::Command;
 
@@ -163,6 +165,7 @@ async fn hostile_mariadb_rows() {
     }
     failures.extend(super::mariadb_keys::key_cases(&url, &limits).await);
     failures.extend(super::mariadb_ddl::ddl_cases(&url, &limits).await);
+    failures.extend(super::mariadb_values::value_cases(&url, &limits).await);
     suite.finish(failures);
 }
 

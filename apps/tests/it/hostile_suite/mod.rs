@@ -6,9 +6,11 @@
 //! partition key as a header value, and headers at JetStream's 64 KiB), and the rows of a
 //! MariaDB table copied by the real `table_replay replay` (`mariadb.rs`), and its key class:
 //! tables keyed by what breaks a key's text, followed by the real `table_replay follow`
-//! (`mariadb_keys.rs`), and rows too large to send, followed likewise (`mariadb_large.rs`), a
-//! binlog connection that goes silent (`mariadb_silence.rs`), and statements a foreign writer
-//! runs on a followed table and on the same name in another database (`mariadb_statements.rs`).
+//! (`mariadb_keys.rs`), and its value class: text in many character sets and colliding
+//! column names, through `follow` too (`mariadb_values.rs`); rows too large to send, followed
+//! likewise (`mariadb_large.rs`), a binlog connection that goes silent (`mariadb_silence.rs`),
+//! and statements a foreign writer runs on a followed table and on the same name in another
+//! database (`mariadb_statements.rs`).
 //!
 //! The record payloads of both are built here (`payload`), as a producer that is not ours
 //! would write them, each with what must become of it: a dead letter naming its shard and
@@ -23,6 +25,7 @@ mod mariadb_keys;
 mod mariadb_large;
 mod mariadb_silence;
 mod mariadb_statements;
+mod mariadb_values;
 mod nats;
 mod records;
 
