@@ -63,6 +63,7 @@ pub async fn run(rows: u64) -> Result<bool> {
         server_id: cdc::default_server_id(&[sample::TABLE.into()]),
         sql: None,
         keys: Vec::new(),
+        observe: std::sync::Arc::default(),
     };
     let r = cdc::follow(&client, &opts, std::future::pending()).await?;
     say!(

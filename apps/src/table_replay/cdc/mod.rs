@@ -48,6 +48,7 @@ mod dead_resume;
 pub mod demo;
 mod evolve;
 pub mod key;
+pub mod observe;
 mod rejected;
 mod retype;
 mod snapshot;
@@ -92,6 +93,8 @@ pub struct FollowOptions {
     /// `--key TABLE=COL[,COL…]`: the columns that identify a row of a table (else its
     /// primary key or a unique NOT NULL key, `key.rs`).
     pub keys: Vec<(String, Vec<String>)>,
+    /// Progress lines, metrics, probes and the stall signal (`observe/`).
+    pub observe: std::sync::Arc<observe::Observer>,
 }
 
 impl FollowOptions {
@@ -338,9 +341,11 @@ pub async fn follow(
         .await
         .map_err(|e| with_rejected(e, &tables))?;
     drop(conn);
-    stream_all(opts, &db, &mut tables, stop)
-        .await
-        .map_err(|e| with_rejected(e, &tables))?;
+    let polling = opts.observe.poll_binlog_end(&opts.source);
+    let streamed = stream_all(opts, &db, &mut tables, stop).await;
+    opts.observe.stopping();
+    drop(polling);
+    streamed.map_err(|e| with_rejected(e, &tables))?;
     let mut report = FollowReport {
         tables: Vec::new(),
         elapsed: started.elapsed(),
@@ -403,6 +408,7 @@ async fn stream_all(
             }
             Err(e) if e.downcast_ref::<stream::Disconnected>().is_some() => {
                 // The server went away (a restart): from each table's last appended change.
+                opts.observe.connected(false);
                 let deadline = *retry_until.get_or_insert_with(|| Instant::now() + RECONNECT_FOR);
                 if Instant::now() > deadline {
                     return Err(e.context(format!(
@@ -483,12 +489,13 @@ async fn read_binlog(
     let (mut binlog, checksum) = stream::open(bin_conn, opts.server_id, start)
         .await
         .map_err(|e| anyhow::Error::new(stream::Disconnected(format!("{e:#}"))))?;
+    opts.observe.connected(true);
     stream::follow(
         (&mut binlog, checksum),
         start,
         (db, &opts.place()),
         tables,
-        opts.until_idle,
+        (opts.until_idle, &opts.observe),
         stop,
     )
     .await

@@ -17,6 +17,7 @@ use snowpipe_streaming::OffsetToken;
 use crate::table_replay::cdc::changes::{self, Op, Origin};
 use crate::table_replay::cdc::dead_letters::DeadChange;
 use crate::table_replay::cdc::evolve::{self, Place};
+use crate::table_replay::cdc::observe::{self, Observer};
 use crate::table_replay::cdc::token::{BinlogPos, ChangePos, Token};
 use crate::table_replay::cdc::Followed;
 
@@ -103,7 +104,7 @@ pub(super) async fn follow(
     start: &BinlogPos,
     (source_db, place): (&str, &Place<'_>),
     tables: &mut [Followed<'_>],
-    until_idle: Option<Duration>,
+    (until_idle, observer): (Option<Duration>, &Observer),
     mut stop: impl std::future::Future<Output = ()> + Unpin,
 ) -> Result<Streamed> {
     let mut tx = Tx {
@@ -114,12 +115,20 @@ pub(super) async fn follow(
     let mut out = Streamed::default();
     let mut seen_fde = false;
     let idle = until_idle.unwrap_or(Duration::from_secs(u64::MAX / 4));
+    let mut idle_at = tokio::time::Instant::now() + idle;
+    let mut tick = tokio::time::interval(observe::TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let next = tokio::select! {
             () = &mut stop => break,
-            () = tokio::time::sleep(idle) => break,
+            () = tokio::time::sleep_until(idle_at) => break,
+            _ = tick.tick() => {
+                observer.tick(tables);
+                continue;
+            }
             n = stream.next() => n,
         };
+        idle_at = tokio::time::Instant::now() + idle;
         let event = match next {
             None => {
                 return Err(anyhow::Error::new(Disconnected(format!(
@@ -133,6 +142,7 @@ pub(super) async fn follow(
         let h = event.header();
         let end = u64::from(h.log_pos());
         let begin = end.saturating_sub(u64::from(h.event_size()));
+        observer.read(&tx.file, end, h.timestamp());
         if h.event_type_raw() == MARIADB_GTID_EVENT {
             let d = event.data();
             if d.len() >= 12 {
