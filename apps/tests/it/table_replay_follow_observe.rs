@@ -223,8 +223,7 @@ async fn progress_lines_are_json_with_log_format_json() {
         .collect();
     let progress = lines
         .iter()
-        .filter(|l| l["fields"]["message"] == "progress")
-        .last()
+        .rfind(|l| l["fields"]["message"] == "progress")
         .unwrap_or_else(|| panic!("no progress line: {err}"));
     let obs = &progress["fields"]["tables"]["obs"];
     assert_eq!(obs["changes"], 20, "{progress}");
