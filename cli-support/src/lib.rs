@@ -1,7 +1,7 @@
 //! What the workspace's binaries share on their command line: [`bounded_file`], a file a flag
 //! names read within a cap; [`env`](mod@env), every flag from an
 //! environment variable (the twelve-factor way an image is configured), [`log`], logs for
-//! terminals and for machines, [`pace`], a generator's `--rate` and when its next item is due, [`signal`], the Ctrl-C or SIGTERM that ends a command, [`text`], what a dead letter
+//! terminals and for machines, [`pace`], a generator's `--rate` and when its next item is due, [`probe_server`], the `--metrics-addr` server of probes and metrics, [`signal`], the Ctrl-C or SIGTERM that ends a command, [`text`], what a dead letter
 //! keeps of a long record, and [`server_start`], a local server (a tool's, a test's) started on
 //! a port chosen free, ready only when it answered, moved to another port when it lost its own.
 //!
@@ -14,6 +14,7 @@ pub mod bounded_file;
 pub mod env;
 pub mod log;
 pub mod pace;
+pub mod probe_server;
 pub mod server_start;
 pub mod signal;
 pub mod text;

@@ -48,6 +48,7 @@ mod table_replay_follow_fix_quoting;
 mod table_replay_follow_keyed_dead;
 mod table_replay_follow_keys;
 mod table_replay_follow_modify;
+mod table_replay_follow_observe;
 mod table_replay_follow_perf;
 mod table_replay_follow_purge;
 mod table_replay_follow_rejected;

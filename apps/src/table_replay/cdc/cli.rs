@@ -1,14 +1,18 @@
 //! The `follow` subcommand's arguments and run.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use snowpipe_cli_support::probe_server;
 
 use crate::common;
-use crate::common::say::say;
+use crate::common::say::{say, say_warn};
 use crate::table_replay::cdc::heartbeat::Heartbeat;
+use crate::table_replay::cdc::observe::{ObserveOptions, Observer};
 use crate::table_replay::cdc::{self, FollowOptions};
 use crate::table_replay::{builder, source_url, DestArgs};
 
@@ -59,6 +63,21 @@ pub struct FollowArgs {
     /// The client's max_client_lag: how long appended changes may wait before they are sent.
     #[arg(long, default_value = "1s", value_parser = snowpipe_streaming::duration::parse)]
     max_client_lag: Duration,
+    /// Print a progress line (per table: changes, dead letters, committed token, commit lag;
+    /// the binlog read lag in seconds and bytes) this often, when something changed or is
+    /// behind; `0s`: never.
+    #[arg(long, default_value = "10s", value_parser = snowpipe_streaming::duration::parse)]
+    progress_every: Duration,
+    /// A table is stalled once its committed token has not moved for this long while appended
+    /// changes wait for their commit: a warning names it, `snowpipe_cdc_table_stalled` is 1 and
+    /// `/readyz` answers 503 (the Kafka sink's `--stall-after`).
+    #[arg(long, default_value = "5m", value_parser = snowpipe_streaming::duration::parse)]
+    stall_after: Duration,
+    /// Serve `/metrics` (Prometheus), `/healthz` and `/readyz` on this port of 127.0.0.1, or
+    /// on HOST:PORT (`0.0.0.0:9103` for a scraper on another machine: no authentication);
+    /// port 0 picks a free one, logged at start. Default: not served.
+    #[arg(long, value_name = "[HOST:]PORT", value_parser = probe_server::parse_addr)]
+    metrics_addr: Option<SocketAddr>,
 }
 
 /// `TABLE=COL[,COL…]` → the table and its key columns.
@@ -80,6 +99,15 @@ fn parse_key(text: &str) -> Result<(String, Vec<String>), String> {
 /// # Errors
 /// As [`cdc::follow`], or when the destination cannot be reached.
 pub async fn run(a: FollowArgs) -> Result<()> {
+    let observe = Arc::new(Observer::new(ObserveOptions {
+        progress_every: Some(a.progress_every).filter(|d| !d.is_zero()),
+        stall_after: a.stall_after,
+    }));
+    // Before the client: the SDK's channel metrics register with the recorder when they open.
+    let server = match a.metrics_addr {
+        Some(addr) => Some(serve_metrics(addr, &observe).await?),
+        None => None,
+    };
     let client = builder(a.dest.profile.as_ref())?
         .max_client_lag(a.max_client_lag)
         .build()
@@ -107,8 +135,13 @@ pub async fn run(a: FollowArgs) -> Result<()> {
         keys: a.keys,
         max_columns: a.max_change_columns,
         resnapshot_purged: a.resnapshot_purged,
+        observe,
     };
-    let report = cdc::follow(&client, &opts, common::terminated()).await?;
+    let report = cdc::follow(&client, &opts, common::terminated()).await;
+    if let Some(task) = server {
+        task.abort();
+    }
+    let report = report?;
     client.close().await?;
     say!(
         "follow: {} changes in {:.1}s",
@@ -135,4 +168,33 @@ pub async fn run(a: FollowArgs) -> Result<()> {
         return Ok(());
     }
     anyhow::bail!("{}", why.join("; "))
+}
+
+/// Installs the Prometheus recorder and serves `/metrics`, `/healthz` and `/readyz` on `addr`
+/// (a warning when it is reachable from other machines, as the Kafka sink's).
+///
+/// # Errors
+/// When a recorder is already installed or `addr` cannot be bound.
+async fn serve_metrics(
+    addr: SocketAddr,
+    observe: &Observer,
+) -> Result<tokio::task::JoinHandle<()>> {
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("cannot install the metrics recorder")?;
+    let health = Arc::clone(&observe.health);
+    let (bound, task) = probe_server::serve(addr, move |path: &str| {
+        health.answer(path, || handle.render())
+    })
+    .await
+    .with_context(|| format!("--metrics-addr {addr}: cannot listen"))?;
+    say!("serving /metrics, /healthz and /readyz on http://{bound}");
+    if !bound.ip().is_loopback() {
+        say_warn!(
+            "warning: --metrics-addr {bound} is reachable from other machines and has no \
+             authentication: it shows table names, binlog positions and lag; keep the port \
+             behind a firewall or network policy"
+        );
+    }
+    Ok(task)
 }

@@ -66,6 +66,7 @@ pub async fn run(rows: u64) -> Result<bool> {
         keys: Vec::new(),
         max_columns: cdc::DEFAULT_MAX_CHANGE_COLUMNS,
         resnapshot_purged: false,
+        observe: std::sync::Arc::default(),
     };
     let r = cdc::follow(&client, &opts, std::future::pending()).await?;
     say!(

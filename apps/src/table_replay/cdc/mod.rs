@@ -67,6 +67,7 @@ mod failover;
 pub mod heartbeat;
 pub mod key;
 mod names;
+pub mod observe;
 mod rejected;
 mod relabel;
 pub mod replica_id;
@@ -124,6 +125,8 @@ pub struct FollowOptions {
     /// `--resnapshot-purged`: a table whose binlog was purged takes a new snapshot into its
     /// change table instead of stopping `follow` (`failover.rs`).
     pub resnapshot_purged: bool,
+    /// Progress lines, metrics, probes and the stall signal (`observe/`).
+    pub observe: std::sync::Arc<observe::Observer>,
 }
 
 /// `--max-change-columns` by default: a change table never grows past 1,000 columns.
@@ -432,9 +435,11 @@ pub async fn follow(
         .await
         .map_err(|e| with_rejected(e, &tables))?;
     drop(conn);
-    stream_all(opts, (&db, names), &mut tables, stop)
-        .await
-        .map_err(|e| with_rejected(e, &tables))?;
+    let polling = opts.observe.poll_binlog_end(&opts.source);
+    let streamed = stream_all(opts, (&db, names), &mut tables, stop).await;
+    opts.observe.stopping();
+    drop(polling);
+    streamed.map_err(|e| with_rejected(e, &tables))?;
     let mut report = FollowReport {
         tables: Vec::new(),
         elapsed: started.elapsed(),
@@ -497,6 +502,7 @@ async fn stream_all(
             }
             Err(e) if e.downcast_ref::<stream::Disconnected>().is_some() => {
                 // The server went away (a restart): from each table's last appended change.
+                opts.observe.connected(false);
                 let deadline = *retry_until.get_or_insert_with(|| Instant::now() + RECONNECT_FOR);
                 if Instant::now() > deadline {
                     return Err(e.context(format!(
@@ -604,6 +610,7 @@ async fn read_binlog(
     .map_err(|_| too_long("opening the binlog stream"))
     .and_then(|r| r);
     let (mut binlog, checksum) = opened.map_err(lost)?;
+    opts.observe.connected(true);
     let at = match start {
         failover::Start::At(p) => p,
         // The server's first event (a Rotate) names the file.
@@ -622,7 +629,7 @@ async fn read_binlog(
         &at,
         (db, names, &opts.place()),
         tables,
-        (reading, heard),
+        (reading, heard, &opts.observe),
         stop,
     )
     .await

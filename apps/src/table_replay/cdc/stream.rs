@@ -21,6 +21,7 @@ use crate::table_replay::cdc::dead_letters::DeadChange;
 use crate::table_replay::cdc::evolve::{self, Place};
 use crate::table_replay::cdc::failover::Start;
 use crate::table_replay::cdc::heartbeat::Heartbeat;
+use crate::table_replay::cdc::observe::{self, Observer};
 use crate::table_replay::cdc::replica_id;
 use crate::table_replay::cdc::statement::{self, Effect, Names};
 use crate::table_replay::cdc::token::{BinlogPos, ChangePos, Gtid, Token};
@@ -157,7 +158,7 @@ pub(super) async fn follow(
     start: &BinlogPos,
     (source_db, names, place): (&str, Names, &Place<'_>),
     tables: &mut [Followed<'_>],
-    (reading, heard): (Reading, &mut bool),
+    (reading, heard, observer): (Reading, &mut bool, &Observer),
     mut stop: impl std::future::Future<Output = ()> + Unpin,
 ) -> Result<Streamed> {
     let mut tx = Tx {
@@ -169,11 +170,21 @@ pub(super) async fn follow(
     let mut seen_fde = false;
     let read_timeout = reading.heartbeat.read_timeout();
     let mut idle_since = tokio::time::Instant::now();
+    // Anything that arrives (an event or a heartbeat) moves it: a deadline, not a timeout
+    // around each read, so the observer's tick does not restart it.
+    let mut read_by = tokio::time::Instant::now() + read_timeout;
+    let mut tick = tokio::time::interval(observe::TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let next = tokio::select! {
             () = &mut stop => break,
             () = idle_end(idle_since, reading.until_idle) => break,
-            n = tokio::time::timeout(read_timeout, stream.next()) => n,
+            () = tokio::time::sleep_until(read_by) => Err(()),
+            _ = tick.tick() => {
+                observer.tick(tables);
+                continue;
+            }
+            n = stream.next() => Ok(n),
         };
         let event = match next {
             Err(_) => {
@@ -194,6 +205,7 @@ pub(super) async fn follow(
             Ok(Some(Ok(e))) => e,
         };
         *heard = true;
+        read_by = tokio::time::Instant::now() + read_timeout;
         let h = event.header();
         if HEARTBEAT_EVENTS.contains(&h.event_type_raw()) {
             continue;
@@ -205,6 +217,7 @@ pub(super) async fn follow(
         }
         let end = u64::from(h.log_pos());
         let begin = end.saturating_sub(u64::from(h.event_size()));
+        observer.read(&tx.file, end, h.timestamp());
         if h.event_type_raw() == MARIADB_GTID_EVENT {
             let d = event.data();
             if d.len() >= 12 {

@@ -364,12 +364,7 @@ pub(crate) fn fetch_properties(budget: MemoryBudget) -> [(&'static str, String);
 /// # Errors
 /// When it is neither.
 fn parse_metrics_addr(s: &str) -> Result<std::net::SocketAddr, String> {
-    if let Ok(port) = s.trim().parse::<u16>() {
-        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
-    }
-    s.trim().parse().map_err(|_| {
-        format!("{s:?} is not a port (served on 127.0.0.1) or HOST:PORT (e.g. 127.0.0.1:9102)")
-    })
+    snowpipe_cli_support::probe_server::parse_addr(s)
 }
 
 /// `512MiB`, `2GiB`, `64MB`, `1000000` (bytes).

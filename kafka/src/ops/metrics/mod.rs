@@ -40,20 +40,15 @@
 //! before, while a rebalance opens channels, while any partition is stalled (listing them), and
 //! once it is stopping. Both answer a line of text saying why.
 
-mod admission;
-
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use http_body_util::Full;
-use hyper::body::Bytes;
-use hyper::{Request, Response, StatusCode};
 use metrics::{Counter, Gauge, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use tokio::net::TcpListener;
+use snowpipe_cli_support::probe_server::{self, Answer};
 
 use crate::error::{Context, Error, Result};
 use crate::rows::TopicPartition;
@@ -446,14 +441,15 @@ pub fn install() -> Result<PrometheusHandle> {
         .context(Error::Sink, "cannot install the metrics recorder")
 }
 
-/// How long a client may take to send a request's head.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// How long one connection may last (one request: keep-alive is off).
-const CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client may take to send a request's head (the shared server's,
+/// `snowpipe_cli_support::probe_server`, which also caps connections, head bytes and a
+/// connection's life).
+#[cfg(test)]
+const HEADER_TIMEOUT: Duration = snowpipe_cli_support::probe_server::HEAD_TIMEOUT;
 
 /// Binds `addr` and serves `/metrics`, `/healthz` and `/readyz` until the returned task is
-/// aborted. Returns the bound address (port 0 picks a free one).
+/// aborted (`snowpipe_cli_support::probe_server`). Returns the bound address (port 0 picks a
+/// free one).
 ///
 /// # Errors
 /// When `addr` cannot be bound.
@@ -462,53 +458,11 @@ pub async fn serve(
     handle: PrometheusHandle,
     health: Arc<Health>,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = TcpListener::bind(addr).await.with_context(Error::Io, || {
-        format!("--metrics-addr {addr}: cannot listen")
-    })?;
-    let bound = listener.local_addr()?;
-    let admission = admission::Admission::new();
-    let task = tokio::spawn(async move {
-        loop {
-            let stream = match listener.accept().await {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    // Out of file descriptors, most likely: not a busy loop.
-                    tracing::debug!(error = %e, "metrics endpoint: accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            // Every slot taken: the oldest connection still without its head makes room.
-            let Some(ticket) = admission.admit().await else {
-                return;
-            };
-            let (handle, health) = (handle.clone(), Arc::clone(&health));
-            let admission = Arc::clone(&admission);
-            tokio::spawn(async move {
-                let admission::Ticket { id, _slot, evicted } = ticket;
-                let on_head = Arc::clone(&admission);
-                let service = hyper::service::service_fn(move |req: Request<_>| {
-                    on_head.served(id);
-                    let answer = answer(req.uri().path(), &handle, &health);
-                    async move { Ok::<_, std::convert::Infallible>(answer) }
-                });
-                let io = hyper_util::rt::TokioIo::new(stream);
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(HEADER_TIMEOUT)
-                    .max_buf_size(16 << 10)
-                    .keep_alive(false)
-                    .serve_connection(io, service);
-                tokio::select! {
-                    _ = tokio::time::timeout(CONNECTION_TIMEOUT, conn) => {}
-                    // Evicted for a newer connection while still without its head.
-                    Ok(()) = evicted => {}
-                }
-                admission.served(id);
-            });
-        }
-    });
-    Ok((bound, task))
+    probe_server::serve(addr, move |path: &str| answer(path, &handle, &health))
+        .await
+        .with_context(Error::Io, || {
+            format!("--metrics-addr {addr}: cannot listen")
+        })
 }
 
 /// The per-partition gauges whose series name a partition not held here.
@@ -578,48 +532,20 @@ fn labels(rest: &str) -> Option<(String, String)> {
     }
 }
 
-/// A probe's answer: 200 or 503, with why.
-fn probe(
-    result: Result<&'static str, impl std::fmt::Display>,
-) -> (StatusCode, &'static str, String) {
-    match result {
-        Ok(why) => (StatusCode::OK, "text/plain", format!("{why}\n")),
-        Err(why) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "text/plain",
-            format!("{why}\n"),
-        ),
-    }
-}
-
-fn answer(path: &str, handle: &PrometheusHandle, health: &Health) -> Response<Full<Bytes>> {
-    let (status, content_type, body) = match path {
+fn answer(path: &str, handle: &PrometheusHandle, health: &Health) -> Answer {
+    match path {
         "/metrics" => {
             let released = health
                 .released
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .clone();
-            (
-                StatusCode::OK,
-                "text/plain; version=0.0.4",
-                without_released(&handle.render(), &released),
-            )
+            Answer::metrics(without_released(&handle.render(), &released))
         }
-        "/healthz" => probe(health.live()),
-        "/readyz" => probe(health.ready()),
-        _ => (
-            StatusCode::NOT_FOUND,
-            "text/plain",
-            "not found: /metrics, /healthz or /readyz\n".to_owned(),
-        ),
-    };
-    let mut r = Response::new(Full::new(Bytes::from(body)));
-    *r.status_mut() = status;
-    if let Ok(v) = hyper::header::HeaderValue::from_str(content_type) {
-        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+        "/healthz" => Answer::probe(health.live()),
+        "/readyz" => Answer::probe(health.ready()),
+        _ => Answer::not_found(),
     }
-    r
 }
 
 #[cfg(test)]

@@ -122,7 +122,7 @@ fn a_partition_handed_over_leaves_metrics_until_held_again() {
     });
     let scrape = || {
         let r = answer("/metrics", &handle, &health);
-        let body = futures_body(r);
+        let body = r.body;
         body.lines()
             .filter(|l| PARTITION_GAUGES.iter().any(|g| l.starts_with(g)))
             .map(str::to_owned)
@@ -142,17 +142,6 @@ fn a_partition_handed_over_leaves_metrics_until_held_again() {
         4,
         "held again: its lag and committed offset are back"
     );
-}
-
-fn futures_body(r: Response<Full<Bytes>>) -> String {
-    use http_body_util::BodyExt;
-    let body = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(r.into_body().collect())
-        .unwrap()
-        .to_bytes();
-    String::from_utf8(body.to_vec()).unwrap()
 }
 
 /// Round six: 200 clients that each send half a request head, and connect again when the

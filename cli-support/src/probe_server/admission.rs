@@ -1,7 +1,7 @@
 //! Which connections the metrics endpoint holds, so that a probe is answered while slow or
 //! half-open clients hold every slot.
 //!
-//! At most [`MAX_CONNECTIONS`] connections are served at once. A connection is *pending*
+//! At most `MAX_CONNECTIONS` connections are served at once. A connection is *pending*
 //! from its accept until its request head is in (the service is called); when every slot is
 //! taken, a new connection evicts the oldest pending one (closed at once) rather than waiting
 //! behind it for the head timeout. A probe sends its head as it connects, so it is evicted
@@ -14,8 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
-/// Connections the metrics endpoint serves at once (a scraper and a probe or two need few).
-pub(super) const MAX_CONNECTIONS: usize = 64;
+use super::MAX_CONNECTIONS;
 
 /// The slots and the connections still waiting for their request head, oldest first.
 pub(super) struct Admission {
