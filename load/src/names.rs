@@ -37,25 +37,6 @@ fn reorders(c: char) -> bool {
     matches!(c, '\u{61c}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn control_characters_are_escaped_and_the_rest_kept() {
-        let name = Path::new("a\nERROR forged\r\u{1b}[31m\u{7f}é.ndjson");
-        assert_eq!(
-            shown(name).to_string(),
-            "a\\nERROR forged\\r\\u{1b}[31m\\u{7f}é.ndjson"
-        );
-        assert_eq!(shown(Path::new("/data/x.csv")).to_string(), "/data/x.csv");
-        assert_eq!(
-            shown(Path::new("a\u{202e}vsc.exe\u{200b}")).to_string(),
-            "a\\u{202e}vsc.exe\\u{200b}"
-        );
-    }
-}
-
 /// The last `/` segment of an object's name as a file name may hold it: letters, digits, `.`,
 /// `-` and `_` kept, anything else `_`, at most 80 characters (spool files and objects'
 /// dead-letter files are named after it, beside a hash of the whole).
@@ -73,4 +54,23 @@ pub(crate) fn file_name_tail(name: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_and_the_rest_kept() {
+        let name = Path::new("a\nERROR forged\r\u{1b}[31m\u{7f}é.ndjson");
+        assert_eq!(
+            shown(name).to_string(),
+            "a\\nERROR forged\\r\\u{1b}[31m\\u{7f}é.ndjson"
+        );
+        assert_eq!(shown(Path::new("/data/x.csv")).to_string(), "/data/x.csv");
+        assert_eq!(
+            shown(Path::new("a\u{202e}vsc.exe\u{200b}")).to_string(),
+            "a\\u{202e}vsc.exe\\u{200b}"
+        );
+    }
 }
