@@ -67,9 +67,7 @@ pub(crate) const FLAGS: &[Allowed] = &[
             "--seed",
             "--start",
             "--shard",
-            "--server-id",
-            "--heartbeat",
-            "--until-idle",
+            "--progress-every",
             "--keep",
             "--zstd-level",
             "--max-requests-per-second",
@@ -149,6 +147,20 @@ pub(crate) const FLAGS: &[Allowed] = &[
         reason: "the directory of an embedded emulator's database the binary creates and \
                  writes (the emulator's own `--data-dir`, whose secret file it reads, has its \
                  row: `snowpipe-emulator --data-dir`)",
+    },
+    Allowed {
+        programs: &[
+            "snowpipe",
+            "snowpipe-kafka",
+            "ski_resort",
+            "ecommerce",
+            "sensor_stream",
+            "throughput",
+        ],
+        names: &["--until-idle"],
+        reason: "a duration the operator gives, parsed by clap before anything waits on it: not \
+                 an outside input (`table_replay follow --until-idle` has its row beside its \
+                 binlog connection's, which the silence generator drives)",
     },
     Allowed {
         programs: &["*"],
