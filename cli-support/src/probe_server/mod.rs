@@ -2,12 +2,13 @@
 //! answered by a function of the path alone (`/metrics`, `/healthz`, `/readyz`), shared by the
 //! Kafka sink and `table_replay follow`.
 //!
-//! Every client is hostile until capped: at most [`MAX_CONNECTIONS`] connections at once, a
+//! Every client is hostile until capped: at most [`MAX_CONNECTIONS`] connections at once
+//! ([`BACKLOG`] more queued by the kernel), a
 //! request head within [`HEAD_TIMEOUT`] and [`MAX_HEAD_BYTES`], one request per connection (no
 //! keep-alive) and a connection closed after [`CONNECTION_TIMEOUT`] whatever it does; a body is
 //! never read. With every slot taken, a new connection evicts the oldest one still without its
-//! request head (`admission.rs`), so slow or half-open clients holding every slot never delay
-//! a probe past a second.
+//! request head and takes its slot at once (`admission.rs`), so slow or half-open clients
+//! holding every slot never delay a probe past a second.
 
 mod admission;
 
@@ -18,10 +19,14 @@ use std::time::Duration;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Request, Response, StatusCode};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 
 /// Connections served at once (a scraper and a probe or two need few).
 pub const MAX_CONNECTIONS: usize = 64;
+
+/// Connections the kernel queues before they are accepted (the system's `somaxconn` may
+/// lower it).
+pub const BACKLOG: u32 = 1024;
 
 /// How long a client may take to send a request's head.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
@@ -101,7 +106,7 @@ pub async fn serve<F>(
 where
     F: Fn(&str) -> Answer + Send + Sync + 'static,
 {
-    let listener = TcpListener::bind(addr).await?;
+    let listener = listen(addr)?;
     let bound = listener.local_addr()?;
     let answer = Arc::new(answer);
     let admission = admission::Admission::new();
@@ -123,7 +128,12 @@ where
             let answer = Arc::clone(&answer);
             let admission = Arc::clone(&admission);
             tokio::spawn(async move {
-                let admission::Ticket { id, _slot, evicted } = ticket;
+                let admission::Ticket {
+                    id,
+                    _slot,
+                    _socket,
+                    evicted,
+                } = ticket;
                 let on_head = Arc::clone(&admission);
                 let service = hyper::service::service_fn(move |req: Request<_>| {
                     on_head.served(id);
@@ -147,6 +157,20 @@ where
         }
     });
     Ok((bound, task))
+}
+
+/// A listener on `addr` whose accept queue holds [`BACKLOG`] connections (tokio's `bind`
+/// asks for 128: 200 reconnecting slow clients overflowed it, and a probe's SYN was dropped
+/// and retried a second or more later).
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 fn respond(a: Answer) -> Response<Full<Bytes>> {
