@@ -11,6 +11,9 @@
 //! holding every slot never delay a probe past a second.
 
 mod admission;
+mod liveness;
+
+pub use liveness::{LoopClock, Stalled};
 
 use std::net::SocketAddr;
 use std::sync::Arc;

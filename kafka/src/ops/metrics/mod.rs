@@ -42,13 +42,13 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use snowpipe_cli_support::probe_server::{self, Answer};
+use snowpipe_cli_support::probe_server::{self, Answer, LoopClock, Stalled};
 
 use crate::error::{Context, Error, Result};
 use crate::rows::TopicPartition;
@@ -315,32 +315,26 @@ impl SinkMetrics {
 /// What the probes answer from, written by the sink's loop.
 #[derive(Debug)]
 pub struct Health {
-    epoch: Instant,
-    /// When the loop last ticked (ms since `epoch`).
-    ticked: AtomicU64,
-    /// `/healthz` fails once the loop has not ticked for this long (ms).
-    stale_after: AtomicU64,
+    clock: LoopClock,
     joined: AtomicBool,
     opening: AtomicBool,
     stopping: AtomicBool,
     consumer_alive: AtomicBool,
     released: Released,
     /// The stalled partitions, as `/readyz` lists them (`sink/stall.rs`).
-    stalled: Mutex<Vec<String>>,
+    stalled: Stalled,
 }
 
 impl Default for Health {
     fn default() -> Self {
         Self {
-            epoch: Instant::now(),
-            ticked: AtomicU64::new(0),
-            stale_after: AtomicU64::new(90_000),
+            clock: LoopClock::new(Duration::from_secs(90)),
             joined: AtomicBool::new(false),
             opening: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             consumer_alive: AtomicBool::new(true),
             released: Released::default(),
-            stalled: Mutex::default(),
+            stalled: Stalled::default(),
         }
     }
 }
@@ -354,16 +348,14 @@ impl Health {
 
     /// The sink's loop turned.
     pub fn tick(&self) {
-        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.ticked.store(ms, Ordering::Relaxed);
+        self.clock.tick();
     }
 
     /// A hand-over may hold the sink's loop for `timeout`: the loop counts as stuck only after
     /// twice that and 30 s more.
     pub fn hand_over_timeout(&self, timeout: Duration) {
-        let ms = (timeout * 2 + Duration::from_secs(30)).as_millis();
-        self.stale_after
-            .store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.clock
+            .stale_after(timeout.saturating_mul(2) + Duration::from_secs(30));
     }
 
     /// The group gave this instance its first assignment.
@@ -388,20 +380,18 @@ impl Health {
 
     /// `/healthz`: `Ok(why)` or `Err(why)`.
     pub fn live(&self) -> Result<&'static str, String> {
-        let ticked = Duration::from_millis(self.ticked.load(Ordering::Relaxed));
-        let since = self.epoch.elapsed().saturating_sub(ticked);
         if !self.consumer_alive.load(Ordering::Relaxed) {
             return Err("the Kafka consumer thread has ended".into());
         }
-        if since > Duration::from_millis(self.stale_after.load(Ordering::Relaxed)) {
-            return Err(format!("the sink's loop has not turned for {since:?}"));
+        match self.clock.stuck_for() {
+            Some(since) => Err(format!("the sink's loop has not turned for {since:?}")),
+            None => Ok("ok"),
         }
-        Ok("ok")
     }
 
     /// The partitions stalled now, each as `/readyz` names it (none: an empty list).
     pub fn stalled(&self, partitions: Vec<String>) {
-        *self.stalled.lock().unwrap_or_else(|e| e.into_inner()) = partitions;
+        self.stalled.set(partitions);
     }
 
     /// `/readyz`: `Ok(why)` or `Err(why)`.
@@ -415,12 +405,7 @@ impl Health {
         } else if self.opening.load(Ordering::Relaxed) {
             return Err("opening the channels of an assignment".into());
         }
-        let stalled = self.stalled.lock().unwrap_or_else(|e| e.into_inner());
-        if stalled.is_empty() {
-            Ok("ready")
-        } else {
-            Err(format!("stalled: {}", stalled.join("; ")))
-        }
+        self.stalled.ready()
     }
 }
 

@@ -78,6 +78,7 @@ fn label_values_are_bounded_and_the_rest_folded() {
     );
 }
 use super::*;
+use std::time::Instant;
 
 #[test]
 fn readiness_follows_the_group_the_channels_and_the_stop() {

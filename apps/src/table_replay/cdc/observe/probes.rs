@@ -7,11 +7,10 @@
 //! stalled; 503 before the stream starts, while it is connected again, while a table is
 //! stalled (listing them) and once `follow` is stopping. Each answers a line saying why.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use snowpipe_cli_support::probe_server::Answer;
+use snowpipe_cli_support::probe_server::{Answer, LoopClock, Stalled};
 
 /// `/healthz` fails once the binlog loop has not turned for this long (an append the SDK holds
 /// for memory, a slow `ALTER` on the destination hold it for a while; the sink's default too).
@@ -20,24 +19,21 @@ pub const STALE_AFTER: Duration = Duration::from_secs(90);
 /// What the probes answer from.
 #[derive(Debug)]
 pub struct Health {
-    epoch: Instant,
-    /// When the loop last ticked (ms since `epoch`).
-    ticked: AtomicU64,
+    clock: LoopClock,
     streaming: AtomicBool,
     connected: AtomicBool,
     stopping: AtomicBool,
-    stalled: Mutex<Vec<String>>,
+    stalled: Stalled,
 }
 
 impl Default for Health {
     fn default() -> Self {
         Self {
-            epoch: Instant::now(),
-            ticked: AtomicU64::new(0),
+            clock: LoopClock::new(STALE_AFTER),
             streaming: AtomicBool::new(false),
             connected: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
-            stalled: Mutex::default(),
+            stalled: Stalled::default(),
         }
     }
 }
@@ -45,8 +41,7 @@ impl Default for Health {
 impl Health {
     /// The binlog loop turned.
     pub fn tick(&self) {
-        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.ticked.store(ms, Ordering::Relaxed);
+        self.clock.tick();
     }
 
     /// The binlog stream is open (`true`) or lost, being connected again (`false`).
@@ -65,7 +60,7 @@ impl Health {
 
     /// The tables stalled now, each as `/readyz` names it.
     pub fn stalled(&self, tables: Vec<String>) {
-        *self.stalled.lock().unwrap_or_else(|e| e.into_inner()) = tables;
+        self.stalled.set(tables);
     }
 
     /// `/healthz`: `Ok(why)` or `Err(why)`.
@@ -73,15 +68,13 @@ impl Health {
         if !self.streaming.load(Ordering::Relaxed) {
             return Ok("starting: connecting, or taking the snapshot");
         }
-        let ticked = Duration::from_millis(self.ticked.load(Ordering::Relaxed));
-        let since = self.epoch.elapsed().saturating_sub(ticked);
-        if since > STALE_AFTER && !self.stopping.load(Ordering::Relaxed) {
-            return Err(format!(
+        match self.clock.stuck_for() {
+            Some(since) if !self.stopping.load(Ordering::Relaxed) => Err(format!(
                 "the binlog loop has not turned for {}s",
                 since.as_secs()
-            ));
+            )),
+            _ => Ok("ok"),
         }
-        Ok("ok")
     }
 
     /// `/readyz`: `Ok(why)` or `Err(why)`.
@@ -95,12 +88,7 @@ impl Health {
         } else if !self.connected.load(Ordering::Relaxed) {
             return Err("the binlog connection was lost: connecting again".into());
         }
-        let stalled = self.stalled.lock().unwrap_or_else(|e| e.into_inner());
-        if stalled.is_empty() {
-            Ok("ready")
-        } else {
-            Err(format!("stalled: {}", stalled.join("; ")))
-        }
+        self.stalled.ready()
     }
 
     /// The answer to `path`; `/metrics` is `metrics()`.
