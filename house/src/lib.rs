@@ -12,13 +12,15 @@
 //!   [`caps_inventory!`]);
 //! * one module style, `foo/mod.rs` ([`module_style`]);
 //! * every crate two or more packages use comes from `[workspace.dependencies]`
-//!   ([`shared_deps`]).
+//!   ([`shared_deps`]);
+//! * `CHANGELOG.md`'s `[Unreleased]` section is the fold of `changelog.d/` ([`changelog`]).
 //!
 //! Each check panics with what is wrong and how to fix it; each has a test here that shows it
 //! failing on a small bad input.
 
 pub mod caps;
 mod caps_tables;
+pub mod changelog;
 pub mod circles;
 mod flag_tables;
 pub mod flags;

@@ -7,14 +7,22 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The append-only log folder (dated runs, review rounds, the changelog's history): pages of
+/// record, never reference, so their paths and flags are as they were.
+pub const LOG: &str = "docs/log";
+
 /// The Markdown files the checks read, relative to the repository root: every `*.md` file
 /// git knows of (tracked, or new and not ignored, so a page is checked before its first
 /// commit), else, outside a git checkout, every one below the root but `target/` and hidden
-/// directories. Not `CHANGELOG.md`: it is history, naming files and flags as they were when
-/// each entry was written.
+/// directories. Not `CHANGELOG.md` nor the log folder [`LOG`]: they are history, naming files
+/// and flags as they were when each entry was written.
 pub fn markdown_files(root: &Path) -> Vec<PathBuf> {
     let mut files = repository_files(root);
-    files.retain(|f| f.extension().is_some_and(|e| e == "md") && f != Path::new("CHANGELOG.md"));
+    files.retain(|f| {
+        f.extension().is_some_and(|e| e == "md")
+            && f != Path::new("CHANGELOG.md")
+            && !f.starts_with(LOG)
+    });
     files
 }
 

@@ -17,6 +17,7 @@ mod arrow_zones;
 mod auth_keypair;
 mod bad_input;
 mod binary_format;
+mod changelog;
 mod channel_e2e;
 mod channel_emulator;
 mod client_calls;
