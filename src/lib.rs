@@ -151,7 +151,7 @@ mod wire_time;
 
 pub use auth::AuthorizationType;
 pub use channel::{Channel, ChannelStatus, CloseOptions, RowErrorEvent, RowErrorSummary};
-pub use channel::{OpenChannelOptions, Positions, RawRows, Rows};
+pub use channel::{OpenChannelOptions, Positions, RawRows, RowErrors, Rows};
 pub use client::{MemoryReservation, Pipe, StreamingIngestClient};
 pub use compression::Compression;
 pub use config::ClientBuilder;

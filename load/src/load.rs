@@ -80,20 +80,14 @@ struct RowErrors {
 }
 
 impl RowErrors {
-    /// Counts the events of `channel` until it closes.
+    /// Counts the rows `channel`'s server rejects until it closes (every row once, however
+    /// far the counting task falls behind).
     fn watch(&self, channel: &Channel) {
-        let mut events = channel.events();
+        let mut errors = channel.row_errors();
         let count = Arc::clone(&self.count);
         let task = tokio::spawn(async move {
-            use tokio::sync::broadcast::error::RecvError;
-            loop {
-                match events.recv().await {
-                    Ok(e) => {
-                        count.fetch_add(e.new_errors, Ordering::Relaxed);
-                    }
-                    Err(RecvError::Lagged(_)) => {}
-                    Err(RecvError::Closed) => return,
-                }
+            while let Some(e) = errors.recv().await {
+                count.fetch_add(e.new_errors, Ordering::Relaxed);
             }
         });
         self.tasks

@@ -80,8 +80,19 @@ impl Channel {
         self.shared.polled.committed.subscribe()
     }
 
+    /// The rows the server rejects from now on, as reports whose counts never drop: a
+    /// receiver that falls behind gets one report of every row it missed (from the channel's
+    /// status) instead of an error, and one whose channel stopped gets the rest, then `None`.
+    /// The way out to use; [`events`](Self::events) is the raw broadcast under it.
+    pub fn row_errors(&self) -> super::RowErrors {
+        // The status first: every report after it is received or counted by a catch-up.
+        let through = self.shared.snapshot().rows_error_count;
+        super::RowErrors::new(Arc::clone(&self.shared), through, self.events())
+    }
+
     /// A receiver of row-error events (rows the server rejected, with the offset bound).
     /// Only events published after this call are received: subscribe right after opening.
+    /// [`row_errors`](Self::row_errors) folds a receiver's lag in; this is the raw broadcast.
     ///
     /// Bounded at 64 events with no replay: a receiver that falls behind gets
     /// [`RecvError::Lagged`](tokio::sync::broadcast::error::RecvError::Lagged) with the number

@@ -283,6 +283,7 @@ mod ownership_tests;
 mod poller;
 mod raw_rows;
 mod registry;
+mod row_errors;
 mod runtime;
 mod shared;
 mod status;
@@ -297,6 +298,7 @@ pub use handle::Channel;
 pub use input::Positions;
 pub use options::OpenChannelOptions;
 pub use raw_rows::RawRows;
+pub use row_errors::RowErrors;
 pub use status::{ChannelStatus, CloseOptions, RowErrorEvent, RowErrorSummary};
 
 pub(crate) use names::validate_channel_name;

@@ -15,7 +15,7 @@
 //!    except that a row followed by dead letters in the batch takes the last of their sequences:
 //!    committing it moves the channel past them too;
 //! 5. when the committed token advances, the rows up to it are in the table (or rejected by the
-//!    server: row errors, counted from the SDK's `Channel::events`): record their publish →
+//!    server: row errors, counted from the SDK's `Channel::row_errors`): record their publish →
 //!    committed latency.
 //!
 //! Killed anywhere (SIGKILL included), the next session resumes at step 1: rows appended but
@@ -42,9 +42,9 @@ use anyhow::{bail, Context, Result};
 use async_nats::jetstream::stream::Stream;
 use futures_util::StreamExt;
 use snowpipe_streaming::{
-    Channel, OffsetToken, RowErrorEvent, RowErrorSummary, StreamingIngestClient,
+    Channel, OffsetToken, RowErrorEvent, RowErrorSummary, RowErrors, StreamingIngestClient,
 };
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
 use crate::sensor_stream::broker;
 use crate::sensor_stream::columns;
@@ -260,8 +260,8 @@ async fn session(
                 let now_seq = broker::committed_seq(watch.borrow_and_update().clone(), &session.name)?;
                 session.committed_to(now_seq);
             }
-            event = session.events.recv(), if session.events_open => {
-                session.events_open = note_row_errors(event, shard, s);
+            event = session.errors.recv(), if !session.errors.is_ended() => {
+                note_row_errors(event, s);
             }
             _ = tick.tick() => {
                 if *stop.borrow_and_update() || (at_rest && source.board.note(&key, true)) {
@@ -306,8 +306,7 @@ struct Session<'a> {
     name: String,
     channel: Channel,
     /// The channel's row-error reports, and whether they may still come.
-    events: broadcast::Receiver<RowErrorEvent>,
-    events_open: bool,
+    errors: RowErrors,
     /// The channel's committed stream sequence.
     committed: u64,
     /// The last stream sequence handled: appended as a row, or dead-lettered.
@@ -346,7 +345,7 @@ impl<'a> Session<'a> {
             })?;
         // Rows the server rejects still advance the committed token: count them (subscribed
         // before anything is sent, so no report is missed).
-        let events = channel.events();
+        let errors = channel.row_errors();
         s.sessions.fetch_add(1, Ordering::Relaxed);
         let committed = broker::committed_seq(channel.latest_committed_offset_token(), &name)?;
         s.committed_seq.store(committed, Ordering::Relaxed);
@@ -358,8 +357,7 @@ impl<'a> Session<'a> {
             shard,
             name,
             channel,
-            events,
-            events_open: true,
+            errors,
             committed,
             read: committed,
             last_appended: committed,
@@ -581,14 +579,8 @@ impl<'a> Session<'a> {
             .await
             .with_context(|| format!("closing channel {name} failed"))?;
         // Closing polls the status once more: its row errors are queued by now.
-        while self.events_open {
-            self.events_open = match self.events.try_recv() {
-                Ok(e) => note_row_errors(Ok(e), self.shard, s),
-                Err(broadcast::error::TryRecvError::Lagged(n)) => {
-                    note_row_errors(Err(broadcast::error::RecvError::Lagged(n)), self.shard, s)
-                }
-                Err(_) => false,
-            };
+        while let Some(e) = self.errors.try_recv() {
+            note_row_errors(Some(e), s);
         }
         Ok(())
     }
@@ -626,25 +618,10 @@ async fn dead_letter(
     Ok(())
 }
 
-/// Counts one row-error report of the SDK; `false` once the channel's reports are over.
-fn note_row_errors(
-    event: Result<RowErrorEvent, broadcast::error::RecvError>,
-    shard: u32,
-    s: &ShardStats,
-) -> bool {
-    match event {
-        Ok(e) => {
-            lock(&s.row_errors).record(&e);
-            true
-        }
-        Err(broadcast::error::RecvError::Lagged(n)) => {
-            tracing::warn!(
-                "shard {shard}: {n} row-error reports were missed; the channel's totals are in \
-                 its status (rows_error_count)"
-            );
-            true
-        }
-        Err(broadcast::error::RecvError::Closed) => false,
+/// Counts one row-error report of the SDK (`None`: the channel's reports are over).
+fn note_row_errors(event: Option<RowErrorEvent>, s: &ShardStats) {
+    if let Some(e) = event {
+        lock(&s.row_errors).record(&e);
     }
 }
 

@@ -66,29 +66,23 @@ impl Destination for SdkDestination {
                 )
             })?;
         // Rows the pipe rejects still advance the committed token: count and report them.
-        let mut events = channel.events();
+        let mut errors = channel.row_errors();
         let stats = self.stats.clone();
         tokio::spawn(async move {
-            loop {
-                match events.recv().await {
-                    Ok(event) => {
-                        let t = &stats.tables[table.index()];
-                        t.rejected.fetch_add(event.new_errors, Ordering::Relaxed);
-                        t.row_errors
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .record(&event);
-                        tracing::warn!(
-                            %table,
-                            rows = event.new_errors,
-                            upper_bound = ?event.offset_upper_bound,
-                            "the server rejected rows: {}",
-                            event.last_error_message.as_deref().unwrap_or("no message")
-                        );
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                }
+            while let Some(event) = errors.recv().await {
+                let t = &stats.tables[table.index()];
+                t.rejected.fetch_add(event.new_errors, Ordering::Relaxed);
+                t.row_errors
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .record(&event);
+                tracing::warn!(
+                    %table,
+                    rows = event.new_errors,
+                    upper_bound = ?event.offset_upper_bound,
+                    "the server rejected rows: {}",
+                    event.last_error_message.as_deref().unwrap_or("no message")
+                );
             }
         });
         Ok(SdkChannel { channel })

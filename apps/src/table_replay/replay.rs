@@ -170,7 +170,7 @@ pub(super) async fn replay(
     // Counts the rows rejected after the channel's status now (an earlier run's are not this
     // run's), read before subscribing (the order `RowErrorSummary::since` asks for).
     let mut row_errors = RowErrorSummary::since(&channel.status());
-    let mut events = channel.events();
+    let mut errors = channel.row_errors();
     let mut dead_letters = DeadLetters::new(
         client,
         &opts.database,
@@ -234,7 +234,7 @@ pub(super) async fn replay(
             last_appended = Some(last);
         }
         rows_sent += n;
-        drain(&mut row_errors, &mut events);
+        drain(&mut row_errors, &mut errors);
         if let Some(every) = opts.progress_every {
             if last_progress.elapsed() >= every {
                 last_progress = Instant::now();
@@ -272,7 +272,7 @@ pub(super) async fn replay(
         .context("closing the channel failed")?;
     // Closing polls the status once more: its row errors are queued by now, the last report
     // (the cumulative count of every missed one) among them.
-    drain(&mut row_errors, &mut events);
+    drain(&mut row_errors, &mut errors);
     Ok(ReplayReport {
         table: opts.table.clone(),
         rows: rows_sent,

@@ -326,3 +326,64 @@ async fn uncommitted_for_grows_while_commits_stop_and_resets_when_they_move() {
     let waited = ch.status().uncommitted_for.expect("the third row waits");
     assert!(waited <= Duration::from_secs(21), "{waited:?}");
 }
+
+/// A receiver 100 reports behind (the broadcast holds 64) still counts every rejected row
+/// once: the lag is folded into one report read from the channel's status.
+#[tokio::test(start_paused = true)]
+async fn row_errors_count_every_rejected_row_once_however_far_behind() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    let mut errors = ch.row_errors();
+    let mut expected = 0;
+    for i in 1..=100u64 {
+        ch.append(Rows::serde([&Row { id: i }]), Positions::from(tok(i)))
+            .await
+            .unwrap();
+        ch.flush().await.unwrap();
+        let n = i % 3 + 1;
+        expected += n;
+        fake.add_row_errors("c", n, "bad", &i.to_string());
+        // Each poll sees the new count (one report each) while nobody reads them.
+        ch.wait_for_commit(&OffsetToken::from(i), Duration::from_secs(60))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    for _ in 0..100 {
+        if ch.status().rows_error_count == expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(ch.status().rows_error_count, expected, "every poll seen");
+    let mut counted = 0;
+    let mut reports = 0;
+    while let Some(event) = errors.try_recv() {
+        counted += event.new_errors;
+        reports += 1;
+    }
+    assert_eq!(counted, expected, "every row once, over {reports} reports");
+    assert!(reports < 100, "the lag was folded: {reports} reports");
+    // More after the catch-up, some read before the channel ends and the rest after:
+    // counted from there, not again from the start.
+    ch.append(Rows::serde([&Row { id: 101 }]), Positions::from(tok(101)))
+        .await
+        .unwrap();
+    ch.flush().await.unwrap();
+    fake.add_row_errors("c", 5, "late", "101");
+    for _ in 0..600 {
+        if ch.status().rows_error_count == expected + 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ch.close().await.unwrap();
+    let mut after = 0;
+    while let Some(event) = errors.recv().await {
+        after += event.new_errors;
+    }
+    assert_eq!(after, 5);
+    assert!(errors.is_ended());
+    assert_eq!(errors.reported_through(), expected + 5);
+}

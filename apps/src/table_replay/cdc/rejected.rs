@@ -19,8 +19,9 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use snowpipe_streaming::{Channel, ChannelStatus, OffsetToken, RowErrorEvent, RowErrorSummary};
-use tokio::sync::broadcast;
+use snowpipe_streaming::{
+    Channel, ChannelStatus, OffsetToken, RowErrorEvent, RowErrorSummary, RowErrors,
+};
 
 use crate::common::say::say_warn;
 use crate::table_replay::cdc::changes;
@@ -49,7 +50,7 @@ impl Rejected {
         let summary = Arc::new(Mutex::new(RowErrorSummary::since(&channel.status())));
         let task = tokio::spawn(watch(
             (table.to_owned(), kind),
-            channel.events(),
+            channel.row_errors(),
             summary.clone(),
         ));
         Self { summary, task }
@@ -82,30 +83,19 @@ impl Rejected {
     }
 }
 
-/// Takes `events` into `summary`, logging each new report, until the channel stops.
+/// Takes `errors` into `summary`, logging each new report, until the channel stops.
 async fn watch(
     (table, kind): (String, Kind),
-    mut events: broadcast::Receiver<RowErrorEvent>,
+    mut errors: RowErrors,
     summary: Arc<Mutex<RowErrorSummary>>,
 ) {
-    loop {
-        match events.recv().await {
-            Ok(e) => {
-                let mut s = summary.lock().unwrap_or_else(PoisonError::into_inner);
-                let count = s.count();
-                s.record(&e);
-                let new = s.count() - count;
-                if new > 0 {
-                    say_warn!("{}", warning(&table, kind, new, &e));
-                }
-            }
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                say_warn!(
-                    "warning: {table}: {n} row-error reports were missed; follow counts their \
-                     rows from the server's cumulative count (rows_error_count)"
-                );
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
+    while let Some(e) = errors.recv().await {
+        let mut s = summary.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = s.count();
+        s.record(&e);
+        let new = s.count() - count;
+        if new > 0 {
+            say_warn!("{}", warning(&table, kind, new, &e));
         }
     }
 }
@@ -252,37 +242,5 @@ mod tests {
         );
         report.tables.remove(1);
         assert_eq!(report.rejected(), None);
-    }
-
-    #[tokio::test]
-    async fn missed_reports_are_counted_from_the_server_total() {
-        // The channel had 5 errors (an earlier run's) when the watch started.
-        let mut start = ChannelStatus::default();
-        start.rows_error_count = 5;
-        let summary = Arc::new(Mutex::new(RowErrorSummary::since(&start)));
-        // Room for 2 reports: of the 4 sent before the watch reads, the first 2 are missed.
-        let (tx, events) = broadcast::channel(2);
-        for total in 6..=9 {
-            let e = RowErrorEvent::new("c", 1, total)
-                .with_last_error("bad", OffsetToken::new(format!("b:f:4:{total}:0")).unwrap());
-            tx.send(e).unwrap();
-        }
-        drop(tx);
-        let task = tokio::spawn(watch(
-            ("orders".into(), Kind::Changes),
-            events,
-            summary.clone(),
-        ));
-        let rejected = Rejected { summary, task };
-        assert_eq!(rejected.so_far().count(), 0, "nothing read yet");
-        // Two more reports after the last one received were missed: the status has them.
-        let mut end = ChannelStatus::default();
-        end.rows_error_count = 11;
-        let s = rejected.finish(&end).await;
-        assert_eq!(s.count(), 6, "rows 6..=11, not the 5 from before");
-        assert_eq!(
-            s.last_at_or_before().map(OffsetToken::as_str),
-            Some("b:f:4:9:0")
-        );
     }
 }
