@@ -33,21 +33,43 @@ use serde_json::Value as Json;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
     Bool,
-    Int { unsigned: bool, digits: u8 },
-    Decimal { precision: u32, scale: u32 },
+    Int {
+        unsigned: bool,
+        digits: u8,
+    },
+    Decimal {
+        precision: u32,
+        scale: u32,
+    },
     Float,
     Double,
     Date,
-    DateTime { fsp: u32 },
-    Timestamp { fsp: u32 },
-    Time { fsp: u32 },
+    DateTime {
+        fsp: u32,
+    },
+    Timestamp {
+        fsp: u32,
+    },
+    Time {
+        fsp: u32,
+    },
     Year,
-    Text { max_chars: Option<u64> },
-    Binary { max_bytes: Option<u64> },
+    Text {
+        max_chars: Option<u64>,
+    },
+    Binary {
+        max_bytes: Option<u64>,
+    },
     Json,
-    Enum { max_chars: Option<u64> },
-    Set { max_chars: Option<u64> },
+    Enum {
+        max_chars: Option<u64>,
+    },
+    Set {
+        max_chars: Option<u64>,
+    },
     Bit,
+    /// MariaDB's `INET6`: the address's text (`cdc/inet6.rs` writes the binlog's bytes so).
+    Inet6,
 }
 
 /// One source column.
@@ -149,13 +171,14 @@ pub fn kind_of(c: &ColumnInfo) -> Result<Kind> {
             max_chars: c.max_chars,
         },
         "bit" => Kind::Bit,
+        "inet6" => Kind::Inet6,
         "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring"
         | "multipolygon" | "geometrycollection" => Kind::Binary { max_bytes: None },
         other => {
             return Err(anyhow::Error::new(Unmapped(format!(
                 "column {} has type {} ({other}), which table_replay does not map to \
                  Snowflake; supported: integer, decimal, float, date/time, text, binary, JSON, \
-                 ENUM, SET, BIT and spatial types",
+                 ENUM, SET, BIT, INET6 and spatial types",
                 c.name, c.column_type
             ))))
         }
@@ -211,6 +234,7 @@ pub fn snowflake_type(kind: &Kind) -> String {
         },
         Kind::Json => "VARIANT".into(),
         Kind::Bit => "NUMBER(20,0)".into(),
+        Kind::Inet6 => "VARCHAR(39)".into(),
     }
 }
 
@@ -391,9 +415,10 @@ pub fn to_json(kind: &Kind, v: &Value) -> Result<Json> {
             Json::String(format!("{sign}{hours:02}:{m:02}:{s:02}{frac}"))
         }
         (Kind::Decimal { .. }, Value::Bytes(b)) => Json::String(text(b, "DECIMAL")?),
-        (Kind::Text { .. } | Kind::Enum { .. } | Kind::Set { .. }, Value::Bytes(b)) => {
-            Json::String(text(b, "text")?)
-        }
+        (
+            Kind::Text { .. } | Kind::Enum { .. } | Kind::Set { .. } | Kind::Inet6,
+            Value::Bytes(b),
+        ) => Json::String(text(b, "text")?),
         (Kind::Binary { .. }, Value::Bytes(b)) => Json::String(hex(b)),
         (Kind::Json, Value::Bytes(b)) => serde_json::from_slice(b)
             .map_err(|e| anyhow::anyhow!("invalid JSON in a JSON column: {e}"))?,
@@ -499,9 +524,9 @@ mod tests {
             let k = kind_of(&info("g", spatial, spatial)).unwrap();
             assert_eq!(snowflake_type(&k), "BINARY", "{spatial}");
         }
-        let err = kind_of(&info("a", "inet6", "inet6")).unwrap_err();
+        let err = kind_of(&info("a", "uuid", "uuid")).unwrap_err();
         assert!(
-            err.to_string().contains("inet6") && is_unmapped(&err),
+            err.to_string().contains("uuid") && is_unmapped(&err),
             "{err}"
         );
         assert!(is_unmapped(&err.context("cannot describe t")));

@@ -61,7 +61,11 @@ pub(super) fn class_of(kind: &Kind) -> Class {
         Kind::Float | Kind::Double => Class::Float,
         Kind::Date => Class::Date,
         Kind::DateTime { .. } | Kind::Timestamp { .. } => Class::Timestamp,
-        Kind::Time { .. } | Kind::Text { .. } | Kind::Enum { .. } | Kind::Set { .. } => Class::Text,
+        Kind::Time { .. }
+        | Kind::Text { .. }
+        | Kind::Enum { .. }
+        | Kind::Set { .. }
+        | Kind::Inet6 => Class::Text,
         Kind::Binary { .. } => Class::Binary,
         Kind::Json => Class::Variant,
     }

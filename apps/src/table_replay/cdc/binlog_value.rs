@@ -184,6 +184,7 @@ pub(super) fn to_value(kind: &Kind, labels: &[String], v: BinlogValue<'_>) -> Re
             let micros: u32 = format!("{frac:0<6}")[..6].parse().unwrap_or(0);
             timestamp(secs, micros)?
         }
+        (Kind::Inet6, Value::Bytes(b)) => Value::Bytes(super::inet6::text(&b)?.into_bytes()),
         (Kind::Enum { .. }, Value::Int(i)) => match usize::try_from(i) {
             Ok(0) => Value::Bytes(Vec::new()),
             Ok(n) if n <= labels.len() => Value::Bytes(labels[n - 1].clone().into_bytes()),

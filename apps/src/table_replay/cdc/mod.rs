@@ -65,6 +65,7 @@ pub mod demo;
 mod evolve;
 mod failover;
 pub mod heartbeat;
+mod inet6;
 pub mod key;
 mod names;
 pub mod observe;
