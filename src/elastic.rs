@@ -364,7 +364,7 @@ impl ElasticChannel {
     /// # Cancellation
     /// As [`append`](Self::append).
     #[deprecated(
-        since = "0.2.0",
+        since = "0.1.0",
         note = "use ElasticChannel::append(Rows::serde(rows))"
     )]
     pub async fn append_rows<I>(&self, rows: I) -> Result<()>

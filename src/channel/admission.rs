@@ -9,6 +9,10 @@
 //! check when the append is prepared only refuses early, before anything is serialized or
 //! waited for.
 
+use serde::Serialize;
+
+use super::input::Positions;
+use crate::rows::Rows;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -41,6 +45,22 @@ pub(super) struct Prepared {
 }
 
 impl Channel {
+    /// Encodes `rows` in their form and divides `positions` among the pieces.
+    pub(super) fn prepare_input<I>(&self, rows: Rows<I>, positions: Positions) -> Result<Prepared>
+    where
+        I: IntoIterator,
+        I::Item: Serialize,
+    {
+        let binary = self
+            .binary
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        self.prepare(positions.0, |limit| {
+            rows.encode(&binary, limit, &self.shared.buffers, &self.shared.row_size)
+        })
+    }
+
     /// The checks every append makes (channel open, tokens valid, in order and matching the
     /// rows), the encoding itself (capped at the batch size), and the division of the tokens
     /// among the pieces (see `tokens`).

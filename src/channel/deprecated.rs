@@ -1,8 +1,10 @@
 //! The append calls before [`Channel::append`]: kept for one release as thin shims over it
-//! (`docs/MIGRATING.md` maps each to its new call). The Arrow ones are in `arrow.rs`.
+//! (`docs/MIGRATING.md` maps each to its new call). The Arrow ones need the `arrow` feature.
 
 use std::future::Future;
 
+#[cfg(feature = "arrow")]
+use arrow_array::RecordBatch;
 use bytes::Bytes;
 use serde::Serialize;
 
@@ -37,7 +39,7 @@ impl Channel {
     /// # Cancellation
     /// As [`append`](Self::append).
     #[deprecated(
-        since = "0.2.0",
+        since = "0.1.0",
         note = "use `Channel::append(Rows::serde([row]), token.into())`"
     )]
     pub fn append_row<'a, T: Serialize + Sync + ?Sized>(
@@ -56,7 +58,7 @@ impl Channel {
     /// # Cancellation
     /// As [`append`](Self::append).
     #[deprecated(
-        since = "0.2.0",
+        since = "0.1.0",
         note = "use `Channel::append(Rows::serde(rows), Positions::span(start..=end))`"
     )]
     pub fn append_rows<'a, I>(
@@ -81,7 +83,7 @@ impl Channel {
     /// # Cancellation
     /// As [`append`](Self::append).
     #[deprecated(
-        since = "0.2.0",
+        since = "0.1.0",
         note = "use `Channel::append(Rows::ndjson(bytes), Positions::span(start..=end))`"
     )]
     pub fn append_raw(
@@ -102,7 +104,7 @@ impl Channel {
     /// # Cancellation
     /// As [`append`](Self::append).
     #[deprecated(
-        since = "0.2.0",
+        since = "0.1.0",
         note = "use let (rows, positions) = raw.into_append(); Channel::append(rows, positions)"
     )]
     pub fn append_raw_rows(&self, rows: RawRows) -> impl Future<Output = Result<()>> + Send + '_ {
@@ -118,7 +120,7 @@ impl Channel {
     /// # Cancellation
     /// As [`append`](Self::append).
     #[deprecated(
-        since = "0.2.0",
+        since = "0.1.0",
         note = "use `Channel::append(Rows::serde(rows), Positions::per_row(tokens))`"
     )]
     pub fn append_rows_with_tokens<'a, I, T>(
@@ -140,7 +142,7 @@ impl Channel {
     /// # Errors
     /// As [`try_append`](Self::try_append).
     #[deprecated(
-        since = "0.2.0",
+        since = "0.1.0",
         note = "use `Channel::try_append(Rows::serde([row]), token.into())`"
     )]
     pub fn try_append_row<T: Serialize + ?Sized>(
@@ -156,7 +158,7 @@ impl Channel {
     /// # Errors
     /// As [`try_append`](Self::try_append).
     #[deprecated(
-        since = "0.2.0",
+        since = "0.1.0",
         note = "use `Channel::try_append(Rows::serde(rows), Positions::span(start..=end))`"
     )]
     pub fn try_append_rows<I>(
@@ -178,7 +180,7 @@ impl Channel {
     /// # Errors
     /// As [`try_append`](Self::try_append).
     #[deprecated(
-        since = "0.2.0",
+        since = "0.1.0",
         note = "use `Channel::try_append(Rows::ndjson(bytes), Positions::span(start..=end))`"
     )]
     pub fn try_append_raw(
@@ -196,7 +198,7 @@ impl Channel {
     /// # Errors
     /// As [`try_append`](Self::try_append).
     #[deprecated(
-        since = "0.2.0",
+        since = "0.1.0",
         note = "use let (rows, positions) = raw.into_append(); Channel::try_append(rows, positions)"
     )]
     pub fn try_append_raw_rows(&self, rows: RawRows) -> Result<()> {
@@ -209,7 +211,7 @@ impl Channel {
     /// # Errors
     /// As [`try_append`](Self::try_append).
     #[deprecated(
-        since = "0.2.0",
+        since = "0.1.0",
         note = "use `Channel::try_append(Rows::serde(rows), Positions::per_row(tokens))`"
     )]
     pub fn try_append_rows_with_tokens<I, T>(&self, rows: I) -> Result<()>
@@ -219,5 +221,60 @@ impl Channel {
     {
         let (rows, positions) = pairs(rows);
         self.try_append(rows, positions)
+    }
+}
+
+#[allow(clippy::manual_async_fn)]
+impl Channel {
+    /// Appends the rows of an Arrow record batch with optional start and end offset tokens.
+    ///
+    /// # Errors
+    /// As [`append`](Self::append).
+    ///
+    /// # Cancellation
+    /// As [`append`](Self::append).
+    #[cfg(feature = "arrow")]
+    #[deprecated(
+        since = "0.1.0",
+        note = "use Channel::append(Rows::arrow(batch.clone()), Positions::span(start..=end))"
+    )]
+    pub fn append_record_batch<'a>(
+        &'a self,
+        batch: &'a RecordBatch,
+        start_offset_token: Option<OffsetToken>,
+        end_offset_token: Option<OffsetToken>,
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        self.append(
+            Rows::arrow(batch.clone()),
+            Positions::from_span(start_offset_token, end_offset_token),
+        )
+    }
+
+    /// Appends the rows of an Arrow record batch each with its own numeric offset token.
+    ///
+    /// # Errors
+    /// As [`append`](Self::append).
+    ///
+    /// # Cancellation
+    /// As [`append`](Self::append).
+    #[cfg(feature = "arrow")]
+    #[deprecated(
+        since = "0.1.0",
+        note = "use Channel::append(Rows::arrow(batch.clone()), Positions::numbered(tokens)?)"
+    )]
+    // Not `async fn`: the signature states that the future is `Send`.
+    #[allow(clippy::manual_async_fn)]
+    pub fn append_record_batch_with_tokens<'a, I>(
+        &'a self,
+        batch: &'a RecordBatch,
+        tokens: I,
+    ) -> impl Future<Output = Result<()>> + Send + 'a
+    where
+        I: IntoIterator<Item = u64> + Send + 'a,
+    {
+        async move {
+            let positions = Positions::numbered(tokens)?;
+            self.append(Rows::arrow(batch.clone()), positions).await
+        }
     }
 }

@@ -264,9 +264,6 @@ use crate::Error;
 
 mod actor;
 mod admission;
-mod append;
-#[cfg(feature = "arrow")]
-mod arrow;
 mod cmd;
 #[cfg(test)]
 mod conformance_tests;
