@@ -4,8 +4,6 @@
 //! modules. Checked from the sources as the SDK's and the sink's tests do, by the graph and
 //! the floor check they share ([`snowpipe_house::graph`], [`snowpipe_house::floors`]).
 
-use std::path::{Path, PathBuf};
-
 use snowpipe_house::floors;
 use snowpipe_house::graph::{assert_none, Graph};
 
@@ -59,44 +57,6 @@ fn no_module_leads_back_to_itself() {
     assert_none(
         &circles,
         "import circles (move what both sides need to a module below both)",
-    );
-}
-
-/// The checks fail on a circle and on a use up a floor: a tree with every room, then a circle
-/// between a file of the lowest floor and one of the floor above it.
-#[test]
-fn the_checks_find_circles_and_uses_up_in_a_small_tree() {
-    let mut files: Vec<(PathBuf, String)> = FLOORS
-        .iter()
-        .flat_map(|floor| floor.iter())
-        .map(|room| (PathBuf::from(format!("{room}/mod.rs")), String::new()))
-        .collect();
-    files.push(("lib.rs".into(), "pub use base::clock::Clock;\n".into()));
-    files.push(("base/clock.rs".into(), String::new()));
-    files.push(("security/auth.rs".into(), "use crate::Clock;\n".into()));
-    files.push(("catalog/tests.rs".into(), "use crate::http::auth;\n".into()));
-    let (floors, circles) = breaks(&Graph::of_sources(&files));
-    assert!(
-        floors.is_empty() && circles.is_empty(),
-        "{floors:?} {circles:?}"
-    );
-    let clock = files
-        .iter_mut()
-        .find(|(p, _)| p == Path::new("base/clock.rs"));
-    clock.unwrap().1 = "fn now() { crate::security::auth::check(); }\n".into();
-    let (floors, circles) = breaks(&Graph::of_sources(&files));
-    assert_eq!(
-        floors,
-        ["base (floor 1) uses security (floor 2): `crate::security::auth::check` in src/base/clock.rs"]
-    );
-    assert_eq!(
-        circles,
-        [
-            "base::clock uses security::auth (`crate::security::auth::check` in \
-             src/base/clock.rs), and security::auth → base::clock leads back",
-            "security::auth uses base::clock (`crate::Clock` in src/security/auth.rs), and \
-             base::clock → security::auth leads back",
-        ]
     );
 }
 

@@ -48,3 +48,70 @@ fn assert_read(graph: &Graph, modules: &[&str]) {
         .collect();
     assert!(missing.is_empty(), "{missing:?} not in {:?}", graph.modules);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::circles;
+    use crate::graph::Graph;
+
+    /// The one pair allowed in the SDK: an `Error` carries an `OffsetToken`, whose `new`
+    /// returns the `Error`.
+    const ALLOWED: &[(&str, &str)] = &[("error", "offset"), ("offset", "error")];
+
+    /// The checks fail on a circle: a tree like the SDK's `src/`, with a circle between two
+    /// files of a room, then one between rooms (a test module's uses counted as its room's).
+    #[test]
+    fn the_checks_find_circles_in_a_small_tree() {
+        let mut files = vec![
+            ("lib.rs", "pub use error::Error;\npub use offset::OffsetToken;\n"),
+            ("error.rs", "use crate::OffsetToken;\n"),
+            ("offset.rs", "use crate::Error;\n"),
+            ("pipeline/mod.rs", "mod batch;\nmod compress;\nuse batch::B;\n"),
+            ("pipeline/batch.rs", "use super::compress::frame;\n"),
+            ("pipeline/compress.rs", "fn f() { super::batch::g(); }\n"),
+            (
+                "channel/mod.rs",
+                "use crate::pipeline::batch::B;\n#[cfg(test)]\nmod tests {\n    use crate::client::C;\n}\n",
+            ),
+            ("client.rs", "use crate::channel::Channel;\n"),
+            ("channel/tests/mod.rs", "use crate::client::C;\n"),
+        ];
+        let (rooms, modules) = circles(&Graph::of_sources(&files), ALLOWED);
+        assert!(rooms.is_empty(), "{rooms:?}");
+        assert_eq!(
+            modules,
+            [
+                "pipeline::batch uses pipeline::compress (`super::compress::frame` in \
+                 src/pipeline/batch.rs), and pipeline::compress → pipeline::batch leads back",
+                "pipeline::compress uses pipeline::batch (`super::batch::g` in \
+                 src/pipeline/compress.rs), and pipeline::batch → pipeline::compress leads back",
+            ]
+        );
+        files[5].1 = "fn f() { crate::client::h(); }\n";
+        let (rooms, modules) = circles(&Graph::of_sources(&files), ALLOWED);
+        assert_eq!(rooms.len(), 3, "{rooms:?}");
+        assert!(rooms[0].starts_with("channel uses pipeline"), "{rooms:?}");
+        assert_eq!(modules.len(), 4, "{modules:?}");
+    }
+
+    /// A binary's circle (`main.rs` the root, as `snowpipe load`'s): two rooms that use each
+    /// other, then the shared piece moved below both.
+    #[test]
+    fn a_binarys_circle_is_found_and_gone_once_the_piece_moves_below() {
+        let mut files = vec![
+            ("main.rs", "mod load;\nmod stdin;\nuse load::Input;\n"),
+            ("load.rs", "fn f() { crate::stdin::read(); }\n"),
+            ("stdin.rs", "use crate::load::{Input, Settings};\n"),
+        ];
+        let (rooms, modules) = circles(&Graph::of_sources(&files), &[]);
+        assert_eq!(rooms, modules);
+        assert_eq!(modules.len(), 2, "{modules:?}");
+        files[2].1 = "use crate::input::{Input, Settings};\n";
+        files.push(("input.rs", ""));
+        let (rooms, modules) = circles(&Graph::of_sources(&files), &[]);
+        assert!(
+            rooms.is_empty() && modules.is_empty(),
+            "{rooms:?} {modules:?}"
+        );
+    }
+}

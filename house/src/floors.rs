@@ -40,3 +40,64 @@ pub fn floor_breaks(graph: &Graph, floors: &[&[&str]], upward: &[(&str, &str)]) 
     }
     breaks
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::floor_breaks;
+    use crate::graph::Graph;
+
+    /// The Kafka sink's rooms, one to a floor.
+    const ROOMS: &[&[&str]] = &[&["error"], &["formats"], &["rows"], &["ops"], &["source"]];
+
+    /// The checks fail on a circle and on a use up a floor: a tree with every room, then a
+    /// circle between two of its files (one in a lower room) and a use up from a low room.
+    #[test]
+    fn the_checks_find_circles_and_uses_up_in_a_small_tree() {
+        let mut files: Vec<(PathBuf, String)> = ROOMS
+            .iter()
+            .map(|floor| (PathBuf::from(format!("{}/mod.rs", floor[0])), String::new()))
+            .collect();
+        files.push(("lib.rs".into(), "mod rows;\npub fn lock() {}\n".into()));
+        files.push(("rows/row.rs".into(), "use crate::lock;\n".into()));
+        files.push((
+            "source/router.rs".into(),
+            "use crate::rows::row::Row;\n".into(),
+        ));
+        files.push((
+            "rows/tests.rs".into(),
+            "use crate::source::router;\n".into(),
+        ));
+        let graph = Graph::of_sources(&files);
+        let (layers, circles) = (floor_breaks(&graph, ROOMS, &[]), graph.circles(&[]));
+        assert!(
+            layers.is_empty() && circles.is_empty(),
+            "{layers:?} {circles:?}"
+        );
+        let mut set = |path: &str, text: &str| {
+            let file = files.iter_mut().find(|(p, _)| p == Path::new(path));
+            file.unwrap().1 = text.to_owned();
+        };
+        set("rows/row.rs", "fn f() { crate::source::router::g(); }\n");
+        set("formats/mod.rs", "use super::rows::row::Row;\n");
+        let graph = Graph::of_sources(&files);
+        let (layers, circles) = (floor_breaks(&graph, ROOMS, &[]), graph.circles(&[]));
+        assert_eq!(
+            layers,
+            [
+                "formats (floor 2) uses rows (floor 3): `super::rows::row::Row` in src/formats/mod.rs",
+                "rows (floor 3) uses source (floor 5): `crate::source::router::g` in src/rows/row.rs",
+            ]
+        );
+        assert_eq!(circles.len(), 2, "{circles:?}");
+        assert!(
+            circles[0].starts_with("rows::row uses source::router ")
+                && circles[1].starts_with("source::router uses rows::row "),
+            "{circles:?}"
+        );
+        // An arrow up named as known is left out.
+        let graph = Graph::of_sources(&files);
+        assert_eq!(floor_breaks(&graph, ROOMS, &[("formats", "rows")]).len(), 1);
+    }
+}
