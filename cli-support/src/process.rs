@@ -44,14 +44,16 @@ impl Signal {
     }
 }
 
-/// The id as the kernel takes it; an id past `pid_t` names no process.
+/// The id as the kernel takes it. An id past `pid_t` names no process, and 0 would name the
+/// caller's whole process group (`kill(0, …)`): both refused.
 fn pid_t(pid: u32) -> io::Result<libc::pid_t> {
-    libc::pid_t::try_from(pid).map_err(|_| {
-        io::Error::new(
+    match libc::pid_t::try_from(pid) {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("process id {pid} is past the largest one the kernel gives out"),
-        )
-    })
+            format!("process id {pid} names no single process: give a child's id"),
+        )),
+    }
 }
 
 /// Sends `sig` to process `pid` (`kill(2)`). Signalling a child that has ended but is not
@@ -59,7 +61,7 @@ fn pid_t(pid: u32) -> io::Result<libc::pid_t> {
 /// reused its id, so send before `wait`, as `std::process::Child::kill` does.
 ///
 /// # Errors
-/// `pid` is past `pid_t`, or the kernel refused: no such process (`ESRCH`), not ours (`EPERM`).
+/// `pid` is 0 or past `pid_t`, or the kernel refused: no such process (`ESRCH`), not ours (`EPERM`).
 pub fn signal(pid: u32, sig: Signal) -> io::Result<()> {
     let pid = pid_t(pid)?;
     // SAFETY: kill(2) takes two integers and touches no memory of ours.
@@ -130,17 +132,14 @@ fn parse_stat(stat: &str, hz: u64) -> io::Result<Usage> {
     let (_, rest) = stat.rsplit_once(')').ok_or_else(bad)?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let field = |i: usize| -> io::Result<u64> {
-        fields
-            .get(i)
-            .and_then(|f| f.parse().ok())
-            .ok_or_else(bad)
+        fields.get(i).and_then(|f| f.parse().ok()).ok_or_else(bad)
     };
     // Counted from the state (field 3) at 0.
     let (minor_faults, utime, stime) = (field(7)?, field(11)?, field(12)?);
     let ticks = utime.saturating_add(stime);
     let hz = hz.max(1);
-    let cpu = Duration::from_secs(ticks / hz)
-        + Duration::from_nanos((ticks % hz) * 1_000_000_000 / hz);
+    let cpu =
+        Duration::from_secs(ticks / hz) + Duration::from_nanos((ticks % hz) * 1_000_000_000 / hz);
     Ok(Usage { cpu, minor_faults })
 }
 
@@ -189,5 +188,7 @@ mod tests {
         let e = signal(u32::MAX, Signal::Kill).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
         assert!(!alive(u32::MAX));
+        let e = signal(0, Signal::Kill).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
     }
 }
