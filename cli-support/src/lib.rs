@@ -1,13 +1,13 @@
 //! What the workspace's binaries share on their command line: [`bounded_file`], a file a flag
 //! names read within a cap; [`env`](mod@env), every flag from an
 //! environment variable (the twelve-factor way an image is configured), [`log`], logs for
-//! terminals and for machines, [`pace`], a generator's `--rate` and when its next item is due, [`probe_server`], the `--metrics-addr` server of probes and metrics, [`signal`], the Ctrl-C or SIGTERM that ends a command, [`text`], what a dead letter
+//! terminals and for machines, [`pace`], a generator's `--rate` and when its next item is due, [`probe_server`], the `--metrics-addr` server of probes and metrics, [`process`], a signal sent to a process and what a process has used, [`signal`], the Ctrl-C or SIGTERM that ends a command, [`text`], what a dead letter
 //! keeps of a long record, and [`server_start`], a local server (a tool's, a test's) started on
 //! a port chosen free, ready only when it answered, moved to another port when it lost its own.
 //!
 //! Not a stable API: it serves `snowpipe-kafka`, `snowpipe-emulator` and the applications.
 
-#![forbid(unsafe_code)]
+// `unsafe_code` is denied workspace-wide; `process` is the crate's one module allowed it.
 #![warn(missing_docs)]
 
 pub mod bounded_file;
@@ -15,6 +15,7 @@ pub mod env;
 pub mod log;
 pub mod pace;
 pub mod probe_server;
+pub mod process;
 pub mod server_start;
 pub mod signal;
 pub mod text;

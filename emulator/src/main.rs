@@ -18,16 +18,9 @@ use snowpipe_emulator::{
     args_conflicts_with_subcommands = true
 )]
 struct Cli {
-    /// Log lines on stderr: `text` for people (coloured only on a terminal) or `json`, one
-    /// object per line for a log collector; the filter is `RUST_LOG` (default `info`).
-    #[arg(
-        long,
-        global = true,
-        value_enum,
-        value_name = "FORMAT",
-        default_value_t
-    )]
-    log_format: snowpipe_cli_support::log::LogFormat,
+    /// `--log-format`.
+    #[command(flatten)]
+    log: snowpipe_cli_support::log::LogArgs,
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
@@ -447,7 +440,7 @@ fn main() -> ExitCode {
     // Every option also from `SNOWPIPE_EMULATOR_<FLAG>` (`--data-dir` is
     // `SNOWPIPE_EMULATOR_DATA_DIR`).
     let cli: Cli = snowpipe_cli_support::env::parse(ENV_PREFIX, std::env::args_os().collect(), &[]);
-    snowpipe_cli_support::log::init(cli.log_format, "info");
+    cli.log.init("info");
     if legacy_filter {
         tracing::warn!("SNOWPIPE_EMULATOR_LOG is read as RUST_LOG: name the filter RUST_LOG");
     }

@@ -28,7 +28,7 @@ pub mod json_logs;
 pub mod rng;
 #[allow(
     unsafe_code,
-    reason = "the harness's job: fork, setrlimit, kill, wait4 and sysconf through libc (SAFETY on each block)"
+    reason = "the harness's job: fork, setrlimit and wait4 through libc (SAFETY on each block)"
 )]
 pub mod run;
 mod suite;
@@ -36,6 +36,8 @@ mod suite;
 pub use check::assert_linear;
 pub use rng::Rng;
 pub use run::{run, spawn, Input, Limits, Outcome, Running};
+/// The signal [`Running::stop`] sends (cli-support's, re-exported for the suites).
+pub use snowpipe_cli_support::process::Signal;
 pub use suite::{attempt, Case, Suite};
 
 /// Mebibytes, for budgets.

@@ -22,6 +22,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use snowpipe_cli_support::process::{self, Signal};
+
 /// What the child may use.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -144,8 +146,8 @@ pub fn run(mut cmd: Command, input: Input, limits: &Limits) -> std::io::Result<O
     let (waited, timed_out) = match rx.recv_timeout(limits.wall) {
         Ok(w) => (w, false),
         Err(_) => {
-            // SAFETY: `pid` is our own child and not yet reaped (the reaper has not returned).
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            // `pid` is our own child and not yet reaped (the reaper has not returned).
+            kill(pid, Signal::Kill);
             (rx.recv().map_err(std::io::Error::other)?, true)
         }
     };
@@ -313,8 +315,8 @@ impl Running {
         Ok(match self.reaped.recv_timeout(self.wall) {
             Ok(w) => (w, false),
             Err(_) => {
-                // SAFETY: `pid` is our child and not reaped: the reaper has not answered.
-                unsafe { libc::kill(self.pid, libc::SIGKILL) };
+                // `pid` is our child and not reaped: the reaper has not answered.
+                kill(self.pid, Signal::Kill);
                 (self.reaped.recv().map_err(std::io::Error::other)?, true)
             }
         })
@@ -337,15 +339,8 @@ impl Running {
     /// `/proc/<pid>/stat` (`None` where there is none): the cost of what a server did between
     /// two readings, for a linear check within one run.
     pub fn cpu_so_far(&self) -> Option<Duration> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
-        // The fields after the command name (in parentheses, which may hold spaces):
-        // utime and stime are the 12th and 13th of them.
-        let rest = &stat[stat.rfind(')')? + 2..];
-        let mut f = rest.split(' ').skip(11);
-        let ticks: u64 = f.next()?.parse::<u64>().ok()? + f.next()?.parse::<u64>().ok()?;
-        // SAFETY: sysconf has no preconditions.
-        let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok()?;
-        Some(Duration::from_millis(ticks * 1000 / hz.max(1)))
+        let pid = u32::try_from(self.pid).ok()?;
+        process::usage(pid).ok().map(|u| u.cpu)
     }
 
     /// Sends `signal` (SIGTERM: a graceful stop), waits up to the wall limit (then SIGKILL),
@@ -354,13 +349,13 @@ impl Running {
     ///
     /// # Errors
     /// When it cannot be waited for.
-    pub fn stop(mut self, signal: i32) -> std::io::Result<Outcome> {
+    pub fn stop(mut self, signal: Signal) -> std::io::Result<Outcome> {
         let (waited, timed_out) = if let Some(ended) = self.ended.take() {
             (ended, false)
         } else {
-            // SAFETY: `pid` is our child, not reaped yet (only this method and `has_exited`
-            // wait for it, and `ended` is empty).
-            unsafe { libc::kill(self.pid, signal) };
+            // `pid` is our child, not reaped yet (only this method and `has_exited` wait for
+            // it, and `ended` is empty).
+            kill(self.pid, signal);
             self.wait_or_kill()?
         };
         let (status, usage, sampled) = waited?;
@@ -436,6 +431,13 @@ fn tv(t: libc::timeval) -> Duration {
     Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
 }
 
+/// Sends `sig` to our child `pid`; an error (it has ended) is left to the wait that follows.
+fn kill(pid: libc::pid_t, sig: Signal) {
+    if let Ok(pid) = u32::try_from(pid) {
+        let _ = process::signal(pid, sig);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -484,7 +486,7 @@ mod tests {
                 .as_deref(),
             Some("here")
         );
-        let o = r.stop(libc::SIGTERM).unwrap();
+        let o = r.stop(Signal::Term).unwrap();
         assert_eq!((o.signal, o.timed_out), (Some(libc::SIGTERM), false));
         assert!(o.stdout_text().contains("starting"));
     }

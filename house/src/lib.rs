@@ -13,7 +13,10 @@
 //! * one module style, `foo/mod.rs` ([`module_style`]);
 //! * every crate two or more packages use comes from `[workspace.dependencies]`
 //!   ([`shared_deps`]);
-//! * `CHANGELOG.md`'s `[Unreleased]` section is the fold of `changelog.d/` ([`changelog`]).
+//! * `CHANGELOG.md`'s `[Unreleased]` section is the fold of `changelog.d/` ([`changelog`]);
+//! * no production source file over 700 lines ([`file_size`]) and no commit subject over 72
+//!   characters from a base commit on ([`commit_subjects`]): both on the whole repository, from
+//!   this package's own tests.
 //!
 //! Each check panics with what is wrong and how to fix it; each has a test here that shows it
 //! failing on a small bad input.
@@ -22,6 +25,8 @@ pub mod caps;
 mod caps_tables;
 pub mod changelog;
 pub mod circles;
+pub mod commit_subjects;
+pub mod file_size;
 mod flag_tables;
 pub mod flags;
 pub mod floors;

@@ -17,16 +17,9 @@ use snowpipe_kafka::SinkArgs;
     args_conflicts_with_subcommands = true
 )]
 struct Cli {
-    /// Log lines on stderr: `text` for people (coloured only on a terminal) or `json`, one
-    /// object per line for a log collector; the filter is `RUST_LOG` (default `warn`).
-    #[arg(
-        long,
-        global = true,
-        value_enum,
-        value_name = "FORMAT",
-        default_value_t
-    )]
-    log_format: LogFormat,
+    /// `--log-format` (read before parsing: [`LogFormat::from_args`]).
+    #[command(flatten)]
+    log: snowpipe_cli_support::log::LogArgs,
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]

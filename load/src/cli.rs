@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use snowpipe_cli_support::log::LogFormat;
+use snowpipe_cli_support::log::LogArgs;
 
 /// The prefix of every flag's environment variable.
 pub(crate) const ENV_PREFIX: &str = "SNOWPIPE_LOAD_";
@@ -147,9 +147,9 @@ pub(crate) struct LoadArgs {
     /// the same directory resumes.
     #[arg(long, value_name = "DIR")]
     pub emulator_data_dir: Option<PathBuf>,
-    /// Log format on stderr.
-    #[arg(long, value_enum, default_value = "text")]
-    pub log_format: LogFormat,
+    /// `--log-format`.
+    #[command(flatten)]
+    pub log: LogArgs,
     /// No progress bar, even on a terminal.
     #[arg(long)]
     pub no_progress: bool,

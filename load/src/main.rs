@@ -125,7 +125,7 @@ fn main() -> ExitCode {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let cli: Cli = snowpipe_cli_support::env::parse(cli::ENV_PREFIX, argv, &[]);
     let Command::Load(args) = cli.command;
-    snowpipe_cli_support::log::init(args.log_format, "warn,snowpipe_load=info");
+    args.log.init("warn,snowpipe_load=info");
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -11,11 +11,9 @@ macro_rules! app_cli {
         #[derive(Debug, clap::Parser)]
         #[command(name = $name, version, args_conflicts_with_subcommands = true)]
         pub(crate) struct Cli {
-            /// Log lines on stderr: `text` for people (coloured only on a terminal) or `json`,
-            /// one object per line for a log collector; the filter is `RUST_LOG` (default
-            /// `warn`).
-            #[arg(long, global = true, value_enum, value_name = "FORMAT", default_value_t)]
-            pub log_format: snowpipe_cli_support::log::LogFormat,
+            /// `--log-format`.
+            #[command(flatten)]
+            pub log: snowpipe_cli_support::log::LogArgs,
             /// A part to run as its own process.
             #[command(subcommand)]
             pub command: Option<Command>,
@@ -33,7 +31,7 @@ macro_rules! app_cli {
             /// error or `--help`) and installs the logger it asks for.
             pub(crate) fn from_args(argv: Vec<std::ffi::OsString>) -> Self {
                 let cli: Self = snowpipe_cli_support::env::parse(Self::ENV_PREFIX, argv, &[]);
-                snowpipe_cli_support::log::init(cli.log_format, "warn");
+                cli.log.init("warn");
                 cli
             }
         }

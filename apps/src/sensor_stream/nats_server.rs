@@ -107,12 +107,12 @@ impl NatsServer {
     /// before killing it.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // Not reaped yet: the id is still this child's. An error means it has ended.
             #[cfg(unix)]
-            #[allow(unsafe_code, reason = "SIGTERM to our child, through libc")]
-            // SAFETY: signalling a child we spawned and have not reaped.
-            unsafe {
-                libc::kill(child.id() as i32, libc::SIGTERM);
-            }
+            let _ = snowpipe_cli_support::process::signal(
+                child.id(),
+                snowpipe_cli_support::process::Signal::Term,
+            );
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if matches!(child.try_wait(), Ok(Some(_))) {

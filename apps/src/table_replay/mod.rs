@@ -57,17 +57,10 @@ use snowpipe_streaming::{ClientBuilder, StreamingIngestClient};
     about = "Replay a MySQL/MariaDB table into Snowflake exactly once and verify it with SQL"
 )]
 struct Cli {
-    /// Log lines on stderr: `text` for people (coloured only on a terminal) or `json`, one
-    /// object per line for a log collector; the filter is `RUST_LOG` (default `warn`).
-    #[arg(
-        long,
-        global = true,
-        value_enum,
-        value_name = "FORMAT",
-        default_value_t,
-        env = "TABLE_REPLAY_LOG_FORMAT"
-    )]
-    log_format: snowpipe_cli_support::log::LogFormat,
+    /// `--log-format` (read before parsing: `LogFormat::from_args`); its variable
+    /// `TABLE_REPLAY_LOG_FORMAT` is set where the command is built ([`parse`]).
+    #[command(flatten)]
+    log: snowpipe_cli_support::log::LogArgs,
     #[command(subcommand)]
     command: Option<Command>,
     /// Rows in the sample table of the default run, at most 10,000,000.
@@ -270,6 +263,15 @@ async fn run_replay(
     Ok(report)
 }
 
+/// The command line, `--log-format` also from `TABLE_REPLAY_LOG_FORMAT` (exits as clap does
+/// on an error or `--help`).
+fn parse() -> Cli {
+    use clap::{CommandFactory as _, FromArgMatches as _};
+    let command = Cli::command().mut_arg("log_format", |a| a.env("TABLE_REPLAY_LOG_FORMAT"));
+    let mut matches = command.get_matches();
+    Cli::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.exit())
+}
+
 #[tokio::main]
 pub async fn main() -> Result<ExitCode> {
     // The logger first, in the format the command line asks for, so that the warning below
@@ -278,7 +280,7 @@ pub async fn main() -> Result<ExitCode> {
     let format = snowpipe_cli_support::log::LogFormat::from_args(&argv, "TABLE_REPLAY_");
     snowpipe_cli_support::log::init(format, "warn");
     secret::warn_on_command_line(std::env::args().skip(1));
-    let cli = Cli::parse();
+    let cli = parse();
     match run(cli).await {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e) => {

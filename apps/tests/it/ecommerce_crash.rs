@@ -18,6 +18,7 @@ use crate::common;
 
 use crate::common::bin::{start_emulator, Guard};
 use crate::common::ecommerce::{assert_every_id_once, finish, Setup, SEED};
+use snowpipe_cli_support::process::{signal, Signal};
 
 const INSTANCES: u32 = 3;
 
@@ -88,14 +89,7 @@ fn instances_killed_repeatedly_land_every_id_exactly_once() {
     }
 
     // SIGTERM the emulator so its database is complete, then read it.
-    // SAFETY: signalling a child we spawned and have not reaped.
-    #[allow(
-        unsafe_code,
-        reason = "a signal to a child process of the test, through libc"
-    )]
-    unsafe {
-        libc::kill(emulator.0.id() as i32, libc::SIGTERM)
-    };
+    signal(emulator.0.id(), Signal::Term).expect("signal the child");
     let _ = emulator.0.wait();
     let (orders_landed, items_landed) = assert_every_id_once(&data_dir, &setup, &generated);
     eprintln!(

@@ -21,6 +21,7 @@ use crate::common::bin::{start_emulator, Guard};
 use crate::common::ecommerce::{assert_every_id_once, finish, Setup};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use snowpipe_cli_support::process::{signal, Signal};
 
 fn seeds() -> Vec<u64> {
     match std::env::var("OWNERSHIP_SEED").ok().as_deref() {
@@ -97,14 +98,7 @@ fn a_second_process_on_the_same_channels_fences_the_first_and_no_id_lands_twice(
         // A last run (an operator's restart) finds the plan complete, or completes it.
         let last = setup.stream(0, Stdio::inherit());
         let generated = BTreeMap::from([(0, finish(last, 0))]);
-        // SAFETY: signalling a child we spawned and have not reaped.
-        #[allow(
-            unsafe_code,
-            reason = "a signal to a child process of the test, through libc"
-        )]
-        unsafe {
-            libc::kill(emulator.0.id() as i32, libc::SIGTERM)
-        };
+        signal(emulator.0.id(), Signal::Term).expect("signal the child");
         let _ = emulator.0.wait();
         let (orders, items) = assert_every_id_once(&data_dir, &setup, &generated);
         eprintln!("seed {seed}: {orders} orders and {items} items, each once");
@@ -126,25 +120,11 @@ fn a_process_resumed_after_its_channels_moved_stops_without_writing() {
 
     let mut zombie = setup.stream(0, Stdio::piped());
     std::thread::sleep(Duration::from_millis(1_500));
-    let pid = zombie.0.id() as i32;
-    // SAFETY: signalling a child we spawned and have not reaped.
-    #[allow(
-        unsafe_code,
-        reason = "a signal to a child process of the test, through libc"
-    )]
-    unsafe {
-        libc::kill(pid, libc::SIGSTOP)
-    };
+    let pid = zombie.0.id();
+    signal(pid, Signal::Stop).expect("signal the child");
     let owner = setup.stream(0, Stdio::inherit());
     let generated = BTreeMap::from([(0, finish(owner, 0))]);
-    // SAFETY: as above.
-    #[allow(
-        unsafe_code,
-        reason = "a signal to a child process of the test, through libc"
-    )]
-    unsafe {
-        libc::kill(pid, libc::SIGCONT)
-    };
+    signal(pid, Signal::Cont).expect("signal the child");
     let (status, stderr) = wait_with_stderr(&mut zombie, Duration::from_secs(90));
     eprintln!("zombie: {status}\n{stderr}");
     assert!(!status.success(), "the resumed process exited 0:\n{stderr}");
@@ -154,14 +134,7 @@ fn a_process_resumed_after_its_channels_moved_stops_without_writing() {
             .any(|l| l.starts_with("error: ownership lost: channel ")),
         "no ownership line:\n{stderr}"
     );
-    // SAFETY: as above.
-    #[allow(
-        unsafe_code,
-        reason = "a signal to a child process of the test, through libc"
-    )]
-    unsafe {
-        libc::kill(emulator.0.id() as i32, libc::SIGTERM)
-    };
+    signal(emulator.0.id(), Signal::Term).expect("signal the child");
     let _ = emulator.0.wait();
     let (orders, items) = assert_every_id_once(&data_dir, &setup, &generated);
     eprintln!("{orders} orders and {items} items, each once");

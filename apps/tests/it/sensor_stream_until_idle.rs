@@ -7,6 +7,7 @@
 use async_nats::jetstream;
 use bytes::Bytes;
 use snowpipe_apps::sensor_stream::nats_server;
+use snowpipe_cli_support::process::{self, Signal};
 
 use crate::common;
 use crate::hostile_suite::{keys_within, wide_reading};
@@ -120,7 +121,7 @@ fn forever_lands_every_message_of_a_big_pull() {
     let lab = Lab::start(None, MESSAGES, 1_000 * 1024);
     let mut cmd = lab.consume();
     cmd.args(["--batch-max", "500", "--batch-max-bytes", "1073741824"]);
-    let (landed, out) = run_until_landed(&lab.rt, cmd, &lab.sql(), MESSAGES, 45, libc::SIGTERM);
+    let (landed, out) = run_until_landed(&lab.rt, cmd, &lab.sql(), MESSAGES, 45, Signal::Term);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let log = lab.broker_log();
     let log_tail: Vec<&str> = log.lines().rev().take(8).collect();
@@ -142,7 +143,7 @@ fn run_until_landed(
     sql: &snowpipe_streaming::sql::SqlClient,
     expected: usize,
     bound_s: u64,
-    signal: i32,
+    signal: Signal,
 ) -> (String, std::process::Output) {
     let child = cmd
         .env("RUST_LOG", "warn")
@@ -163,11 +164,7 @@ fn run_until_landed(
             break;
         }
     }
-    #[allow(unsafe_code, reason = "a signal to our child, through libc")]
-    // SAFETY: signalling a child we spawned and have not reaped.
-    unsafe {
-        libc::kill(child.id() as i32, signal);
-    }
+    process::signal(child.id(), signal).expect("signal the child");
     let out = child
         .wait_with_output()
         .expect("consume exits on the signal");
@@ -188,7 +185,7 @@ fn a_consumer_cut_by_a_small_max_pending_lands_everything_and_says_so() {
     const SMALL: usize = 30;
     let lab = Lab::start(Some("max_pending: 2MB\n"), SMALL, 500 * 1024);
     let (landed, out) =
-        run_until_landed(&lab.rt, lab.consume(), &lab.sql(), SMALL, 150, libc::SIGINT);
+        run_until_landed(&lab.rt, lab.consume(), &lab.sql(), SMALL, 150, Signal::Int);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         landed,

@@ -29,6 +29,7 @@ use rusqlite::Connection;
 use crate::common;
 
 use crate::common::bin::{start_emulator, Guard};
+use snowpipe_cli_support::process::{signal, Signal};
 
 const TABLES: [&str; 3] = ["RESORT_TICKET", "SEASON_PASS", "LIFT_RIDE"];
 
@@ -348,14 +349,7 @@ fn bad_records_are_dead_lettered_exactly_once_and_never_stop_the_stream() {
 
 /// Stops the emulator process (SIGTERM, then SIGKILL) so its file can be read.
 fn emulator_stop(emulator: &mut Guard) -> std::process::ExitStatus {
-    // SAFETY: sending SIGTERM to a child we spawned and have not reaped.
-    #[allow(
-        unsafe_code,
-        reason = "a signal to a child process of the test, through libc"
-    )]
-    unsafe {
-        libc::kill(emulator.0.id() as i32, libc::SIGTERM)
-    };
+    signal(emulator.0.id(), Signal::Term).expect("signal the child");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while std::time::Instant::now() < deadline {
         if let Some(status) = emulator.0.try_wait().unwrap() {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use snowpipe_cli_support::process::{signal, Signal};
 
 const TABLES: [&str; 3] = ["RESORT_TICKET", "SEASON_PASS", "LIFT_RIDE"];
 const SEED: &str = "7";
@@ -21,14 +22,7 @@ use crate::common;
 use crate::common::bin::{start_emulator, Guard};
 
 fn terminate(child: &mut Child) {
-    // SAFETY: sending SIGTERM to a child we spawned and have not reaped.
-    #[allow(
-        unsafe_code,
-        reason = "a signal to a child process of the test, through libc"
-    )]
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM)
-    };
+    signal(child.id(), Signal::Term).expect("signal the child");
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if child.try_wait().expect("wait").is_some() {
@@ -349,7 +343,7 @@ fn streamer_stopped_by_sigterm_drains_and_exits_0() {
         generator.0.try_wait().unwrap().is_none(),
         "the generator ended before the SIGTERM: no work left to stop mid-run"
     );
-    let status = signal_and_wait(&mut streamer.0, libc::SIGTERM, Duration::from_secs(30));
+    let status = signal_and_wait(&mut streamer.0, Signal::Term, Duration::from_secs(30));
     assert!(
         status.success(),
         "SIGTERM mid-run: `stream` exited with {status}, not drained with 0"
@@ -412,7 +406,7 @@ fn generator_stopped_by_sigterm_exits_0_and_counts_what_it_queued() {
         assert!(Instant::now() < deadline, "nothing generated within 30 s");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let status = signal_and_wait(&mut generator.0, libc::SIGTERM, Duration::from_secs(10));
+    let status = signal_and_wait(&mut generator.0, Signal::Term, Duration::from_secs(10));
     let out = std::io::read_to_string(generator.0.stdout.take().unwrap()).unwrap();
     assert!(
         status.success(),
@@ -458,15 +452,8 @@ fn queued_rows(queue: &Path) -> usize {
 }
 
 /// Sends `signal` to `child` and waits for it to exit within `within` (else kills it and fails).
-fn signal_and_wait(child: &mut Child, signal: i32, within: Duration) -> std::process::ExitStatus {
-    // SAFETY: a signal to a child we spawned and have not reaped.
-    #[allow(
-        unsafe_code,
-        reason = "a signal to a child process of the test, through libc"
-    )]
-    unsafe {
-        libc::kill(child.id() as i32, signal)
-    };
+fn signal_and_wait(child: &mut Child, sig: Signal, within: Duration) -> std::process::ExitStatus {
+    signal(child.id(), sig).expect("signal the child");
     let deadline = Instant::now() + within;
     loop {
         if let Some(status) = child.try_wait().expect("wait") {
@@ -475,7 +462,7 @@ fn signal_and_wait(child: &mut Child, signal: i32, within: Duration) -> std::pro
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("still running {within:?} after signal {signal}");
+            panic!("still running {within:?} after signal {sig:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -28,6 +28,32 @@ pub enum LogFormat {
     Json,
 }
 
+/// The `--log-format` flag, the same in every binary: `#[command(flatten)] log: LogArgs` in
+/// its top-level command (global, so it is also taken after a subcommand).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::Args)]
+pub struct LogArgs {
+    /// Log lines on stderr: `text` for people (coloured only on a terminal) or `json`, one
+    /// object per line for a log collector; the filter is `RUST_LOG` (else the binary's
+    /// default level, in its README).
+    #[arg(
+        id = "log_format",
+        long = "log-format",
+        global = true,
+        value_enum,
+        value_name = "FORMAT",
+        default_value_t
+    )]
+    pub format: LogFormat,
+}
+
+impl LogArgs {
+    /// Installs the logger in the format asked for ([`init`]), filtered by `RUST_LOG`, else
+    /// by `default_filter`.
+    pub fn init(&self, default_filter: &str) {
+        init(self.format, default_filter);
+    }
+}
+
 /// The filter: `RUST_LOG` when it is set and valid, else `default` (a directive such as
 /// `warn` or `info`). An invalid `RUST_LOG` is reported once the logger is up.
 fn filter(default: &str) -> (EnvFilter, Option<String>) {

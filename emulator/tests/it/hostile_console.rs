@@ -249,7 +249,9 @@ fn hostile_console() {
             case.fail(format!("after the attack, a good append got {r:?}"));
         }
     });
-    let o = server.stop(libc::SIGTERM).expect("stop the emulator");
+    let o = server
+        .stop(snowpipe_hostile::Signal::Term)
+        .expect("stop the emulator");
     eprintln!("hostile console: the emulator's run: {}", o.summary());
     // The server's run is checked whatever `HOSTILE_ONLY` ran of it.
     let case = suite.always_case(ATTACKS[0]);

@@ -320,7 +320,9 @@ fn hostile_credentials() {
         }
         good_row_lands(&url, &case, 2_000_000 + case.index as u32);
     });
-    let o = server.stop(libc::SIGTERM).expect("stop the emulator");
+    let o = server
+        .stop(snowpipe_hostile::Signal::Term)
+        .expect("stop the emulator");
     eprintln!(
         "hostile {}: the server's run: {}",
         suite.surface(),

@@ -225,7 +225,9 @@ fn hostile_request_bodies() {
             case.fail(format!("after the {what}, a good append got {r:?}"));
         }
     });
-    let o = server.stop(libc::SIGTERM).expect("stop the emulator");
+    let o = server
+        .stop(snowpipe_hostile::Signal::Term)
+        .expect("stop the emulator");
     // The server's run is checked whatever `HOSTILE_ONLY` ran of it.
     let case = suite.always_case(Class::ALL[0]);
     failures.extend(
@@ -342,7 +344,9 @@ fn hostile_sql() {
             }
         }
     });
-    let o = server.stop(libc::SIGTERM).expect("stop the emulator");
+    let o = server
+        .stop(snowpipe_hostile::Signal::Term)
+        .expect("stop the emulator");
     // The server's run is checked whatever `HOSTILE_ONLY` ran of it.
     let case = suite.always_case(Class::ALL[0]);
     failures.extend(survived(&case, &o, &limits()).err());
@@ -362,7 +366,9 @@ fn hostile_ddl() {
             ddl.extend_from_slice(b";\n");
         }
         let (server, url) = start(dir.path(), &ddl);
-        let o = server.stop(libc::SIGTERM).expect("stop the emulator");
+        let o = server
+            .stop(snowpipe_hostile::Signal::Term)
+            .expect("stop the emulator");
         check::rss_within(&case, &o, &limits());
         if url.is_some() {
             if o.signal.is_some_and(|s| s != libc::SIGTERM) || o.timed_out {

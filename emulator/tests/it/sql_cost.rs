@@ -17,11 +17,10 @@ use snowpipe_emulator::Emulator;
 
 /// The process's CPU time (user + system) in seconds.
 fn cpu_s() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let after = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    ticks / 100.0
+    snowpipe_cli_support::process::self_usage()
+        .unwrap()
+        .cpu
+        .as_secs_f64()
 }
 
 /// The peak RSS since the last [`reset_peak`], in MB.

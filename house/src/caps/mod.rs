@@ -290,8 +290,15 @@ pub fn check_package(manifest_dir: &str, programs: &[(&str, &str)]) {
     );
 }
 
+/// The line of `code` that holds byte `at`.
+fn line_of(code: &str, at: usize) -> &str {
+    let start = code[..at].rfind('\n').map_or(0, |n| n + 1);
+    let end = code[at..].find('\n').map_or(code.len(), |n| at + n);
+    &code[start..end]
+}
+
 /// Environment variables the code of `root`'s packages reads by name: `var("NAME")`,
-/// `var_os("NAME")`, `env = "NAME"`, and every `"SNOWPIPE_…"` or `"SNOWFLAKE_…"` literal
+/// `var_os("NAME")`, `env = "NAME"`, clap's `mut_arg(…, |a| a.env("NAME"))`, and every `"SNOWPIPE_…"` or `"SNOWFLAKE_…"` literal
 /// (names kept in constants); test code and prefixes (`"SNOWPIPE_KAFKA_"`) aside.
 pub fn variables_read(root: &Path) -> BTreeSet<(String, PathBuf)> {
     let mut files = Vec::new();
@@ -325,7 +332,8 @@ pub fn variables_read(root: &Path) -> BTreeSet<(String, PathBuf)> {
             let before = code[..i].trim_end();
             let read = before.ends_with("var(")
                 || before.ends_with("var_os(")
-                || before.ends_with("env =");
+                || before.ends_with("env =")
+                || (before.ends_with(".env(") && line_of(&code, i).contains("mut_arg("));
             // A name kept in a constant or a table, not an argument of another call
             // (`.user("SNOWPIPE_LOAD")`).
             let argument = before.ends_with('(') && !before.ends_with("Some(");

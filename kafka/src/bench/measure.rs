@@ -123,25 +123,10 @@ pub(crate) struct ProcStat {
 
 /// Process `pid`'s CPU seconds and minor page faults so far.
 pub(crate) fn proc_stat(pid: u32) -> Result<ProcStat> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the command (which may hold spaces) in parentheses.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // SAFETY: sysconf has no preconditions.
-    #[allow(unsafe_code, reason = "the kernel's clock tick, through libc")]
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let hz = if hz > 0 { hz as f64 } else { 100.0 };
-    // minflt, utime and stime are fields 10, 14 and 15 of the whole line: 7, 11 and 12 after
-    // ')' (proc(5)).
+    let usage = snowpipe_cli_support::process::usage(pid)?;
     Ok(ProcStat {
-        cpu_s: (field(11) + field(12)) as f64 / hz,
-        minor_faults: field(7),
+        cpu_s: usage.cpu.as_secs_f64(),
+        minor_faults: usage.minor_faults,
         switches: task_switches(pid),
     })
 }

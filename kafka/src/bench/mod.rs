@@ -472,11 +472,8 @@ async fn rebalance(bin: &Path, n: i32, config: EmulatorConfig) -> Result<()> {
     backlog(&lab, &load, count).await?;
     let second = wait_for(&lab, "many_", all, 2 * count, t1).await?;
     for c in [&mut a, &mut b] {
-        // SAFETY: signalling a child we spawned and have not reaped.
-        #[allow(unsafe_code, reason = "SIGTERM to a child, through libc")]
-        unsafe {
-            libc::kill(i32::try_from(c.id())?, libc::SIGTERM);
-        }
+        // Not reaped yet: the id is still this child's.
+        snowpipe_cli_support::process::signal(c.id(), snowpipe_cli_support::process::Signal::Term)?;
     }
     for c in [&mut a, &mut b] {
         let status = c.wait()?;

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use snowpipe_cli_support::process::{self, Signal};
 pub(super) use snowpipe_cli_support::server_start::{free_port, log_len};
 use snowpipe_cli_support::server_start::{log_has, log_line, log_tail};
 
@@ -60,16 +61,10 @@ impl Proc {
         self.child.id()
     }
 
-    /// Sends `signal` (e.g. `libc::SIGSTOP`).
-    pub(super) fn signal(&self, signal: i32) {
-        let Ok(pid) = i32::try_from(self.child.id()) else {
-            return;
-        };
-        // SAFETY: signalling a child we spawned and have not reaped.
-        #[allow(unsafe_code, reason = "a signal to our own child, through libc")]
-        unsafe {
-            libc::kill(pid, signal);
-        }
+    /// Sends `signal` (e.g. [`Signal::Stop`]); not reaped yet, so the id is still this
+    /// child's. An error (it has ended) is left to the wait that follows.
+    pub(super) fn signal(&self, signal: Signal) {
+        let _ = process::signal(self.child.id(), signal);
     }
 
     /// Whether it still runs.
@@ -79,8 +74,8 @@ impl Proc {
 
     /// SIGTERM, then waits up to `grace` for it to exit (SIGKILL after); its exit status.
     pub(super) async fn stop(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
-        self.signal(libc::SIGCONT);
-        self.signal(libc::SIGTERM);
+        self.signal(Signal::Cont);
+        self.signal(Signal::Term);
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -94,7 +89,7 @@ impl Proc {
 
     /// SIGKILL, and reaps it.
     pub(super) fn kill(&mut self) {
-        self.signal(libc::SIGCONT);
+        self.signal(Signal::Cont);
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -102,7 +97,7 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        self.signal(libc::SIGCONT);
+        self.signal(Signal::Cont);
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use crate::soak::args::SoakArgs;
+use snowpipe_cli_support::process::Signal;
 use snowpipe_cli_support::server_start::{self, log_tail, Attempt};
 
 use crate::soak::procs::{self, await_log, free_port, log_len, Connection, Proc};
@@ -171,7 +172,7 @@ impl Topology {
     /// When a process cannot be started.
     pub(super) async fn begin(&mut self, fault: Fault) -> Result<()> {
         match fault {
-            Fault::Stop => self.signal(0, libc::SIGSTOP),
+            Fault::Stop => self.signal(0, Signal::Stop),
             Fault::Kill => {
                 if let Some(mut p) = self.sinks.get_mut(1).and_then(Option::take) {
                     p.kill();
@@ -225,7 +226,7 @@ impl Topology {
     /// When a process cannot be started.
     pub(super) async fn end(&mut self, fault: Fault) -> Result<()> {
         match fault {
-            Fault::Stop => self.signal(0, libc::SIGCONT),
+            Fault::Stop => self.signal(0, Signal::Cont),
             Fault::Kill => self.start_sink(1).await?,
             Fault::ScaleOut => {
                 let n = self.args.instances;
@@ -247,7 +248,7 @@ impl Topology {
         Ok(())
     }
 
-    fn signal(&self, slot: usize, signal: i32) {
+    fn signal(&self, slot: usize, signal: Signal) {
         if let Some(Some(p)) = self.sinks.get(slot) {
             p.signal(signal);
         }

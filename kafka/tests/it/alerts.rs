@@ -19,6 +19,7 @@ use snowpipe_emulator::{Endpoint, FaultAction, FaultRule};
 use crate::common::{lab, produce_per_partition, signal, wait_landed};
 use crate::operations::{get, with_metrics_and_log};
 use crate::stalls::within;
+use snowpipe_cli_support::process::Signal;
 
 const TOPIC: &str = "alerting";
 
@@ -173,7 +174,7 @@ async fn a_real_prometheus_fires_the_stall_alert_and_resolves_it() {
         .await;
     let _ = prom.kill();
     let _ = prom.wait();
-    signal(&sink, libc::SIGTERM);
+    signal(&sink, Signal::Term);
     let _ = sink.wait();
     assert!(fired, "the stall alert never fired");
     assert!(

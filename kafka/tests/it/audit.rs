@@ -17,6 +17,7 @@ use snowpipe_kafka::demo::{Lab, DATABASE, PIPE, SCHEMA, TABLE};
 use snowpipe_streaming::{OffsetToken, StreamingIngestClient};
 
 use crate::common::{bin, client, client_builder, lab, produce_per_partition, run, run_json};
+use snowpipe_cli_support::process::Signal;
 
 const TOPIC: &str = "orders";
 
@@ -632,7 +633,7 @@ async fn apply_is_refused_while_a_writer_commits() {
 
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     producing.await.expect("producer");
-    crate::common::signal(&sink.0, libc::SIGTERM);
+    crate::common::signal(&sink.0, Signal::Term);
     sink.0.wait().expect("sink stops");
     let applied = run(audit(&lab, "second").args(["--apply", "--idle-for", "1s"]));
     assert!(applied.success, "{} {}", applied.stdout, applied.stderr);

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use snowpipe_kafka::demo::Lab;
 
 use crate::common::{bin, lab, produce_per_partition, signal, wait_landed};
+use snowpipe_cli_support::process::Signal;
 
 /// `GET path` over HTTP/1.1: (status, body).
 pub(crate) fn get(addr: &str, path: &str) -> (u16, String) {
@@ -163,7 +164,7 @@ async fn metrics_health_and_readiness_are_served_while_the_sink_runs() {
     let (status, ready) = get(&addr, "/readyz");
     assert_eq!((status, ready.trim()), (200, "ready"));
     assert_eq!(get(&addr, "/nothing").0, 404);
-    signal(&child, libc::SIGTERM);
+    signal(&child, Signal::Term);
     let status = child.wait().expect("wait");
     assert!(status.success(), "{status}");
 }
@@ -193,7 +194,7 @@ async fn five_hundred_and_twelve_partitions_open_share_and_land_once() {
     wait_landed(&lab, n + more, Duration::from_secs(120)).await;
     let second = t1.elapsed();
     for c in [&a, &b] {
-        signal(c, libc::SIGTERM);
+        signal(c, Signal::Term);
     }
     for c in [&mut a, &mut b] {
         let status = c.wait().expect("wait");

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use snowpipe_kafka::demo::Lab;
 
 use crate::common::{bin, lab, produce_events, signal};
+use snowpipe_cli_support::process::Signal;
 
 const OLD: &str = "orders";
 const NEW: &str = "returns";
@@ -71,7 +72,7 @@ async fn partitions_added_while_running_are_assigned_and_land_once() {
     .await;
 
     // One instance dies right after the addition; the other takes every partition.
-    signal(&a, libc::SIGKILL);
+    signal(&a, Signal::Kill);
     let _ = a.wait();
     written.extend(produce_events(&producer, OLD, 1_200..1_500).await);
     written.extend(produce_events(&producer, NEW, 1_500..1_800).await);
@@ -81,7 +82,7 @@ async fn partitions_added_while_running_are_assigned_and_land_once() {
         l.iter().collect::<HashSet<_>>().len() >= n
     })
     .await;
-    signal(&b, libc::SIGTERM);
+    signal(&b, Signal::Term);
     let status = b.wait().expect("wait");
     assert!(status.success(), "the surviving instance failed: {status}");
 

@@ -20,6 +20,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use snowpipe_kafka::demo::Lab;
 
 use crate::common::{bin, deliver_all, lab, signal, wait_landed};
+use snowpipe_cli_support::process::Signal;
 
 const TOPIC: &str = "clicks";
 const DLQ: &str = "clicks.dlq";
@@ -187,15 +188,15 @@ async fn joining_leaving_and_killed_instances_land_every_offset_once() {
             tokio::select! {
                 () = &mut produce_more => {}
                 () = tokio::time::sleep(Duration::from_millis(rng.gen_range(200..1_500))) => {
-                    signal(&b, libc::SIGKILL);
+                    signal(&b, Signal::Kill);
                     produce_more.await;
                 }
             }
         }
-        signal(&b, libc::SIGKILL);
+        signal(&b, Signal::Kill);
         let _ = b.wait();
         // A clean leave: SIGTERM hands its partitions over and exits 0 with its report.
-        signal(&a, libc::SIGTERM);
+        signal(&a, Signal::Term);
         let status = wait_exit(&mut a, Duration::from_secs(60), "the SIGTERMed instance").await;
         assert!(status.success(), "seed {seed}: SIGTERM exit {status}");
         let mut out = String::new();
@@ -205,7 +206,7 @@ async fn joining_leaving_and_killed_instances_land_every_offset_once() {
         // The rest drain and stop once idle (after the group noticed the kill).
         let mut d = instance(&lab, &["--until-idle", "10s"]);
         tokio::time::sleep(Duration::from_secs(4)).await;
-        signal(&c, libc::SIGTERM);
+        signal(&c, Signal::Term);
         let status = wait_exit(&mut c, Duration::from_secs(60), "instance c").await;
         assert!(status.success(), "seed {seed}: instance c {status}");
         let status = wait_exit(&mut d, Duration::from_secs(120), "instance d").await;
@@ -229,19 +230,19 @@ async fn a_sigstopped_zombie_resumed_after_its_partitions_moved_duplicates_nothi
     produce(&producer, 1, 2_000, 11, &mut w).await;
     wait_rows(&lab, 1_000).await;
     produce(&producer, 2_001, 1_500, 11, &mut w).await;
-    signal(&zombie, libc::SIGSTOP);
+    signal(&zombie, Signal::Stop);
     // While it is stopped: its session times out (6 s), the group moves its partitions, and
     // the survivor lands everything, its former partitions included.
     produce(&producer, 3_501, 2_000, 11, &mut w).await;
     wait_landed(&lab, w.rows.len(), Duration::from_secs(90)).await;
-    signal(&zombie, libc::SIGCONT);
+    signal(&zombie, Signal::Cont);
     tokio::time::sleep(Duration::from_secs(3)).await;
     produce(&producer, 5_501, 1_000, 11, &mut w).await;
-    signal(&zombie, libc::SIGTERM);
+    signal(&zombie, Signal::Term);
     let status = wait_exit(&mut zombie, Duration::from_secs(60), "the zombie").await;
     eprintln!("zombie exited: {status}");
     let mut last = instance(&lab, &["--until-idle", "10s"]);
-    signal(&survivor, libc::SIGTERM);
+    signal(&survivor, Signal::Term);
     let status = wait_exit(&mut survivor, Duration::from_secs(60), "the survivor").await;
     assert!(status.success(), "survivor: {status}");
     let status = wait_exit(&mut last, Duration::from_secs(120), "the last instance").await;

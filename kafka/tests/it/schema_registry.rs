@@ -25,6 +25,7 @@ use crate::common::registry::{
     compile_proto, registry, registry_failing, wire, Asked, Schemas, CREDENTIALS,
 };
 use crate::common::{bin, deliver_all, lab_with_tables, run, signal, variant};
+use snowpipe_cli_support::process::Signal;
 
 const TOPIC: &str = "orders";
 const DLQ: &str = "orders.dlq";
@@ -566,7 +567,7 @@ async fn a_stop_ends_the_wait_on_the_registry_and_the_next_run_lands_everything(
         assert!(Instant::now() < until, "the sink never asked the registry");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    signal(&child, libc::SIGTERM);
+    signal(&child, Signal::Term);
     let until = Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait") {

@@ -10,6 +10,7 @@ use snowpipe_emulator::{Endpoint, FaultAction, FaultRule};
 
 use crate::common::{lab, produce_per_partition, signal, wait_landed};
 use crate::operations::{get, sample, with_metrics_and_log};
+use snowpipe_cli_support::process::Signal;
 
 const TOPIC: &str = "stalling";
 
@@ -82,6 +83,6 @@ async fn a_partition_whose_commits_stop_is_reported_stalled_and_recovers() {
     );
     assert_eq!(stalled_gauge(&addr), Some(0.0));
     wait_landed(&lab, first * 2, Duration::from_secs(60)).await;
-    signal(&child, libc::SIGTERM);
+    signal(&child, Signal::Term);
     assert!(child.wait().expect("wait").success());
 }

@@ -12,6 +12,7 @@ use rdkafka::producer::FutureProducer;
 use snowpipe_kafka::demo::{Lab, DATABASE, SCHEMA};
 
 use crate::common::{bin, lab_with_tables, produce_events, signal, variant};
+use snowpipe_cli_support::process::Signal;
 
 const EU: &str = "orders.eu";
 const US: &str = "orders.us";
@@ -90,7 +91,7 @@ async fn a_topic_regex_lands_each_topic_in_its_mapped_table_also_topics_created_
     let us = produce(&producer, US, 200..400).await;
     wait_for(&lab, "ORDERS_US", &us).await;
 
-    signal(&sink, libc::SIGTERM);
+    signal(&sink, Signal::Term);
     let status = sink.wait().expect("wait");
     assert!(status.success(), "the sink failed: {status}");
 

@@ -5,6 +5,7 @@ use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use crate::common::{ndjson, Lab};
+use snowpipe_cli_support::process::{signal, Signal};
 
 fn append(path: &std::path::Path, text: &str) {
     let mut f = std::fs::OpenOptions::new()
@@ -55,14 +56,7 @@ fn follow_reads_appends_a_rotation_and_a_truncation_each_once() {
     append(&log, &ndjson(201..=230));
     wait_for_rows(&lab, 230);
 
-    // SAFETY: a child we spawned and have not reaped.
-    #[allow(
-        unsafe_code,
-        reason = "a signal to a child process of the test, through libc"
-    )]
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM)
-    };
+    signal(child.id(), Signal::Term).expect("signal the child");
     let out = child.wait_with_output().unwrap();
     let run = crate::common::Run::from(out);
     assert_eq!(run.code, Some(0), "{run:#?}");
@@ -84,14 +78,7 @@ fn follow_takes_a_csv_record_only_once_its_quotes_and_line_close() {
     std::thread::sleep(Duration::from_millis(500));
     append(&csv, "c\n");
     wait_for_rows(&lab, 3);
-    // SAFETY: a child we spawned and have not reaped.
-    #[allow(
-        unsafe_code,
-        reason = "a signal to a child process of the test, through libc"
-    )]
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM)
-    };
+    signal(child.id(), Signal::Term).expect("signal the child");
     let run = crate::common::Run::from(child.wait_with_output().unwrap());
     assert_eq!(run.code, Some(0), "{run:#?}");
     let rows = lab.rows("ID, NAME, NOTE");

@@ -7,6 +7,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::time::{Duration, Instant};
 
 use crate::common::{ndjson, Lab, Run};
+use snowpipe_cli_support::process::{signal, Signal};
 
 fn with_a_bad_record(path: &std::path::Path) {
     let mut data = ndjson(1..=3);
@@ -108,14 +109,7 @@ fn ctrl_c_ends_a_load_of_standard_input_with_nothing_coming() {
         assert!(Instant::now() < deadline, "no row landed in 60 s");
         std::thread::sleep(Duration::from_millis(50));
     }
-    // SAFETY: a child we spawned and have not reaped.
-    #[allow(
-        unsafe_code,
-        reason = "a signal to a child process of the test, through libc"
-    )]
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT)
-    };
+    signal(child.id(), Signal::Int).expect("signal the child");
     let deadline = Instant::now() + Duration::from_secs(30);
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {

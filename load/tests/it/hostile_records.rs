@@ -12,6 +12,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::common::{ndjson, Lab, Run};
+use snowpipe_cli_support::process::{signal, Signal};
 
 /// Past the record limit (4,000,000 bytes, Snowflake's request size).
 const LONG: usize = 5_000_000;
@@ -257,14 +258,7 @@ fn follow_reads_past_an_unterminated_csv_quote_once_and_loads_what_follows() {
     }
     f.write_all(b"\",b\n3,three,c\n").unwrap();
     wait_for(2);
-    // SAFETY: a child we spawned and have not reaped.
-    #[allow(
-        unsafe_code,
-        reason = "a signal to a child process of the test, through libc"
-    )]
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM)
-    };
+    signal(child.id(), Signal::Term).expect("signal the child");
     let run = Run::from(child.wait_with_output().unwrap());
     assert_eq!(run.code, Some(0), "{run:#?}");
     assert_eq!(

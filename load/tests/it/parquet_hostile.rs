@@ -80,17 +80,9 @@ fn load_measured(lab: &Lab, files: &[&Path], args: &[&str]) -> (Run, u64, f64) {
 
 /// User + system CPU seconds of process `pid` (`/proc/PID/stat`, fields 14 and 15).
 fn cpu_seconds(pid: libc::pid_t) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    // SAFETY: sysconf reads a constant.
-    #[allow(
-        unsafe_code,
-        reason = "the test child's exit state and the clock tick, through libc"
-    )]
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    Some(ticks / per_second)
+    let pid = u32::try_from(pid).ok()?;
+    let usage = snowpipe_cli_support::process::usage(pid).ok()?;
+    Some(usage.cpu.as_secs_f64())
 }
 
 /// `VmHWM` of process `pid`, bytes.

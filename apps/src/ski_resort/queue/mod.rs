@@ -581,14 +581,8 @@ fn add_dead_letter_columns(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 #[cfg(unix)]
-#[allow(
-    unsafe_code,
-    reason = "whether a process lives: kill(pid, 0) through libc"
-)]
 fn process_alive(pid: i32) -> bool {
-    // SAFETY: kill with signal 0 sends nothing; it only checks that the process exists.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    u32::try_from(pid).is_ok_and(snowpipe_cli_support::process::alive)
 }
 
 #[cfg(not(unix))]

@@ -69,7 +69,7 @@ impl Process {
             }
             Process::Capped(r) => {
                 if let Some(r) = r.take() {
-                    let _ = r.stop(libc::SIGKILL);
+                    let _ = r.stop(snowpipe_hostile::Signal::Kill);
                 }
             }
         }
@@ -119,7 +119,9 @@ impl Instance {
     /// not started capped.
     pub fn finish(mut self) -> Option<snowpipe_hostile::Outcome> {
         match &mut self.child {
-            Process::Capped(r) => r.take().and_then(|r| r.stop(libc::SIGTERM).ok()),
+            Process::Capped(r) => r
+                .take()
+                .and_then(|r| r.stop(snowpipe_hostile::Signal::Term).ok()),
             Process::Plain(_) => None,
         }
     }

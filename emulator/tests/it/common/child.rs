@@ -66,16 +66,8 @@ impl ChildEmulator {
             .find_map(|l| l.strip_prefix("VmHWM:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap();
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-        // After the command name (in parentheses): field 14 and 15 are utime and stime.
-        let rest = &stat[stat.rfind(')').unwrap() + 2..];
-        let fields: Vec<u64> = rest
-            .split_whitespace()
-            .map(|f| f.parse().unwrap_or(0))
-            .collect();
-        // USER_HZ is 100 on Linux.
-        let ticks = fields[11] + fields[12];
-        (kb * 1024, Duration::from_millis(ticks * 10))
+        let cpu = snowpipe_cli_support::process::usage(pid).unwrap().cpu;
+        (kb * 1024, cpu)
     }
 
     /// Opens `channel` on `pipe` of `DB.SCH`; its continuation token.

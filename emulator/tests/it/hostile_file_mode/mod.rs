@@ -202,7 +202,10 @@ impl Server {
         classes: &[C],
         failures: &mut Vec<String>,
     ) {
-        let o = self.run.stop(libc::SIGTERM).expect("stop the emulator");
+        let o = self
+            .run
+            .stop(snowpipe_hostile::Signal::Term)
+            .expect("stop the emulator");
         eprintln!(
             "hostile {}: the server's run: {}",
             suite.surface(),

@@ -8,6 +8,7 @@ pub(crate) mod hostile_file;
 pub(crate) mod registry;
 pub(crate) mod typed_tables;
 
+pub(crate) use snowpipe_cli_support::process::Signal;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -254,12 +255,10 @@ pub(crate) async fn client(lab: &Lab) -> StreamingIngestClient {
 
 /// Sends `sig` to `child`.
 #[cfg(unix)]
-pub(crate) fn signal(child: &std::process::Child, sig: i32) {
-    // SAFETY: signalling a child we spawned and have not reaped.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::kill(i32::try_from(child.id()).expect("pid"), sig);
-    }
+pub(crate) fn signal(child: &std::process::Child, sig: Signal) {
+    // Not reaped yet: the id is still this child's; an error (it has ended) is the test's
+    // next wait to see.
+    let _ = snowpipe_cli_support::process::signal(child.id(), sig);
 }
 
 /// Sets on `cmd` the variables of a whole command line (`brokers`, `topic`, the demo's pipe,

@@ -122,7 +122,7 @@ async fn hostile_metrics_endpoint() {
             held.len()
         );
     }
-    signal(&child, 15); // SIGTERM: a graceful stop
+    signal(&child, crate::common::Signal::Term); // a graceful stop
     let out = child.wait_with_output().expect("the sink's end");
     assert!(
         out.status.success(),
