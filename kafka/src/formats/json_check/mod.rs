@@ -43,6 +43,7 @@
 //! any grammar, and the grammar still branches on each token. `docs/PERFORMANCE.md` ("A SIMD
 //! validator for the JSON check?") has the numbers.
 
+mod key_twice;
 mod keys;
 #[cfg(test)]
 mod layout_tests;
@@ -53,6 +54,7 @@ mod shape_tests;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use key_twice::key_named_twice;
 use keys::Keys;
 use runs::{plain_run, text_run};
 use shape::Kind;

@@ -17,55 +17,7 @@ pub(super) fn serde_says(b: &[u8]) -> bool {
 /// Whether serde_json, reading `t` with a set of each object's keys (as the emulator does),
 /// finds a key twice (past serde_json's depth of 128 it cannot tell: `false`).
 pub(super) fn names_a_key_twice(t: &str) -> bool {
-    serde_json::from_str::<Strict>(t).is_err_and(|e| e.to_string().contains("duplicate key"))
-}
-
-/// Any JSON value, refusing an object that names a key twice.
-struct Strict;
-
-impl<'de> serde::Deserialize<'de> for Strict {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(Strict)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for Strict {
-    type Value = Strict;
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("JSON")
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Strict, E> {
-        Ok(Strict)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Strict, E> {
-        Ok(Strict)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Strict, E> {
-        Ok(Strict)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Strict, E> {
-        Ok(Strict)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Strict, E> {
-        Ok(Strict)
-    }
-    fn visit_unit<E>(self) -> Result<Strict, E> {
-        Ok(Strict)
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Strict, A::Error> {
-        while a.next_element::<Strict>()?.is_some() {}
-        Ok(Strict)
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Strict, A::Error> {
-        let mut seen = std::collections::HashSet::new();
-        while let Some(k) = a.next_key::<String>()? {
-            if !seen.insert(k) {
-                return Err(serde::de::Error::custom("duplicate key"));
-            }
-            a.next_value::<Strict>()?;
-        }
-        Ok(Strict)
-    }
+    super::key_twice::key_named_twice(t).is_some()
 }
 
 fn agree(b: &[u8]) {
