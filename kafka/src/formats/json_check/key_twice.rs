@@ -14,7 +14,7 @@ const TWICE: &str = "key named twice: ";
 /// The first key `text` (JSON) names twice in one object, as a JSON string (escaped, so a
 /// control character in it stays visible); `None` when there is none or serde_json cannot
 /// read `text`.
-pub(crate) fn key_named_twice(text: &str) -> Option<String> {
+pub fn key_named_twice(text: &str) -> Option<String> {
     let e = serde_json::from_str::<Strict>(text).err()?.to_string();
     let at = e.find(TWICE)? + TWICE.len();
     // serde_json appends " at line L column C".

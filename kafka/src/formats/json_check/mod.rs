@@ -54,7 +54,7 @@ mod shape_tests;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use key_twice::key_named_twice;
+pub use key_twice::key_named_twice;
 use keys::Keys;
 use runs::{plain_run, text_run};
 use shape::Kind;
