@@ -23,9 +23,7 @@ fn value(n: i64) -> (String, bool) {
         3 => format!(r#"{{"id":{n},"kind":"k","amount":1,"\u0061mount":2}}"#),
         4 => format!(r#"{{"id":{n},"kind":"k","extra":{{{many},"k7":0}}}}"#),
         // Equal keys in distinct objects, and keys differing only in case: one row.
-        5 => format!(
-            r#"{{"id":{n},"kind":"k","extra":{{"kind":{{"kind":1}},"Kind":2,{many}}}}}"#
-        ),
+        5 => format!(r#"{{"id":{n},"kind":"k","extra":{{"kind":{{"kind":1}},"Kind":2,{many}}}}}"#),
         _ => format!(r#"{{"id":{n},"kind":"k","amount":{n}}}"#),
     };
     (v, matches!(n % 6, 1..=4))

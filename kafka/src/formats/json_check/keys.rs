@@ -18,7 +18,7 @@ use std::collections::HashSet;
 /// Keys of one object compared one by one before a hash set is built.
 pub(super) const LINEAR_KEYS: usize = 8;
 /// The most keys of one object tracked.
-pub(super) const MOST_KEYS: usize = 4_096;
+pub(super) const MOST_KEYS: usize = 65_536;
 
 /// The keys of the objects open around the scan, innermost last.
 #[derive(Default)]
