@@ -20,6 +20,9 @@ pub(super) const LINEAR_KEYS: usize = 8;
 /// The most keys of one object tracked.
 pub(super) const MOST_KEYS: usize = 65_536;
 
+/// An object's keys as a set, once it has more than [`LINEAR_KEYS`].
+type KeySet<'a> = HashSet<Cow<'a, [u8]>>;
+
 /// The keys of the objects open around the scan, innermost last.
 #[derive(Default)]
 pub(super) struct Keys<'a> {
@@ -27,7 +30,7 @@ pub(super) struct Keys<'a> {
     keys: Vec<Cow<'a, [u8]>>,
     /// For each open object: where its keys start in `keys`, and its set once it has more than
     /// [`LINEAR_KEYS`].
-    objects: Vec<(usize, Option<HashSet<Cow<'a, [u8]>>>)>,
+    objects: Vec<(usize, Option<KeySet<'a>>)>,
 }
 
 impl<'a> Keys<'a> {
@@ -61,7 +64,7 @@ impl<'a> Keys<'a> {
         } else if self.keys[*start..].contains(&key) {
             return false;
         } else if seen + 1 > LINEAR_KEYS {
-            let mut all: HashSet<_> = self.keys[*start..].iter().cloned().collect();
+            let mut all: KeySet<'a> = self.keys[*start..].iter().cloned().collect();
             all.insert(key.clone());
             *set = Some(all);
         }
