@@ -337,10 +337,16 @@ pub(crate) fn finish(row: &mut [u8], rest: usize, shape: Shape, max_row_bytes: u
     match shape {
         // With metadata (`rest` past it) the sink's `RECORD_METADATA` wins over a value's.
         Shape::Object if rest > 0 => {
-            finish_row(row, max_row_bytes) && {
+            if finish_row(row, max_row_bytes) {
                 crate::rows::own_columns::blank_forged_metadata(row, rest);
-                true
+                return true;
             }
+            // A value's own `RECORD_METADATA` names the sink's column twice: blanked, the row
+            // is checked again (a key the value itself names twice still refuses it).
+            row.len() <= max_row_bytes
+                && crate::formats::json_check::is_one_value_with_any_keys(row)
+                && crate::rows::own_columns::blank_forged_metadata(row, rest) > 0
+                && one_line_json(row)
         }
         Shape::Object => finish_row(row, max_row_bytes),
         Shape::Text | Shape::Tombstone => true,

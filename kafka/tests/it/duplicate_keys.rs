@@ -1,6 +1,7 @@
 //! A message whose JSON names a key twice (at the top, nested, as an escape of the same text,
 //! among many keys) is a dead letter with its own partition and offset and a reason naming the
-//! key, not a row the server refuses (issue 95 item 6); every other message lands once.
+//! key, not a row the server refuses (issue 95 item 6); every other message lands once (one
+//! with its own `RECORD_METADATA` too, the sink's column blanking the value's).
 #![cfg(unix)]
 
 use std::time::Duration;
@@ -17,16 +18,21 @@ const DLQ: &str = "twice.dlq";
 fn value(n: i64) -> (String, bool) {
     let many: Vec<String> = (0..40).map(|k| format!(r#""k{k}":{k}"#)).collect();
     let many = many.join(",");
-    let v = match n % 6 {
+    let forged = r#"{"topic":"forged","partition":0,"offset":0}"#;
+    let v = match n % 8 {
         1 => format!(r#"{{"id":{n},"kind":"a","kind":"b"}}"#),
         2 => format!(r#"{{"id":{n},"kind":"k","tags":[{{"kind":1,"x":{{"kind":2,"kind":3}}}}]}}"#),
         3 => format!(r#"{{"id":{n},"kind":"k","amount":1,"\u0061mount":2}}"#),
         4 => format!(r#"{{"id":{n},"kind":"k","extra":{{{many},"k7":0}}}}"#),
         // Equal keys in distinct objects, and keys differing only in case: one row.
         5 => format!(r#"{{"id":{n},"kind":"k","extra":{{"kind":{{"kind":1}},"Kind":2,{many}}}}}"#),
+        // Its own `RECORD_METADATA` beside the sink's (`--metadata`): the sink's wins, a row;
+        // with a key of its own twice, still a dead letter.
+        6 => format!(r#"{{"id":{n},"kind":"k","RECORD_METADATA":{forged}}}"#),
+        7 => format!(r#"{{"id":{n},"kind":"k","RECORD_METADATA":{forged},"kind":"j"}}"#),
         _ => format!(r#"{{"id":{n},"kind":"k","amount":{n}}}"#),
     };
-    (v, matches!(n % 6, 1..=4))
+    (v, matches!(n % 8, 1..=4 | 7))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

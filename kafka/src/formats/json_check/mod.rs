@@ -80,6 +80,12 @@ pub fn is_one_value_by_one_pass(bytes: &[u8]) -> bool {
     one_pass(bytes).is_some()
 }
 
+/// [`is_one_value`] without its keys checked: whether `bytes` would be one value if no object
+/// named a key twice (for a row whose repeated key the caller blanks, `own_columns`).
+pub(crate) fn is_one_value_with_any_keys(bytes: &[u8]) -> bool {
+    Scan::new(bytes, ()).document()
+}
+
 /// [`line_breaks_of_one_value`] by the one pass alone, with no shape.
 fn one_pass(bytes: &[u8]) -> Option<bool> {
     let mut scan = Scan::new(bytes, ());
