@@ -233,9 +233,60 @@ pub fn reserved_json_object(reserved: &str, value: &str, rest: &str) -> String {
     format!("{{\"{reserved}\":{value},{rest}}}")
 }
 
+/// Spellings of one key that a JSON reader takes as the same text: plain, and escaped.
+const SAME_KEY: [[&str; 2]; 4] = [
+    ["a", "\\u0061"],
+    ["\u{e9}t\u{e9}", "\\u00e9t\\u00E9"],
+    ["\u{1F600}", "\\uD83D\\uDE00"],
+    ["a\\nb", "a\\u000ab"],
+];
+
+/// A JSON object of `rest` (its members, without braces) and one that names a key twice:
+/// nested up to 64 deep in objects and arrays, among up to 5,000 keys, or the same text
+/// spelled once plainly and once as escapes (`"a"` and `"\u0061"`).
+pub fn key_twice_json(rest: &str, rng: &mut Rng) -> String {
+    let (first, second) = {
+        let same = SAME_KEY[rng.below(SAME_KEY.len() as u64) as usize];
+        let flip = rng.one_in(2);
+        (same[usize::from(flip)], same[usize::from(!flip)])
+    };
+    let n = match rng.below(3) {
+        0 => 1,
+        1 => rng.range(2, 9) as usize,
+        _ => rng.range(9, 5_000) as usize,
+    };
+    let at = rng.below(n as u64 + 1) as usize;
+    let mut members: Vec<String> = (0..n).map(|k| format!("\"k{k}\":{k}")).collect();
+    members.insert(at, format!("\"{first}\":1"));
+    members.push(format!("\"{second}\":2"));
+    let mut inner = format!("{{{}}}", members.join(","));
+    for d in 0..rng.below(65) {
+        inner = if d % 2 == 0 {
+            format!("{{\"x\":{d},\"in\":{inner}}}")
+        } else {
+            format!("[{d},{inner}]")
+        };
+    }
+    format!("{{{rest},\"nested\":{inner}}}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_twice_is_valid_json_naming_its_key_twice() {
+        let mut rng = Rng::new(7);
+        for _ in 0..50 {
+            let v = key_twice_json("\"id\":1", &mut rng);
+            let parsed: serde_json::Value = serde_json::from_str(&v).expect("valid JSON");
+            assert_eq!(parsed["id"], 1, "{v}");
+            let both = SAME_KEY.iter().any(|[plain, escaped]| {
+                v.contains(&format!("\"{plain}\":")) && v.contains(&format!("\"{escaped}\":"))
+            });
+            assert!(both, "one key, spelled plainly and escaped: {v}");
+        }
+    }
 
     #[test]
     fn nesting_closes_what_it_opens() {

@@ -75,7 +75,7 @@ pub use connector::config_file::{
 pub use connector::create_tables::statement as create_table_statement;
 pub use error::{Detail, Error, Result};
 pub use formats::avro_depth::STACK_BYTES;
-pub use formats::json_check::{is_one_value, is_one_value_by_one_pass};
+pub use formats::json_check::{is_one_value, is_one_value_by_one_pass, key_named_twice};
 pub use ops::malloc::keep_freed_memory;
 pub use ops::metrics::{install as install_metrics, serve as serve_metrics, Health};
 pub use rows::layout::LayoutKind;

@@ -130,6 +130,9 @@ pub(crate) fn reason(record: &Record<'_>, options: RowOptions) -> Option<String>
             "the value is not JSON ({e}): a row must be a JSON object"
         ));
     }
+    if let Some(why) = key_twice_reason(text) {
+        return Some(why);
+    }
     let body = value.trim_ascii();
     if body.first() != Some(&b'{') {
         let kind = match body.first() {
@@ -157,6 +160,16 @@ pub(crate) fn reason(record: &Record<'_>, options: RowOptions) -> Option<String>
         ));
     }
     None
+}
+
+/// The dead letter's reason for a value (JSON) whose object names a key twice, which the
+/// server refuses as a row error (`json_check`'s `keys`).
+fn key_twice_reason(text: &str) -> Option<String> {
+    let key = crate::formats::json_check::key_named_twice(text)?;
+    Some(format!(
+        "the value names the key {key} twice in one object (Snowflake refuses such JSON): \
+         give each key once"
+    ))
 }
 
 /// What [`write_row`] did with a message.
@@ -324,10 +337,16 @@ pub(crate) fn finish(row: &mut [u8], rest: usize, shape: Shape, max_row_bytes: u
     match shape {
         // With metadata (`rest` past it) the sink's `RECORD_METADATA` wins over a value's.
         Shape::Object if rest > 0 => {
-            finish_row(row, max_row_bytes) && {
+            if finish_row(row, max_row_bytes) {
                 crate::rows::own_columns::blank_forged_metadata(row, rest);
-                true
+                return true;
             }
+            // A value's own `RECORD_METADATA` names the sink's column twice: blanked, the row
+            // is checked again (a key the value itself names twice still refuses it).
+            row.len() <= max_row_bytes
+                && crate::formats::json_check::is_one_value_with_any_keys(row)
+                && crate::rows::own_columns::blank_forged_metadata(row, rest) > 0
+                && one_line_json(row)
         }
         Shape::Object => finish_row(row, max_row_bytes),
         Shape::Text | Shape::Tombstone => true,
@@ -389,6 +408,9 @@ pub(crate) fn content_reason(
                     "the value is not JSON ({e}): RECORD_CONTENT takes one JSON value; give \
                      --value-format string to store text as a JSON string"
                 ));
+            }
+            if let Some(why) = key_twice_reason(text) {
+                return Some(why);
             }
             value.len()
         }

@@ -220,8 +220,9 @@ async fn a_number_too_long_for_its_text_column_is_a_dead_letter_measured_not_wri
 }
 
 /// Issue 81, item 3: a map written into a text column is written as Jackson writes it, its
-/// keys de-duplicated in linear time: 60,000 keys (and one given twice, its last value kept)
-/// land within a CPU limit of 10 s (`RLIMIT_CPU`: the sink is killed past it). A search of the
+/// keys de-duplicated in linear time: 60,000 keys land within a CPU limit of 10 s (a JSON value
+/// that gives a key twice is a dead letter before it gets here since issue 95 item 6, as
+/// Snowflake refuses such JSON: `duplicate_keys.rs`) (`RLIMIT_CPU`: the sink is killed past it). A search of the
 /// keys seen so far for each key cost 13.9 s of CPU for 100,000 keys (release build).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_map_of_many_keys_into_a_text_column_is_written_in_linear_time() {
@@ -236,7 +237,7 @@ async fn a_map_of_many_keys_into_a_text_column_is_written_in_linear_time() {
     for i in 0..KEYS {
         value.push_str(&format!("\"k{i}\":{i},"));
     }
-    value.push_str(r#""k0":"again"}}"#);
+    value.push_str(r#""last":"again"}}"#);
     produce(&lab, "maps", &[&value, r#"{"a": "after"}"#]).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let file = v3_shape(dir.path(), "maps", "MAPS");
@@ -273,9 +274,9 @@ async fn a_map_of_many_keys_into_a_text_column_is_written_in_linear_time() {
     let text = rows[0][0].as_str().expect("the map as text");
     let map: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(text).expect("JSON text");
-    assert_eq!(map.len(), KEYS);
-    assert_eq!(map["k0"], json!("again"));
-    assert!((1..KEYS).all(|i| map[&format!("k{i}")] == json!(i)));
+    assert_eq!(map.len(), KEYS + 1);
+    assert_eq!(map["last"], json!("again"));
+    assert!((0..KEYS).all(|i| map[&format!("k{i}")] == json!(i)));
     assert_eq!(rows[1][0], json!("after"));
 }
 

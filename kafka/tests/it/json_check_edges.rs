@@ -1,6 +1,6 @@
 //! The row check's edges (`snowpipe_kafka::is_one_value`, `kafka/src/formats/json_check/mod.rs`)
 //! against what it must agree with, `std::str::from_utf8` then `serde_json` into
-//! `IgnoredAny`: every byte that stops its 16-byte scan at every offset of three blocks, UTF-8
+//! `IgnoredAny` with no object naming a key twice: every byte that stops its 16-byte scan at every offset of three blocks, UTF-8
 //! (valid, invalid, cut short) at every offset, and long strings with a byte flipped; quotes,
 //! escapes, backslash runs of 1 to 130, UTF-8, control bytes and numbers at every offset
 //! across 64-byte edges; rows of many blocks with a byte flipped. The
@@ -10,11 +10,15 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::de::IgnoredAny;
-use snowpipe_kafka::is_one_value;
+use snowpipe_kafka::{is_one_value, key_named_twice};
 
-/// What the sink checked with before, and what [`is_one_value`] must agree with.
+/// What the sink checked with before, and what [`is_one_value`] must agree with: serde_json,
+/// and no object naming a key twice (serde_json with a set of each object's keys, as the
+/// emulator reads a row).
 fn serde_says(b: &[u8]) -> bool {
-    std::str::from_utf8(b).is_ok_and(|t| serde_json::from_slice::<IgnoredAny>(t.as_bytes()).is_ok())
+    std::str::from_utf8(b).is_ok_and(|t| {
+        serde_json::from_slice::<IgnoredAny>(t.as_bytes()).is_ok() && key_named_twice(t).is_none()
+    })
 }
 
 fn agree(b: &[u8]) {
@@ -283,4 +287,44 @@ fn long_rows_with_a_byte_flipped_are_decided_as_serde_json_decides_them() {
         checked.1 > 100,
         "{checked:?}: the flips made too few errors"
     );
+}
+
+/// Objects that name a key twice, at any depth and as any escape of one text, among many keys
+/// (past the check's linear compare), are refused, and serde_json's reading finds the key;
+/// the same objects with the key once pass.
+#[test]
+fn a_key_twice_anywhere_is_refused() {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed());
+    let spellings = [r#""a""#, r#""\u0061""#];
+    for n in [1usize, 3, 8, 9, 40, 500] {
+        for depth in [0usize, 1, 5, 60] {
+            let keys: Vec<String> = (0..n).map(|k| format!(r#""k{k}":{k}"#)).collect();
+            let first = spellings[rng.gen_range(0..spellings.len())];
+            let second = spellings[rng.gen_range(0..spellings.len())];
+            let at = rng.gen_range(0..=n);
+            let mut twice = keys.clone();
+            twice.insert(at, format!("{first}:1"));
+            twice.push(format!("{second}:2"));
+            let mut once = keys.clone();
+            once.insert(at, format!("{first}:1"));
+            let wrap = |members: &[String]| {
+                let mut v = format!("{{{}}}", members.join(","));
+                for d in 0..depth {
+                    v = if d % 2 == 0 {
+                        format!(r#"{{"x":1,"in":{v}}}"#)
+                    } else {
+                        format!("[0,{v}]")
+                    };
+                }
+                v
+            };
+            let bad = wrap(&twice);
+            assert!(!is_one_value(bad.as_bytes()), "{bad}");
+            assert_eq!(key_named_twice(&bad).as_deref(), Some(r#""a""#), "{bad}");
+            agree(bad.as_bytes());
+            let good = wrap(&once);
+            assert!(is_one_value(good.as_bytes()), "{good}");
+            agree(good.as_bytes());
+        }
+    }
 }

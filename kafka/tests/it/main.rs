@@ -15,6 +15,7 @@ mod common;
 mod connector_takeover;
 mod container;
 mod create_tables;
+mod duplicate_keys;
 mod environment;
 mod golden;
 mod headers;

@@ -3,7 +3,11 @@
 //!
 //! **What it accepts** is exactly what `std::str::from_utf8` followed by
 //! `serde_json::from_str::<serde::de::IgnoredAny>` accepts, which is what the sink checked with
-//! before (the property tests below compare the two on generated, mutated and random input):
+//! before (the property tests below compare the two on generated, mutated and random input),
+//! except an object that names a key twice, at any depth, which the server refuses as a row
+//! error and this check therefore refuses too ([`keys`]; a row that walks the whole shape has
+//! the shape's row's keys, checked when it was learned; a row the walk took part of is checked
+//! for keys whole after):
 //!
 //! * RFC 8259 JSON, white space being space, tab, line feed and carriage return;
 //! * any depth: `IgnoredAny` keeps its own stack and no depth limit;
@@ -39,6 +43,8 @@
 //! any grammar, and the grammar still branches on each token. `docs/PERFORMANCE.md` ("A SIMD
 //! validator for the JSON check?") has the numbers.
 
+mod key_twice;
+mod keys;
 #[cfg(test)]
 mod layout_tests;
 mod runs;
@@ -48,6 +54,8 @@ mod shape_tests;
 #[cfg(test)]
 mod tests;
 
+pub use key_twice::key_named_twice;
+use keys::Keys;
 use runs::{plain_run, text_run};
 use shape::Kind;
 
@@ -72,9 +80,16 @@ pub fn is_one_value_by_one_pass(bytes: &[u8]) -> bool {
     one_pass(bytes).is_some()
 }
 
+/// [`is_one_value`] without its keys checked: whether `bytes` would be one value if no object
+/// named a key twice (for a row whose repeated key the caller blanks, `own_columns`).
+pub(crate) fn is_one_value_with_any_keys(bytes: &[u8]) -> bool {
+    Scan::new(bytes, ()).document()
+}
+
 /// [`line_breaks_of_one_value`] by the one pass alone, with no shape.
 fn one_pass(bytes: &[u8]) -> Option<bool> {
     let mut scan = Scan::new(bytes, ());
+    scan.keys = Some(Keys::default());
     scan.document().then_some(scan.breaks)
 }
 
@@ -104,6 +119,9 @@ struct Scan<'a, V> {
     stop_below: usize,
     /// Where the scan stopped for `stop_below`: the objects and arrays still open.
     stopped: Option<(u64, u32)>,
+    /// The keys of the open objects, to refuse a key given twice ([`keys`]); `None` for a
+    /// scan that starts part way through a row (its caller checks the keys after).
+    keys: Option<Keys<'a>>,
 }
 
 /// The open objects (`true`) and arrays (`false`) around the scan, innermost last: 64 levels in
@@ -162,6 +180,7 @@ impl<'a, V: Values> Scan<'a, V> {
             values,
             stop_below: 0,
             stopped: None,
+            keys: None,
         }
     }
 
@@ -207,7 +226,12 @@ impl<'a, V: Values> Scan<'a, V> {
                         }
                         break;
                     }
-                    Some(b'}') if object => stack.pop(),
+                    Some(b'}') if object => {
+                        stack.pop();
+                        if let Some(keys) = &mut self.keys {
+                            keys.close();
+                        }
+                    }
                     Some(b']') if !object => stack.pop(),
                     _ => return false,
                 }
@@ -238,8 +262,13 @@ impl<'a, V: Values> Scan<'a, V> {
                         true
                     } else {
                         stack.push(object);
-                        if object && !self.key() {
-                            return false;
+                        if object {
+                            if let Some(keys) = &mut self.keys {
+                                keys.open();
+                            }
+                            if !self.key() {
+                                return false;
+                            }
                         }
                         // Its first member's value, or its first element.
                         continue;
@@ -281,8 +310,15 @@ impl<'a, V: Values> Scan<'a, V> {
             return false;
         }
         self.i += 1;
+        let start = self.i;
         if !self.string() {
             return false;
+        }
+        let b: &'a [u8] = self.b;
+        if let Some(keys) = &mut self.keys {
+            if !keys.is_new(&b[start..self.i - 1]) {
+                return false;
+            }
         }
         self.white_space();
         if self.peek() != Some(b':') {

@@ -64,7 +64,7 @@
 
 use std::cell::RefCell;
 
-use super::{one_pass, Scan, Stack, Values};
+use super::{keys::Keys, one_pass, Scan, Stack, Values};
 
 /// The longest row whose shape is learned.
 pub(super) const MOST_BYTES: usize = 64 << 10;
@@ -225,6 +225,12 @@ thread_local! {
     static SHAPE: RefCell<Shape> = RefCell::default();
 }
 
+/// Whether `bytes`, one JSON value, name no key twice in one object ([`super::keys`]): for a
+/// row the walk took part of, whose keys there were not the shape's row's.
+fn keys_once(bytes: &[u8]) -> bool {
+    one_pass(bytes).is_some()
+}
+
 /// [`Shape::check`] with this thread's shape.
 pub(super) fn check_on_this_thread(bytes: &[u8]) -> Option<bool> {
     SHAPE.with(|shape| match shape.try_borrow_mut() {
@@ -263,19 +269,25 @@ impl Shape {
         };
         self.note_poor(at < bytes.len() / POOR_PART);
         if part_way && !self.breaks {
-            // Not learned either; the walk may take the row on again further.
-            return self.resynced(bytes, walk);
+            // Not learned either; the walk may take the row on again further. The keys of
+            // the part the walk took were not the shape's row's: checked after, whole.
+            return self.resynced(bytes, walk).filter(|_| keys_once(bytes));
         }
         if bytes.len() > MOST_BYTES || part_way {
             // A row that leaves the shape part way is not learned: learning the rest costs
             // more than the next row's walk would save, where rows vary.
             let mut scan = Scan::new(bytes, ());
             (scan.i, scan.breaks) = (at, breaks);
+            if !part_way {
+                scan.keys = Some(Keys::default());
+            }
             return scan
                 .resume::<false>(stack, after_value)
-                .then_some(scan.breaks);
+                .then_some(scan.breaks)
+                .filter(|_| !part_way || keys_once(bytes));
         }
         let mut scan = Scan::new(bytes, std::mem::take(&mut self.spans));
+        scan.keys = Some(Keys::default());
         scan.values.clear();
         let ok = scan.resume::<false>(stack, after_value);
         let breaks = scan.breaks;

@@ -7,9 +7,17 @@ use serde::de::IgnoredAny;
 use super::runs::{run, run_bytewise, run_in_words};
 use super::*;
 
-/// What the sink checked with before, and what [`is_one_value`] must agree with.
+/// What the sink checked with before, and what [`is_one_value`] must agree with: serde_json,
+/// and no object naming a key twice ([`names_a_key_twice`]).
 pub(super) fn serde_says(b: &[u8]) -> bool {
-    std::str::from_utf8(b).is_ok_and(|t| serde_json::from_str::<IgnoredAny>(t).is_ok())
+    std::str::from_utf8(b)
+        .is_ok_and(|t| serde_json::from_str::<IgnoredAny>(t).is_ok() && !names_a_key_twice(t))
+}
+
+/// Whether serde_json, reading `t` with a set of each object's keys (as the emulator does),
+/// finds a key twice (past serde_json's depth of 128 it cannot tell: `false`).
+pub(super) fn names_a_key_twice(t: &str) -> bool {
+    super::key_twice::key_named_twice(t).is_some()
 }
 
 fn agree(b: &[u8]) {
@@ -330,5 +338,81 @@ fn digits_in_words_stop_where_the_first_non_digit_stands() {
         let mut scan = Scan::new(&row, ());
         assert_eq!(scan.digits(), bytewise(&row), "{row:?}");
         assert_eq!(scan.i, bytewise(&row));
+    }
+}
+
+/// Objects that name a key twice, at any depth, also as escapes of one text, are refused;
+/// equal values under distinct keys, and one key in distinct objects, pass.
+#[test]
+fn a_key_twice_is_refused() {
+    for b in [
+        &br#"{"a":1,"a":2}"#[..],
+        br#"{"a":1,"\u0061":2}"#,
+        br#"{"x":{"k":[{"a":1,"b":2,"a":3}]}}"#,
+        br#"[1,{"z":{},"z":null}]"#,
+        r#"{"\uD83D\uDE00":1,"😀":2}"#.as_bytes(),
+        br#"{"\n":1,"\u000a":2}"#,
+        br#"{"\"":1,"\u0022":2}"#,
+    ] {
+        assert!(!is_one_value(b), "{}", String::from_utf8_lossy(b));
+        assert!(one_pass(b).is_none(), "{}", String::from_utf8_lossy(b));
+        agree(b);
+    }
+    for b in [
+        &br#"{"a":1,"b":1}"#[..],
+        br#"{"a":{"a":{"a":1}},"b":{"a":2}}"#,
+        br#"[{"a":1},{"a":1}]"#,
+        br#"{"a":"a","A":"a","a ":1}"#,
+    ] {
+        assert!(is_one_value(b), "{}", String::from_utf8_lossy(b));
+        agree(b);
+    }
+}
+
+/// Objects of many keys (past the linear compare, into the set): a key twice anywhere among
+/// them is refused; all distinct pass; past [`keys::MOST_KEYS`] keys are not tracked.
+#[test]
+fn a_key_twice_among_many() {
+    for n in [2, 7, 8, 9, 10, 64, 1_000] {
+        let keys: Vec<String> = (0..n).map(|k| format!("\"k{k}\":{k}")).collect();
+        let distinct = format!("{{{}}}", keys.join(","));
+        assert!(is_one_value(distinct.as_bytes()), "{n}");
+        for twice in [0, n / 2, n - 1] {
+            let row = format!("{{{},\"k{twice}\":0}}", keys.join(","));
+            assert!(!is_one_value(row.as_bytes()), "{n} keys, k{twice} twice");
+            agree(row.as_bytes());
+        }
+    }
+    let n = keys::MOST_KEYS;
+    let keys: Vec<String> = (0..n).map(|k| format!("\"k{k}\":{k}")).collect();
+    let past = format!("{{{},\"x\":1,\"x\":2}}", keys.join(","));
+    assert!(
+        is_one_value(past.as_bytes()),
+        "keys past the cap are not tracked"
+    );
+    let within = format!("{{{},\"k0\":1}}", keys[..n - 1].join(","));
+    assert!(!is_one_value(within.as_bytes()));
+}
+
+/// A key twice after a shape was learned: where the row leaves the shape part way (another
+/// key, a value of another kind, more members), after a handback, and from the start.
+#[test]
+fn a_key_twice_is_refused_along_a_shape() {
+    let learned = br#"{"a":1,"b":{"c":"x","d":[1,2]},"e":true,"f":{"g":1}}"#;
+    for row in [
+        &br#"{"a":1,"b":{"c":"x","d":[1,2]},"e":true,"a":{"g":1}}"#[..],
+        br#"{"a":1,"b":{"c":"x","d":[1,2,3]},"e":true,"f":{"g":1},"a":2}"#,
+        br#"{"a":1,"b":{"c":"x","c":[1,2]},"e":true,"f":{"g":1}}"#,
+        br#"{"a":"s","b":{"c":"x","d":[1,2]},"e":true,"f":{"g":1},"b":0}"#,
+        br#"{"a":1,"b":{"c":"x","d":[1,{"z":1,"z":2}]},"e":true,"f":{"g":1}}"#,
+        br#"{"a":1,"b":{"c":1,"d":[1,2]},"e":true,"f":{"g":1,"g":1}}"#,
+        br#"{"\u0061":1,"a":{"c":"x","d":[1,2]},"e":true,"f":{"g":1}}"#,
+    ] {
+        let mut shape = shape::Shape::default();
+        assert_eq!(shape.check(learned), Some(false));
+        assert_eq!(shape.check(row), None, "{}", String::from_utf8_lossy(row));
+        agree(row);
+        // The refused row leaves the shape as it was: the learned row still walks.
+        assert_eq!(shape.check(learned), Some(false));
     }
 }

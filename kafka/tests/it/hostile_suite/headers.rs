@@ -87,6 +87,6 @@ async fn hostile_headers() {
             (case, vec![good(base + 1), bad, good(base + 2)])
         })
         .collect();
-    let (o, sent) = produce_and_run(&lab, topic, cases).await;
+    let (o, sent) = produce_and_run(&lab, topic, cases, true).await;
     check_run(&lab, &suite, (topic, "HOSTILE_V", DLQ), &o, &sent);
 }

@@ -1,6 +1,8 @@
 //! `hostile_json_values`: hostile JSON values between good ones, into the table with
 //! client-side validation and schema evolution, and the map-into-text class at two sizes for
-//! CPU linearity.
+//! CPU linearity. Values naming a key twice (nested, among many keys, spelled as escapes) also
+//! go through the server's validation (`json_values_key_twice`), where only the sink's JSON
+//! check stands between them and a row error the server refuses (issue 95 item 6).
 
 use std::time::Duration;
 
@@ -64,12 +66,14 @@ fn json_value(class: Class, rng: &mut Rng, id: u64) -> Vec<u8> {
         Class::Claim => {
             v.extend_from_slice(format!(r#"{{"id":{id},"a":"never closed"#).as_bytes());
         }
-        // The sink's own column in a value (item 2), a key twice, a key differing in case.
+        // The sink's own column in a value (item 2), a key twice (at the top; nested, among
+        // many keys or spelled as an escape: issue 95 item 6), a key differing in case.
         Class::Reserved => {
             let forged = r#"{"topic":"forged","partition":0,"offset":0,"CreateTime":0}"#;
-            v = match rng.below(3) {
+            v = match rng.below(4) {
                 0 => gen::reserved_json_object("RECORD_METADATA", forged, &format!(r#""id":{id}"#)),
                 1 => format!(r#"{{"id":{id},"a":"one","a":"two"}}"#),
+                2 => gen::key_twice_json(&format!(r#""id":{id}"#), rng),
                 _ => format!(r#"{{"id":{id},"a":"upper","\"a\"":"quoted lower"}}"#),
             }
             .into_bytes();
@@ -103,9 +107,16 @@ fn json_case(case: &mut Case<Class>) -> Vec<Msg> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_json_values() {
     let topic = "hostile.json";
+    let topic_twice = "hostile.json.twice";
     let linear = ["hostile.linear1", "hostile.linear2"];
     let lab = lab_with_tables(
-        &[(topic, 1), (DLQ, 1), (linear[0], 1), (linear[1], 1)],
+        &[
+            (topic, 1),
+            (topic_twice, 1),
+            (DLQ, 1),
+            (linear[0], 1),
+            (linear[1], 1),
+        ],
         TABLE_DDL,
     )
     .await;
@@ -138,16 +149,39 @@ async fn hostile_json_values() {
                 headers: None,
                 hostile: true,
             };
-            let (o, _) = produce_and_run(&lab, t, vec![(case.clone(), vec![msg])]).await;
+            let (o, _) = produce_and_run(&lab, t, vec![(case.clone(), vec![msg])], true).await;
             runs.push((n as u64, o));
         }
         runs
     };
-    let ((o, sent), runs) = tokio::join!(produce_and_run(&lab, topic, cases), linear_runs);
+    // A key twice, validated by the server: a good message, the hostile one, a good one.
+    let twice = Suite::from_env("json_values_key_twice", 4);
+    let twice_cases: Vec<_> = twice
+        .cases(&[Class::Reserved])
+        .into_iter()
+        .map(|mut case| {
+            let base = 1_000 * (case.index as u64 + 1);
+            let value = gen::key_twice_json(&format!(r#""id":{}"#, base + 500), &mut case.rng);
+            let hostile = Msg {
+                value: value.into_bytes(),
+                headers: None,
+                hostile: true,
+            };
+            (case, vec![good(base + 1), hostile, good(base + 2)])
+        })
+        .collect();
+    let ((o, sent), runs, (o2, sent2)) = tokio::join!(
+        produce_and_run(&lab, topic, cases, true),
+        linear_runs,
+        produce_and_run(&lab, topic_twice, twice_cases, false)
+    );
     let mut failures = attempt(|| check_run(&lab, &suite, (topic, "HOSTILE_V", DLQ), &o, &sent))
         .err()
         .into_iter()
         .collect::<Vec<_>>();
+    failures.extend(
+        attempt(|| check_run(&lab, &twice, (topic_twice, "HOSTILE_V", DLQ), &o2, &sent2)).err(),
+    );
     if let Some(case) = &linear_case {
         failures.extend(
             attempt(|| {

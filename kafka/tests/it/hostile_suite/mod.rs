@@ -61,9 +61,14 @@ fn good(id: u64) -> Msg {
     }
 }
 
-/// The connector file of these runs: v4's shape with client-side validation, schema evolution
-/// and a dead-letter topic.
-fn connector_file(lab: &Lab, topic: &str) -> std::path::PathBuf {
+/// The connector file of these runs: v4's shape with client-side validation (or, without
+/// `client_side`, the server's), schema evolution and a dead-letter topic.
+fn connector_file(lab: &Lab, topic: &str, client_side: bool) -> std::path::PathBuf {
+    let validation = if client_side {
+        "client_side"
+    } else {
+        "server_side"
+    };
     let file = lab.dir().join(format!("{topic}.properties"));
     std::fs::write(
         &file,
@@ -72,7 +77,7 @@ fn connector_file(lab: &Lab, topic: &str) -> std::path::PathBuf {
              key.converter=org.apache.kafka.connect.storage.StringConverter\n\
              value.converter=org.apache.kafka.connect.json.JsonConverter\n\
              value.converter.schemas.enable=false\n\
-             snowflake.validation=client_side\n\
+             snowflake.validation={validation}\n\
              snowflake.compatibility.enable.column.identifier.normalization=true\n\
              snowflake.enable.schematization=true\n\
              errors.tolerance=all\nerrors.deadletterqueue.topic.name={DLQ}\n"
@@ -88,12 +93,14 @@ pub(crate) fn limits() -> Limits {
     l
 }
 
-/// Sends every case's messages to `topic` (partition 0), runs the sink once, and returns the
-/// run and each case's (partition, offset, hostile) of what it sent.
+/// Sends every case's messages to `topic` (partition 0), runs the sink once (validating on the
+/// client when `client_side`), and returns the run and each case's (partition, offset,
+/// hostile) of what it sent.
 async fn produce_and_run(
     lab: &Lab,
     topic: &str,
     cases: Vec<(Case<Class>, Vec<Msg>)>,
+    client_side: bool,
 ) -> (Outcome, Vec<Sent>) {
     let producer = lab.producer().expect("producer");
     let mut sent = Vec::new();
@@ -112,7 +119,7 @@ async fn produce_and_run(
         }
         sent.push((case, at));
     }
-    let file = connector_file(lab, topic);
+    let file = connector_file(lab, topic, client_side);
     let mut cmd = lab.instance_of(&bin(), &format!("{topic}-group"));
     cmd.arg("--connector-config").arg(&file).args([
         "--until-idle",
