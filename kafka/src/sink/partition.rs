@@ -45,8 +45,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use snowpipe_streaming::{Channel, RawRows, RowErrorSummary};
-use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::connector::table_columns::TableCheck;
 use crate::lock;
@@ -175,19 +174,18 @@ impl Worker {
         // (counted by an earlier one, or by another writer) are never counted by a catch-up.
         let status = self.channel.status();
         lock(&self.stats.row_errors).set_baseline(&status);
-        let mut events = self.channel.events();
-        let mut events_open = true;
+        let mut errors = self.channel.row_errors();
         let mut buf = Vec::with_capacity(BATCHES);
         loop {
             tokio::select! {
                 biased;
                 lost = stop.wait() => {
-                    return self.finish(lost, true, last, &mut buf, events, &mut stop).await;
+                    return self.finish(lost, true, last, &mut buf, errors, &mut stop).await;
                 }
                 n = self.batches.recv_many(&mut buf, BATCHES) => {
                     if n == 0 {
                         // The consumer is gone without a revoke: hand over.
-                        return self.finish(false, true, last, &mut buf, events, &mut stop).await;
+                        return self.finish(false, true, last, &mut buf, errors, &mut stop).await;
                     }
                     let first = buf.iter().find(|b| !b.is_empty()).map(|b| b.offset(0));
                     if let (Some(committed), Some(first)) = (opened, first) {
@@ -198,15 +196,15 @@ impl Worker {
                         Ok(()) => {}
                         Err(Halt::End(end)) => return end,
                         Err(Halt::Stopped(lost)) => {
-                            return self.finish(lost, false, last, &mut buf, events, &mut stop).await;
+                            return self.finish(lost, false, last, &mut buf, errors, &mut stop).await;
                         }
                     }
                 }
                 () = commits.changed() => commits.update(&mut sent),
-                event = events.recv(), if events_open => {
-                    // Closed: the channel is closing; nothing more will come.
-                    events_open = !matches!(event, Err(RecvError::Closed));
-                    self.row_errors(event);
+                event = errors.recv(), if !errors.is_ended() => {
+                    if let Some(e) = event {
+                        self.row_errors(&e);
+                    }
                 }
             }
         }
@@ -417,17 +415,10 @@ impl Worker {
         futures_util::future::join_all(letters).await;
     }
 
-    /// Counts rows the server rejected (the SDK logs each report too). A receiver that fell
-    /// behind missed reports: their rows are counted from the channel's status totals.
-    fn row_errors(&self, event: Result<snowpipe_streaming::RowErrorEvent, RecvError>) {
-        match event {
-            Ok(e) => count_row_errors(&self.stats, &self.metrics, |r| r.record(&e)),
-            Err(RecvError::Lagged(_)) => {
-                let status = self.channel.status();
-                count_row_errors(&self.stats, &self.metrics, |r| r.catch_up(&status));
-            }
-            Err(RecvError::Closed) => {}
-        }
+    /// Counts rows the server rejected (the SDK logs each report too; `RowErrors` folds a
+    /// lag into one report, so none is missed).
+    fn row_errors(&self, e: &snowpipe_streaming::RowErrorEvent) {
+        count_row_errors(&self.stats, &self.metrics, |r| r.record(e));
     }
 
     /// The channel failed: another writer has it (or it failed for good). Stop, and let the
@@ -454,7 +445,7 @@ impl Worker {
         drain: bool,
         mut last: KafkaOffset,
         buf: &mut Vec<Batch>,
-        mut events: broadcast::Receiver<snowpipe_streaming::RowErrorEvent>,
+        mut errors: snowpipe_streaming::RowErrors,
         stop: &mut Stop,
     ) -> End {
         let mut sent = InFlight::default();
@@ -476,12 +467,8 @@ impl Worker {
         let (stats, metrics) = (Arc::clone(&self.stats), self.metrics.clone());
         let handed = self.channel.hand_over(timeout).await;
         // Closing polls the status once more: row errors of the last batches arrive now.
-        loop {
-            match events.try_recv() {
-                Ok(e) => count_row_errors(&stats, &metrics, |r| r.record(&e)),
-                Err(broadcast::error::TryRecvError::Lagged(_)) => {}
-                Err(_) => break,
-            }
+        while let Some(e) = errors.try_recv() {
+            count_row_errors(&stats, &metrics, |r| r.record(&e));
         }
         match handed {
             Ok(committed) => {
