@@ -33,6 +33,7 @@ pub(crate) mod glob;
 pub(crate) mod ranges;
 pub(crate) mod spool;
 mod spool_dir;
+pub(crate) mod store_error;
 
 use std::sync::Arc;
 
@@ -113,10 +114,9 @@ pub(crate) async fn resolve(url: &str) -> Result<Vec<Remote>> {
     } else if url.ends_with('/') || key.as_ref().is_empty() {
         list(&store, &key, None, url).await?
     } else {
-        let meta = store
-            .head(&key)
-            .await
-            .with_context(|| format!("cannot read {url}: check the URL and the credentials"))?;
+        let meta = store.head(&key).await.map_err(|e| {
+            anyhow::anyhow!(store_error::explain(&format!("cannot read {url}"), &e))
+        })?;
         vec![meta]
     };
     if found.is_empty() {
@@ -197,7 +197,7 @@ async fn list(
     while let Some(meta) = entries
         .try_next()
         .await
-        .with_context(|| format!("cannot list {url}: check the URL and the credentials"))?
+        .map_err(|e| anyhow::anyhow!(store_error::explain(&format!("cannot list {url}"), &e)))?
     {
         seen += 1;
         if seen > MAX_LISTED {

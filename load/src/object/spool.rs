@@ -247,11 +247,18 @@ impl Spool<'_> {
             .store
             .get_opts(&meta.location, options)
             .await
-            .with_context(|| {
-                format!(
-                    "cannot read bytes {from}..{to} of {name} (when it was overwritten since it \
-                     was listed, run again: it is loaded anew)"
-                )
+            .map_err(|e| match e {
+                object_store::Error::Precondition { .. }
+                | object_store::Error::NotModified { .. } => {
+                    anyhow::anyhow!(
+                        "cannot read bytes {from}..{to} of {name}: it was overwritten since it \
+                         was listed; run again: it is loaded anew"
+                    )
+                }
+                e => anyhow::anyhow!(super::store_error::explain(
+                    &format!("cannot read bytes {from}..{to} of {name}"),
+                    &e
+                )),
             })?;
         if let Some(file) = self.file.as_mut() {
             file.seek(std::io::SeekFrom::Start(from)).await?;

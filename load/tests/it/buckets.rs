@@ -2,7 +2,9 @@
 //! a glob over a prefix of NDJSON, CSV and Parquet objects; SIGKILL mid-load and a rerun;
 //! SIGKILL at seeded instants of a load of objects in ranges on many lanes, then reruns
 //! (`LOAD_KILLS=N` kills more often, `LOAD_CRASH_SEED=N` tries other instants); an object
-//! overwritten between runs. Every count is the table's, through the emulator's SQL.
+//! overwritten between runs; a store's errors (plain HTTP refused, no such bucket, a key
+//! `object_store` cannot read) as one short line naming the cause and the fix. Every count is
+//! the table's, through the emulator's SQL.
 #![cfg(unix)]
 
 use std::path::Path;
@@ -194,4 +196,49 @@ fn a_url_that_names_nothing_is_an_error_naming_it() {
         "{}",
         run.stderr
     );
+}
+
+/// Each common cause is one short line naming it and its fix, with nothing the store sent
+/// reaching stderr raw (before: 600 characters of one URL three times, "check the URL and the
+/// credentials" for every cause, an ESC of a key printed as is).
+#[test]
+fn a_stores_errors_are_one_line_naming_the_cause_and_the_fix() {
+    let Some(moto) = Moto::start() else { return };
+    let mut lab = lab_with(&moto);
+    moto.put("exports", "ok/part-0.ndjson", ndjson(0..10).into_bytes());
+    moto.put_raw(
+        "exports",
+        "bad/x/%2E%2E/y.ndjson",
+        ndjson(10..20).as_bytes(),
+    );
+    moto.put_raw(
+        "exports",
+        "esc/%1B%5B31mred.ndjson",
+        ndjson(20..30).as_bytes(),
+    );
+    let check = |run: &crate::common::Run, want: &str| {
+        assert_ne!(run.code, Some(0), "{run:#?}");
+        let line = run
+            .stderr
+            .lines()
+            .find(|l| l.contains("error"))
+            .unwrap_or_default();
+        assert!(
+            line.contains(want),
+            "{want:?} not in {line:?}\n{}",
+            run.stderr
+        );
+        assert!(line.len() < 600, "{} characters: {line}", line.len());
+        assert!(!run.stderr.contains('\u{1b}'), "a raw ESC: {}", run.stderr);
+    };
+    let bad = lab.load(&[Path::new("s3://exports/bad/")], &[]);
+    check(&bad, "narrower prefix");
+    let esc = lab.load(&[Path::new("s3://exports/esc/")], &[]);
+    check(&esc, "narrower prefix");
+    let nob = lab.load(&[Path::new("s3://no-such-bucket/ok/")], &[]);
+    check(&nob, "no such bucket");
+    lab.env.retain(|(k, _)| k != "AWS_ALLOW_HTTP");
+    let http = lab.load(&[Path::new("s3://exports/ok/")], &[]);
+    check(&http, "AWS_ALLOW_HTTP=true");
+    assert_eq!(lab.count(), 0, "nothing loaded by a failed listing");
 }

@@ -117,6 +117,28 @@ impl Moto {
             .unwrap();
     }
 
+    /// Writes `body` under the key `encoded` names once percent-decoded (a plain PUT: moto
+    /// does not check signatures), so a test can make keys `object_store` cannot (`..`, ESC).
+    pub(crate) fn put_raw(&self, bucket: &str, encoded: &str, body: &[u8]) {
+        let addr = self.endpoint.trim_start_matches("http://");
+        let mut s = TcpStream::connect(addr).expect("connect to moto");
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        write!(
+            s,
+            "PUT /{bucket}/{encoded} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        s.write_all(body).unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "put {encoded}: {answer}"
+        );
+    }
+
     fn store(&self, bucket: &str) -> Arc<AmazonS3> {
         Arc::new(
             AmazonS3Builder::new()
