@@ -338,6 +338,9 @@ async fn serve(a: ServeArgs) -> Result<(), Failure> {
     if a.accept_any_key {
         snowpipe_cli_support::log::notice(tracing::Level::WARN, TARGET, "WARNING: --accept-any-key accepts ANY bearer token without checking it. This emulator is INSECURE; use it only for local quick starts.");
     }
+    // Listened for before `listening on` announces the server: a SIGTERM sent right after the
+    // line shuts down cleanly instead of killing the process by the signal's default action.
+    let stop = snowpipe_cli_support::signal::terminated();
     let emu = Emulator::start(cfg).await.map_err(|e| Failure::of(&e))?;
     println!("listening on {}", emu.url());
     if let Some(p) = emu.ca_path() {
@@ -350,7 +353,7 @@ async fn serve(a: ServeArgs) -> Result<(), Failure> {
         use std::io::Write;
         let _ = std::io::stdout().flush();
     }
-    snowpipe_cli_support::signal::terminated().await;
+    stop.await;
     snowpipe_cli_support::log::notice(tracing::Level::INFO, TARGET, "shutting down");
     emu.shutdown().await;
     Ok(())

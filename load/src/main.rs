@@ -290,8 +290,9 @@ async fn run(args: LoadArgs) -> Result<bool> {
         (None, None) => bail!("pass --pipe P (or --table T for its default pipe)"),
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let terminated = terminated();
     tokio::spawn(async move {
-        terminated().await;
+        terminated.await;
         let _ = stop_tx.send(true);
     });
     let total: u64 = inputs

@@ -414,13 +414,15 @@ impl Serve {
         config.sink = self.sink;
         config.limits = self.limits;
         config.strict_offsets = true;
+        // Listened for before the line announces the server (see `signal::terminated`).
+        let stop = terminated();
         let emulator = Emulator::start(config)
             .await
             .context("cannot start the emulator")?;
         println!("listening on {}", emulator.url());
         use std::io::Write as _;
         let _ = std::io::stdout().flush();
-        terminated().await;
+        stop.await;
         emulator.shutdown().await;
         Ok(())
     }

@@ -320,9 +320,11 @@ async fn emulator_process(args: &SoakArgs, port: u16) -> Result<()> {
     cfg.scoped_token_ttl = args.token_ttl;
     let pair = snowpipe_emulator::KeyPair::from_seed(args.seed)?;
     cfg.public_keys.push(pair.public_key_pem().to_owned());
+    // Listened for before the line announces the server (see `signal::terminated`).
+    let stop = snowpipe_cli_support::signal::terminated();
     let emu = snowpipe_emulator::Emulator::start(cfg).await?;
     eprintln!("listening on {}", emu.url());
-    snowpipe_cli_support::signal::terminated().await;
+    stop.await;
     emu.shutdown().await;
     Ok(())
 }
