@@ -27,6 +27,7 @@ use snowpipe_kafka::demo::{Lab, DATABASE, PIPE, SCHEMA};
 
 use crate::common::{bin, lab, produce_events, wait_landed};
 
+mod builder_context;
 mod licences;
 
 const TOPIC: &str = "orders";
