@@ -27,6 +27,7 @@ use snowpipe_hostile::{check, Case, Input, Limits, Outcome, Rng, Suite, MIB};
 use crate::common::Lab;
 
 mod parquet_files;
+mod spool_plants;
 use parquet_files::pq_file;
 
 /// `snowpipe load` runs with the SDK's default memory budget.
