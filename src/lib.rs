@@ -150,7 +150,9 @@ pub(crate) mod transport;
 mod wire_time;
 
 pub use auth::AuthorizationType;
-pub use channel::{Channel, ChannelStatus, CloseOptions, RowErrorEvent, RowErrorSummary};
+pub use channel::{
+    Channel, ChannelStatus, CloseOptions, RowErrorEvent, RowErrorSummary, ServerChannelStatus,
+};
 pub use channel::{OpenChannelOptions, Positions, RawRows, RowErrors, Rows};
 pub use client::{MemoryReservation, Pipe, StreamingIngestClient};
 pub use compression::Compression;

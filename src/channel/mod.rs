@@ -296,7 +296,9 @@ pub use input::Positions;
 pub use options::OpenChannelOptions;
 pub use raw_rows::RawRows;
 pub use row_errors::RowErrors;
-pub use status::{ChannelStatus, CloseOptions, RowErrorEvent, RowErrorSummary};
+pub use status::{
+    ChannelStatus, CloseOptions, RowErrorEvent, RowErrorSummary, ServerChannelStatus,
+};
 
 pub(crate) use names::validate_channel_name;
 pub(crate) use runtime::ChannelRuntime;

@@ -1,6 +1,7 @@
-//! Public status types of a channel: [`ChannelStatus`], [`RowErrorEvent`], [`CloseOptions`],
-//! and [`RowErrorSummary`] (what a subscriber of [`Channel::events`](crate::Channel::events)
-//! learned about the rows the server rejected).
+//! Public status types of a channel: [`ChannelStatus`] (an open channel's, the server's part
+//! and the client's) and [`ServerChannelStatus`] (the server's part alone, of any channel by
+//! name), [`RowErrorEvent`], [`CloseOptions`], and [`RowErrorSummary`] (what a subscriber of
+//! [`Channel::events`](crate::Channel::events) learned about the rows the server rejected).
 
 use std::time::Duration;
 
@@ -9,10 +10,56 @@ use serde::Serialize;
 use crate::api::ChannelStatusWire;
 use crate::OffsetToken;
 
-/// A snapshot of one channel: what the server last reported plus the client-side buffers.
+/// What the server reports of one channel: its committed offset token, its state and its
+/// row counts. [`Pipe::channel_statuses`](crate::Pipe::channel_statuses) answers these for
+/// channels by name, open in this client or not; an open channel's
+/// [`ChannelStatus`] carries the same fields beside its client-side ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerChannelStatus {
+    /// The last offset token the server reports committed.
+    pub committed_offset_token: Option<OffsetToken>,
+    /// The server's `channel_status_code` (`"SUCCESS"` when healthy).
+    pub status_code: Option<String>,
+    /// Rows inserted into the table over the channel's life.
+    pub rows_inserted: u64,
+    /// Rows parsed by the server.
+    pub rows_parsed: u64,
+    /// Rows the server rejected.
+    pub rows_error_count: u64,
+    /// Message of the server's last row error.
+    pub last_error_message: Option<String>,
+    /// The failing row is at or before this offset token.
+    pub last_error_offset_upper_bound: Option<OffsetToken>,
+    /// When the last row error happened (epoch milliseconds).
+    pub last_error_timestamp_ms: Option<i64>,
+}
+
+impl ServerChannelStatus {
+    /// The wire's `ChannelStatusWire`, as the REST layer read it: the one place a status the
+    /// server sent becomes a public one.
+    pub(crate) fn from_wire(w: ChannelStatusWire) -> Self {
+        Self {
+            committed_offset_token: w.last_committed_offset_token.map(OffsetToken::from_wire),
+            status_code: w.channel_status_code,
+            rows_inserted: w.rows_inserted.unwrap_or(0),
+            rows_parsed: w.rows_parsed.unwrap_or(0),
+            rows_error_count: w.rows_error_count.unwrap_or(0),
+            last_error_message: w.last_error_message,
+            last_error_offset_upper_bound: w
+                .last_error_offset_upper_bound
+                .map(OffsetToken::from_wire),
+            last_error_timestamp_ms: w.last_error_timestamp_ms,
+        }
+    }
+}
+
+/// A snapshot of one open channel: what the server last reported plus the client-side
+/// buffers.
 ///
 /// Server fields come from the open response and from the client's commit poller; they are
-/// as fresh as the last poll.
+/// as fresh as the last poll. [`server`](Self::server) gives them as a
+/// [`ServerChannelStatus`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ChannelStatus {
@@ -57,23 +104,34 @@ pub struct ChannelStatus {
 }
 
 impl ChannelStatus {
-    /// The server's report of a channel (the wire's `ChannelStatusWire`, as the REST layer
-    /// read it) as a status, its client-side fields zero: the one place a status the server
-    /// sent becomes the public one (a channel's [`status`](crate::Channel::status) and the
-    /// statuses by name of [`Pipe::channel_statuses`](crate::Pipe::channel_statuses)).
+    /// An open channel's status from what the server reported, its client-side fields zero
+    /// (the poller fills them).
     pub(crate) fn from_server(w: ChannelStatusWire) -> Self {
+        let s = ServerChannelStatus::from_wire(w);
         Self {
-            committed_offset_token: w.last_committed_offset_token.map(OffsetToken::from_wire),
-            status_code: w.channel_status_code,
-            rows_inserted: w.rows_inserted.unwrap_or(0),
-            rows_parsed: w.rows_parsed.unwrap_or(0),
-            rows_error_count: w.rows_error_count.unwrap_or(0),
-            last_error_message: w.last_error_message,
-            last_error_offset_upper_bound: w
-                .last_error_offset_upper_bound
-                .map(OffsetToken::from_wire),
-            last_error_timestamp_ms: w.last_error_timestamp_ms,
+            committed_offset_token: s.committed_offset_token,
+            status_code: s.status_code,
+            rows_inserted: s.rows_inserted,
+            rows_parsed: s.rows_parsed,
+            rows_error_count: s.rows_error_count,
+            last_error_message: s.last_error_message,
+            last_error_offset_upper_bound: s.last_error_offset_upper_bound,
+            last_error_timestamp_ms: s.last_error_timestamp_ms,
             ..Self::default()
+        }
+    }
+
+    /// The server's part of this status.
+    pub fn server(&self) -> ServerChannelStatus {
+        ServerChannelStatus {
+            committed_offset_token: self.committed_offset_token.clone(),
+            status_code: self.status_code.clone(),
+            rows_inserted: self.rows_inserted,
+            rows_parsed: self.rows_parsed,
+            rows_error_count: self.rows_error_count,
+            last_error_message: self.last_error_message.clone(),
+            last_error_offset_upper_bound: self.last_error_offset_upper_bound.clone(),
+            last_error_timestamp_ms: self.last_error_timestamp_ms,
         }
     }
 }
@@ -331,6 +389,35 @@ impl RowErrorSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An open channel's status and a status by name read the same report the same way, and
+    /// the open channel's server part is that status.
+    #[test]
+    fn the_server_part_of_a_status_is_the_status_by_name() {
+        let wire: ChannelStatusWire = serde_json::from_value(serde_json::json!({
+            "channel_status_code": "SUCCESS",
+            "last_committed_offset_token": "41",
+            "rows_inserted": 40, "rows_parsed": "42", "rows_error_count": 2,
+            "last_error_message": "Numeric value 'x' is not recognized",
+            "last_error_offset_upper_bound": "12", "last_error_timestamp_ms": 1_700_000_000_000_i64,
+            "snowflake_avg_processing_latency_ms": 9
+        }))
+        .unwrap();
+        let by_name = ServerChannelStatus::from_wire(wire.clone());
+        assert_eq!(by_name.committed_offset_token, Some(OffsetToken::from(41)));
+        assert_eq!((by_name.rows_inserted, by_name.rows_parsed), (40, 42));
+        assert_eq!(by_name.rows_error_count, 2);
+        assert_eq!(
+            by_name.last_error_offset_upper_bound,
+            Some(OffsetToken::from(12))
+        );
+        let open = ChannelStatus::from_server(wire);
+        assert_eq!(open.server(), by_name);
+        assert_eq!(
+            (open.buffered_rows, open.recoveries, open.failed),
+            (0, 0, false)
+        );
+    }
 
     fn event(new_errors: u64, total_errors: u64, message: &str, bound: u64) -> RowErrorEvent {
         RowErrorEvent::new("c", new_errors, total_errors)

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::core::ClientCore;
-use crate::channel::{validate_channel_name, ChannelStatus};
+use crate::channel::{validate_channel_name, ServerChannelStatus};
 use crate::transport::{ChannelPath, PipePath};
 use crate::{Error, OffsetToken, Result};
 
@@ -16,14 +16,14 @@ impl ClientCore {
         &self,
         pipe: &PipePath,
         names: &[String],
-    ) -> Result<HashMap<String, ChannelStatus>> {
+    ) -> Result<HashMap<String, ServerChannelStatus>> {
         if names.is_empty() {
             return Ok(HashMap::new());
         }
         let found = self.state.api.bulk_channel_status(pipe, names).await?;
         Ok(found
             .into_iter()
-            .map(|(name, w)| (name, ChannelStatus::from_server(w)))
+            .map(|(name, w)| (name, ServerChannelStatus::from_wire(w)))
             .collect())
     }
 

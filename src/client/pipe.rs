@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::StreamingIngestClient;
-use crate::channel::{Channel, ChannelStatus, OpenChannelOptions};
+use crate::channel::{Channel, OpenChannelOptions, ServerChannelStatus};
 use crate::elastic::ElasticChannel;
 use crate::transport::{default_pipe_name, ChannelPath, ElasticTarget, PipePath};
 use crate::{OffsetToken, Result};
@@ -153,9 +153,9 @@ impl Pipe {
 
     /// The server's status of each named channel of this pipe, by name (one bulk-status
     /// request per 100 names). A channel the server does not know is absent from the map.
-    /// Names are matched as the server reports them (case-sensitively). The client-side
-    /// fields of [`ChannelStatus`] (buffers, recoveries) are zero: use
-    /// [`Channel::status`] for a channel open in this client.
+    /// Names are matched as the server reports them (case-sensitively). The server's part
+    /// alone: [`Channel::status`] adds the client's (buffers, recoveries) for a channel open in
+    /// this client.
     ///
     /// # Errors
     /// [`Error::Server`](crate::Error::Server) when the pipe does not exist or is not
@@ -167,7 +167,7 @@ impl Pipe {
     pub async fn channel_statuses(
         &self,
         channels: &[&str],
-    ) -> Result<HashMap<String, ChannelStatus>> {
+    ) -> Result<HashMap<String, ServerChannelStatus>> {
         let names: Vec<String> = channels.iter().map(|c| (*c).to_owned()).collect();
         self.client.core.statuses(&self.path, &names).await
     }
