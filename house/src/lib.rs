@@ -2,7 +2,8 @@
 //! of each; nothing here is published):
 //!
 //! * the import graph of a crate's `src/` ([`graph`], read by [`walk`]), checked for circles
-//!   ([`circles`]) or for rooms standing on floors ([`floors`]);
+//!   ([`circles`]) or for rooms standing on floors ([`floors`]); a package's rules are one
+//!   [`graph_rules::GraphRules`] and one line, [`graph_rules!`];
 //! * every path a Markdown page quotes exists ([`paths`], on the pages [`markdown`] reads);
 //! * every flag the pages quote for one of our binaries is in its `--help` ([`flags`], with
 //!   its tables in `flag_tables`; a package's test is one line, [`readme_flags!`]);
@@ -31,6 +32,7 @@ mod flag_tables;
 pub mod flags;
 pub mod floors;
 pub mod graph;
+pub mod graph_rules;
 pub mod markdown;
 pub mod module_style;
 pub mod paths;
@@ -71,6 +73,32 @@ macro_rules! caps_inventory {
                 env!("CARGO_MANIFEST_DIR"),
                 &[$(($name, env!(concat!("CARGO_BIN_EXE_", $name)))),+],
             );
+        }
+    };
+}
+
+/// The import-graph tests of the package this is expanded in, from its
+/// [`GraphRules`](graph_rules::GraphRules): `the_rooms_keep_their_rules` (floors, or no room
+/// circle), `no_file_leads_back_to_itself`, and `one_module_style`
+/// ([`module_style::check_package`]). In a package's `src/module_graph_tests.rs`:
+/// `snowpipe_house::graph_rules!(RULES);`.
+#[macro_export]
+macro_rules! graph_rules {
+    ($rules:expr) => {
+        #[test]
+        fn the_rooms_keep_their_rules() {
+            $rules.check_rooms(env!("CARGO_MANIFEST_DIR"));
+        }
+
+        #[test]
+        fn no_file_leads_back_to_itself() {
+            $rules.check_files(env!("CARGO_MANIFEST_DIR"));
+        }
+
+        /// One module style (`foo/mod.rs`), no `#[path]` include from outside the package.
+        #[test]
+        fn one_module_style() {
+            $crate::module_style::check_package(env!("CARGO_MANIFEST_DIR"));
         }
     };
 }
