@@ -5,8 +5,8 @@
 //! directory, waiting for Ctrl-C/SIGTERM, and the one-line report of a channel another writer
 //! took over ([`ownership_lost`]); the command line's common shape ([`cli`]), the names
 //! the generators' catalogs share ([`names`]), the caps on the numbers that size a run
-//! ([`sizing`]), and the shape of the all-in-one runs
-//! ([`all_in_one`]).
+//! ([`sizing`]), the shape of the all-in-one runs ([`all_in_one`]), and one dead-letter
+//! channel ([`dead_letters`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use snowpipe_streaming::ClientBuilder;
 
 pub mod all_in_one;
 pub mod cli;
+pub mod dead_letters;
 pub mod names;
 pub mod say;
 pub mod sizing;

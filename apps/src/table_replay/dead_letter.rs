@@ -27,9 +27,9 @@ use anyhow::{Context, Result};
 use mysql_async::Value;
 use serde_json::{Map, Value as Json};
 use snowpipe_streaming::sql::SqlClient;
-use snowpipe_streaming::{Channel, OffsetToken, StreamingIngestClient};
-use snowpipe_streaming::{Positions, Rows};
+use snowpipe_streaming::StreamingIngestClient;
 
+use crate::common::dead_letters::DeadLetterChannel;
 use crate::common::say::{say, say_warn};
 use crate::table_replay::schema::{self, ident, SourceTable};
 
@@ -261,13 +261,7 @@ pub(super) struct DeadLetters<'a> {
     schema: String,
     pipe: String,
     table: String,
-    channel: Option<Channel>,
-    /// The dead-letter channel's committed key: as it was at open, then as this run's dead
-    /// letters commit.
-    committed: Option<u64>,
-    last_appended: Option<u64>,
-    /// Dead-lettered by this run.
-    pub stored: u64,
+    channel: Option<DeadLetterChannel<u64>>,
     /// Skipped: already in the dead-letter table (committed by an earlier run).
     pub already: u64,
 }
@@ -287,9 +281,6 @@ impl<'a> DeadLetters<'a> {
             pipe: pipe.to_owned(),
             table: table.to_owned(),
             channel: None,
-            committed: None,
-            last_appended: None,
-            stored: 0,
             already: 0,
         }
     }
@@ -299,12 +290,15 @@ impl<'a> DeadLetters<'a> {
         format!("{}.{}.{}", self.database, self.schema, self.pipe)
     }
 
-    async fn open(&mut self) -> Result<&Channel> {
+    /// Dead-lettered by this run.
+    pub(super) fn stored(&self) -> u64 {
+        self.channel.as_ref().map_or(0, DeadLetterChannel::stored)
+    }
+
+    async fn open(&mut self) -> Result<&mut DeadLetterChannel<u64>> {
         if self.channel.is_none() {
-            let channel = self
-                .client
-                .pipe(&self.database, &self.schema, &self.pipe)
-                .open_channel(&channel_name(&self.table))
+            let pipe = self.client.pipe(&self.database, &self.schema, &self.pipe);
+            let channel = DeadLetterChannel::open(&pipe, &channel_name(&self.table))
                 .await
                 .with_context(|| {
                     format!(
@@ -315,18 +309,9 @@ impl<'a> DeadLetters<'a> {
                         self.place()
                     )
                 })?;
-            self.committed = match channel.latest_committed_offset_token() {
-                None => None,
-                Some(t) => Some(t.as_u64().with_context(|| {
-                    format!(
-                        "the dead-letter channel's committed offset token {t} is not a key: was \
-                         it written by another tool?"
-                    )
-                })?),
-            };
             self.channel = Some(channel);
         }
-        Ok(self.channel.as_ref().expect("opened above"))
+        Ok(self.channel.as_mut().expect("opened above"))
     }
 
     /// Dead-letters `rows` (in key order) and logs each once, with its reason; rows already
@@ -338,46 +323,30 @@ impl<'a> DeadLetters<'a> {
         if rows.is_empty() {
             return Ok(());
         }
-        self.open().await?;
+        let place = self.place();
+        let table = self.table.clone();
+        let channel = self.open().await?;
         let now = chrono::Utc::now()
             .format("%Y-%m-%dT%H:%M:%S%.3f+00:00")
             .to_string();
         let mut batch = Vec::with_capacity(rows.len());
+        let mut already = 0;
         for row in rows {
-            if self.committed.is_some_and(|c| row.key <= c) {
-                self.already += 1;
+            if channel.covers(&row.key) {
+                already += 1;
                 continue;
             }
             say_warn!(
-                "{}: row with key {} cannot be replayed ({}); dead-lettered to {}",
-                self.table,
+                "{table}: row with key {} cannot be replayed ({}); dead-lettered to {place}",
                 row.key,
                 row.reason,
-                self.place()
             );
             let key_text = Json::Array(vec![row.key.into()]).to_string();
-            let object = dlq_row(
-                &self.table,
-                row.key,
-                Some(key_text),
-                row.reason,
-                row.raw,
-                &now,
-            );
-            batch.push((object, OffsetToken::from(row.key)));
+            let object = dlq_row(&table, row.key, Some(key_text), row.reason, row.raw, &now);
+            batch.push((object, row.key));
         }
-        let Some(last) = batch.last().and_then(|(_, t)| t.as_u64()) else {
-            return Ok(());
-        };
-        let n = batch.len() as u64;
-        let channel = self.channel.as_ref().expect("opened above");
-        let (rows, tokens): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-        channel
-            .append(Rows::serde(rows), Positions::per_row(tokens))
-            .await
-            .context("dead-letter append failed")?;
-        self.last_appended = Some(last);
-        self.stored += n;
+        channel.append(batch).await?;
+        self.already += already;
         Ok(())
     }
 
@@ -386,18 +355,10 @@ impl<'a> DeadLetters<'a> {
     /// # Errors
     /// When they are not committed within `timeout`.
     pub(super) async fn wait_committed(&mut self, timeout: std::time::Duration) -> Result<()> {
-        let (Some(channel), Some(last)) = (self.channel.as_ref(), self.last_appended) else {
-            return Ok(());
-        };
-        if self.committed.is_some_and(|c| c >= last) {
-            return Ok(());
+        match self.channel.as_mut() {
+            Some(channel) => channel.settle(timeout).await,
+            None => Ok(()),
         }
-        channel
-            .wait_for_commit(&OffsetToken::from(last), timeout)
-            .await
-            .with_context(|| format!("the dead letters were not committed within {timeout:?}"))?;
-        self.committed = Some(last);
-        Ok(())
     }
 
     /// Waits until every dead letter sent is committed, and closes the channel.
@@ -405,21 +366,10 @@ impl<'a> DeadLetters<'a> {
     /// # Errors
     /// When they are not committed within `timeout`, or the close fails.
     pub(super) async fn finish(self, timeout: std::time::Duration) -> Result<()> {
-        let Some(channel) = self.channel else {
-            return Ok(());
-        };
-        if let Some(last) = self.last_appended {
-            channel
-                .wait_for_commit(&OffsetToken::from(last), timeout)
-                .await
-                .with_context(|| {
-                    format!("the dead letters were not committed within {timeout:?}")
-                })?;
+        match self.channel {
+            Some(channel) => channel.close(timeout).await.map(drop),
+            None => Ok(()),
         }
-        channel
-            .close()
-            .await
-            .context("closing the dead-letter channel failed")
     }
 }
 

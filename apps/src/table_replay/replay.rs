@@ -262,7 +262,7 @@ pub(super) async fn replay(
         }
         _ => resumed_after,
     };
-    let (dead_lettered, already_dead_lettered) = (dead_letters.stored, dead_letters.already);
+    let (dead_lettered, already_dead_lettered) = (dead_letters.stored(), dead_letters.already);
     let dead_letter_place = dead_letters.place();
     dead_letters.finish(Duration::from_secs(120)).await?;
     row_errors.catch_up(&channel.status());
@@ -289,10 +289,10 @@ pub(super) async fn replay(
 /// `  dead-lettered 3  rejected 1` (empty when there are none), after the progress line.
 fn bad_rows_progress(dead_letters: &DeadLetters<'_>, row_errors: &RowErrorSummary) -> String {
     let mut s = String::new();
-    if dead_letters.stored + dead_letters.already > 0 {
+    if dead_letters.stored() + dead_letters.already > 0 {
         s.push_str(&format!(
             "  dead-lettered {}",
-            thousands(dead_letters.stored + dead_letters.already)
+            thousands(dead_letters.stored() + dead_letters.already)
         ));
     }
     if row_errors.count() > 0 {

@@ -26,6 +26,8 @@
 use snowpipe_streaming::{Positions, Rows};
 use std::time::Duration;
 
+use crate::common::dead_letters::{DeadLetterChannel, Place};
+
 use anyhow::{Context, Result};
 use snowpipe_streaming::{Channel, OffsetToken, StreamingIngestClient};
 use tokio::time::Instant;
@@ -77,9 +79,23 @@ pub struct Written {
 pub struct Writer {
     rules: Rules,
     readings: Channel,
-    dead_letters: Channel,
+    dead_letters: DeadLetterChannel<SequenceNumber>,
     committed: Option<SequenceNumber>,
-    dead_committed: Option<SequenceNumber>,
+}
+
+/// A record's place: its sequence number (a shard's increase).
+impl Place for SequenceNumber {
+    fn from_token(token: &OffsetToken, channel: &str) -> Result<Self> {
+        SequenceNumber::from_token(token, channel)
+    }
+
+    fn token(&self) -> Result<OffsetToken> {
+        Ok(SequenceNumber::token(self))
+    }
+
+    fn covers(&self, later: &Self) -> bool {
+        later <= self
+    }
 }
 
 impl Writer {
@@ -91,31 +107,38 @@ impl Writer {
     /// # Cancellation
     /// Dropping the future leaves whatever channel was opened to the next open.
     pub async fn open(client: &StreamingIngestClient, target: &Target, stem: &str) -> Result<Self> {
-        let open = |pipe: &str, name: String| {
-            let pipe = client.pipe(&target.database, &target.schema, pipe);
-            async move {
-                pipe.open_channel(&name).await.with_context(|| {
-                    format!(
-                        "cannot open channel {name} on pipe {}.{}.{}",
-                        target.database,
-                        target.schema,
-                        pipe.name()
-                    )
-                })
-            }
+        let on = |pipe: &str, name: &str| {
+            format!(
+                "cannot open channel {name} on pipe {}.{}.{pipe}",
+                target.database, target.schema
+            )
         };
+        let readings_pipe = client.pipe(&target.database, &target.schema, &target.pipe);
+        let letters_pipe = client.pipe(&target.database, &target.schema, &target.dead_letter_pipe);
+        let letters_name = format!("{stem}_DLQ");
         // Both at once: an open is a round trip, and the Lambda handler's are on its deadline.
         let (readings, dead_letters) = tokio::try_join!(
-            open(&target.pipe, stem.to_owned()),
-            open(&target.dead_letter_pipe, format!("{stem}_DLQ")),
+            async {
+                readings_pipe
+                    .open_channel(stem)
+                    .await
+                    .with_context(|| on(&target.pipe, stem))
+            },
+            async {
+                DeadLetterChannel::open(&letters_pipe, &letters_name)
+                    .await
+                    .with_context(|| on(&target.dead_letter_pipe, &letters_name))
+            },
         )?;
-        let (committed, dead_committed) = (committed_of(&readings)?, committed_of(&dead_letters)?);
+        let committed = readings
+            .latest_committed_offset_token()
+            .map(|t| SequenceNumber::from_token(&t, readings.name()))
+            .transpose()?;
         Ok(Writer {
             rules: target.sequences,
             readings,
             dead_letters,
             committed,
-            dead_committed,
         })
     }
 
@@ -143,8 +166,7 @@ impl Writer {
     pub async fn write(&mut self, records: &[Record], deadline: Instant) -> Result<Written> {
         let mut out = Written::default();
         let mut rows: Vec<(KinesisReading, OffsetToken)> = Vec::new();
-        let mut letters: Vec<(DeadLetterRow, OffsetToken)> = Vec::new();
-        let mut last_letter: Option<&SequenceNumber> = None;
+        let mut letters: Vec<(DeadLetterRow, SequenceNumber)> = Vec::new();
         let now = chrono::Utc::now().timestamp().max(0) as u64;
         let mut previous: Option<&SequenceNumber> = None;
         for record in records {
@@ -176,12 +198,7 @@ impl Writer {
                     out.event_ms.push(ms);
                     out.last_appended = Some(record.seq.clone());
                 }
-                Err(_)
-                    if self
-                        .dead_committed
-                        .as_ref()
-                        .is_some_and(|d| record.seq <= *d) =>
-                {
+                Err(_) if self.dead_letters.covers(&record.seq) => {
                     out.skipped += 1;
                 }
                 Err(bad) => {
@@ -189,31 +206,26 @@ impl Writer {
                         "{} {}: not a sensor reading ({bad}); dead-lettered to {}",
                         record.shard_id,
                         record.seq,
-                        self.dead_letters.name()
+                        self.dead_letters.channel().name()
                     );
-                    letters.push((record.dead_letter(&bad), record.seq.token()));
-                    last_letter = Some(&record.seq);
+                    letters.push((record.dead_letter(&bad), record.seq.clone()));
                 }
             }
         }
-        if let Some(last) = last_letter {
+        if let Some((_, last)) = letters.last() {
             let n = letters.len();
-            let name = self.dead_letters.name().to_owned();
-            let (letters, tokens): (Vec<_>, Vec<_>) = letters.into_iter().unzip();
+            let last = last.clone();
             self.dead_letters
-                .append(Rows::serde(letters), Positions::per_row(tokens))
+                .append(letters)
                 .await
-                .with_context(|| format!("dead-lettering {n} records to {name} failed"))?;
+                .with_context(|| format!("dead-lettering {n} records failed"))?;
             let left = deadline
                 .saturating_duration_since(Instant::now())
                 .min(DEAD_LETTER_COMMIT);
             self.dead_letters
-                .wait_for_commit(&last.token(), left)
+                .settle(left)
                 .await
-                .with_context(|| {
-                    format!("the dead letters up to {last} did not commit on {name} in {left:?}")
-                })?;
-            self.dead_committed = Some(last.clone());
+                .with_context(|| format!("the dead letters up to {last} did not commit"))?;
             out.dead_lettered = n;
         }
         if !rows.is_empty() {
@@ -280,7 +292,7 @@ impl Writer {
         let name = self.readings.name().to_owned();
         let (readings, dead_letters) = tokio::join!(
             self.readings.close_with(options.clone()),
-            self.dead_letters.close_with(options)
+            self.dead_letters.discard(options)
         );
         for (e, which) in [(readings.err(), ""), (dead_letters.err(), "_DLQ")] {
             if let Some(e) = e {
@@ -303,7 +315,7 @@ impl Writer {
             .await
             .with_context(|| format!("closing channel {name} failed"))?;
         self.dead_letters
-            .close()
+            .close(Duration::ZERO)
             .await
             .with_context(|| format!("closing channel {name}_DLQ failed"))?;
         Ok(())
@@ -328,11 +340,4 @@ fn reading_of(record: &Record) -> Result<(KinesisReading, i64), BadRecord> {
     // committed, and nothing here reads row errors (`columns.rs`).
     crate::sensor_stream::columns::check(&row.measurement)?;
     Ok((row, ms))
-}
-
-fn committed_of(channel: &Channel) -> Result<Option<SequenceNumber>> {
-    channel
-        .latest_committed_offset_token()
-        .map(|t| SequenceNumber::from_token(&t, channel.name()))
-        .transpose()
 }

@@ -42,10 +42,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde_json::{Map, Value as Json};
-use snowpipe_streaming::{
-    Channel, OffsetToken, Positions, RowErrorSummary, Rows, StreamingIngestClient,
-};
+use snowpipe_streaming::{OffsetToken, RowErrorSummary, StreamingIngestClient};
 
+use crate::common::dead_letters::{DeadLetterChannel, Place};
 use crate::common::say::say_warn;
 use crate::table_replay::cdc::changes::{Op, Origin};
 use crate::table_replay::cdc::key::{self, TokenKey};
@@ -134,18 +133,28 @@ pub(super) struct DeadLetters<'c> {
     database: String,
     schema: String,
     table: String,
-    channel: Option<Channel>,
-    committed: Option<Token>,
+    channel: Option<DeadLetterChannel<Token>>,
     /// The committed snapshot key, with the binlog position its snapshot resumes at, while it
     /// is an earlier run's and a snapshot page may still be at or before it (`dead_resume.rs`
     /// asks the server).
     earlier: Option<(BinlogPos, TokenKey)>,
-    /// Dead-lettered by this run.
-    pub stored: u64,
     /// The channel's rows the server rejected (`rejected.rs`), watched from its opening.
     rejected: Option<Rejected>,
-    /// The last dead letter appended and not yet seen committed.
-    pending: Option<OffsetToken>,
+}
+
+/// A change's place: its token (`token.rs`), compared by [`Token::covers`].
+impl Place for Token {
+    fn from_token(token: &OffsetToken, _channel: &str) -> Result<Self> {
+        Token::parse(token.as_str())
+    }
+
+    fn token(&self) -> Result<OffsetToken> {
+        Ok(OffsetToken::new(self.render())?)
+    }
+
+    fn covers(&self, later: &Self) -> bool {
+        Token::covers(self, later)
+    }
 }
 
 impl<'c> DeadLetters<'c> {
@@ -161,12 +170,14 @@ impl<'c> DeadLetters<'c> {
             schema: schema.to_owned(),
             table: table.to_owned(),
             channel: None,
-            committed: None,
             earlier: None,
-            stored: 0,
             rejected: None,
-            pending: None,
         }
+    }
+
+    /// Dead-lettered by this run.
+    pub(super) fn stored(&self) -> u64 {
+        self.channel.as_ref().map_or(0, DeadLetterChannel::stored)
     }
 
     fn place(&self) -> String {
@@ -182,14 +193,12 @@ impl<'c> DeadLetters<'c> {
         if self.channel.is_some() {
             return Ok(());
         }
-        let channel = self
-            .client
-            .pipe(
-                &self.database,
-                &self.schema,
-                &dead_letter::pipe_name(&self.table),
-            )
-            .open_channel(&channel_name(&self.table))
+        let pipe = self.client.pipe(
+            &self.database,
+            &self.schema,
+            &dead_letter::pipe_name(&self.table),
+        );
+        let channel = DeadLetterChannel::<Token>::open(&pipe, &channel_name(&self.table))
             .await
             .with_context(|| {
                 format!(
@@ -200,11 +209,7 @@ impl<'c> DeadLetters<'c> {
                     self.place()
                 )
             })?;
-        self.committed = channel
-            .latest_committed_offset_token()
-            .map(|t| Token::parse(t.as_str()))
-            .transpose()?;
-        self.earlier = match &self.committed {
+        self.earlier = match channel.covered() {
             Some(Token::Snapshot {
                 resume,
                 key,
@@ -212,7 +217,11 @@ impl<'c> DeadLetters<'c> {
             }) if !key.key.is_empty() => Some((resume.clone(), key.clone())),
             _ => None,
         };
-        self.rejected = Some(Rejected::watch(&self.table, Kind::DeadLetters, &channel));
+        self.rejected = Some(Rejected::watch(
+            &self.table,
+            Kind::DeadLetters,
+            channel.channel(),
+        ));
         self.channel = Some(channel);
         Ok(())
     }
@@ -243,39 +252,30 @@ impl<'c> DeadLetters<'c> {
             return Ok(());
         }
         self.open().await?;
+        let place = self.place();
+        let channel = self.channel.as_mut().expect("opened above");
         let now = chrono::Utc::now()
             .format("%Y-%m-%dT%H:%M:%S%.3f+00:00")
             .to_string();
         let mut batch = Vec::new();
         for d in dead {
-            if self.committed.as_ref().is_some_and(|c| c.covers(&d.token)) {
+            if channel.covers(&d.token) {
                 continue;
             }
             say_warn!(
-                "{}: the change of key {} cannot be written ({}); dead-lettered to {}",
+                "{}: the change of key {} cannot be written ({}); dead-lettered to {place}",
                 self.table,
                 d.key_text,
                 d.reason,
-                self.place()
             );
             let object =
                 dead_letter::dlq_row(&self.table, d.key, d.key_json, d.reason, d.raw, &now);
-            batch.push((object, OffsetToken::new(d.token.render())?, d.token));
+            batch.push((object, d.token));
         }
-        let Some((_, last, last_token)) = batch.last().cloned() else {
-            return Ok(());
-        };
-        let n = batch.len() as u64;
-        let (rows, tokens): (Vec<_>, Vec<_>) = batch.into_iter().map(|(r, t, _)| (r, t)).unzip();
-        let channel = self.channel.as_ref().expect("opened above");
-        channel
-            .append(Rows::serde(&rows), Positions::per_row(tokens))
-            .await
-            .context("dead-letter append failed")?;
-        self.pending = Some(last);
-        self.committed = Some(last_token);
-        self.earlier = None;
-        self.stored += n;
+        if !batch.is_empty() {
+            channel.append(batch).await?;
+            self.earlier = None;
+        }
         Ok(())
     }
 
@@ -285,21 +285,13 @@ impl<'c> DeadLetters<'c> {
     /// # Errors
     /// When they are not committed within `COMMIT_WAIT`.
     pub(super) async fn settle(&mut self) -> Result<()> {
-        let (Some(last), Some(channel)) = (self.pending.as_ref(), self.channel.as_ref()) else {
-            return Ok(());
-        };
-        channel
-            .wait_for_commit(last, COMMIT_WAIT)
-            .await
-            .with_context(|| {
-                format!(
-                    "{}'s dead letters were not committed within {}s",
-                    self.table,
-                    COMMIT_WAIT.as_secs()
-                )
-            })?;
-        self.pending = None;
-        Ok(())
+        match self.channel.as_mut() {
+            Some(channel) => channel
+                .settle(COMMIT_WAIT)
+                .await
+                .with_context(|| format!("{}'s dead letters", self.table)),
+            None => Ok(()),
+        }
     }
 
     /// The dead letters the server rejected so far.
@@ -315,15 +307,14 @@ impl<'c> DeadLetters<'c> {
     ///
     /// # Errors
     /// When they are not committed in time or the close fails.
-    pub(super) async fn close(mut self) -> Result<RowErrorSummary> {
-        self.settle().await?;
-        let Some(c) = self.channel else {
+    pub(super) async fn close(self) -> Result<RowErrorSummary> {
+        let Some(channel) = self.channel else {
             return Ok(RowErrorSummary::default());
         };
-        let status = c.status();
-        c.close()
+        let status = channel
+            .close(COMMIT_WAIT)
             .await
-            .context("closing a dead-letter channel failed")?;
+            .with_context(|| format!("{}'s dead letters", self.table))?;
         Ok(match self.rejected {
             Some(r) => r.finish(&status).await,
             None => RowErrorSummary::default(),

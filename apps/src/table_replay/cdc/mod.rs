@@ -466,7 +466,7 @@ async fn finish(f: Followed<'_>) -> Result<TableReport> {
         .await
         .context("closing a change channel failed")?;
     let row_errors = f.rejected.finish(&status).await;
-    let dead_lettered = f.dead.stored;
+    let dead_lettered = f.dead.stored();
     let dead_letter_row_errors = f.dead.close().await?;
     Ok(TableReport {
         table: f.table.name.clone(),

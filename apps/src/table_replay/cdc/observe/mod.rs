@@ -205,8 +205,8 @@ impl Observer {
             metrics::counter!("snowpipe_cdc_changes_appended_total", &label)
                 .increment(f.changes.saturating_sub(t.changes));
             metrics::counter!("snowpipe_cdc_dead_letters_total", &label)
-                .increment(f.dead.stored.saturating_sub(t.dead));
-            (t.changes, t.dead) = (f.changes, f.dead.stored);
+                .increment(f.dead.stored().saturating_sub(t.dead));
+            (t.changes, t.dead) = (f.changes, f.dead.stored());
             t.commit_lag = t
                 .pending
                 .front()
