@@ -5,9 +5,10 @@
 //! gigabytes or a directory is refused naming the limit and what to give instead, not read
 //! until memory runs out nor waited on without end.
 //!
-//! The binaries' copy of the job the SDK's `src/bounded_read.rs` and the emulator library's
-//! `option_file` do: neither library may depend on this package (it brings `clap` and the
-//! log subscriber), and this package on neither.
+//! The one implementation of the workspace's crates but the SDK: the binaries read through it,
+//! and the emulator's library (`option_file`) too, depending on this package without its
+//! default feature `cli` (so on `libc` alone). The SDK, published on its own, keeps its copy
+//! (`src/bounded_read.rs`).
 
 use std::io::Read as _;
 use std::path::Path;
@@ -65,12 +66,12 @@ pub fn read_text(path: &Path, what: &str, limit: u64) -> std::io::Result<String>
         .map_err(|_| invalid(format!("it is not UTF-8 text, not a {what}")))
 }
 
-/// `limit` for a message: KiB below a MiB, MiB above.
+/// `limit` for a message: bytes below a KiB, KiB below a MiB, MiB above.
 fn size(limit: u64) -> String {
-    if limit >= 1 << 20 {
-        format!("{} MiB", limit >> 20)
-    } else {
-        format!("{} KiB", limit >> 10)
+    match limit {
+        0..1024 => format!("{limit} bytes"),
+        1024..0x10_0000 => format!("{} KiB", limit >> 10),
+        _ => format!("{} MiB", limit >> 20),
     }
 }
 

@@ -11,13 +11,21 @@
 #![warn(missing_docs)]
 
 pub mod bounded_file;
+#[cfg(feature = "cli")]
 pub mod env;
+#[cfg(feature = "cli")]
 pub mod log;
+#[cfg(feature = "cli")]
 pub mod pace;
+#[cfg(feature = "cli")]
 pub mod probe_server;
+#[cfg(feature = "cli")]
 pub mod process;
+#[cfg(feature = "cli")]
 pub mod server_start;
+#[cfg(feature = "cli")]
 pub mod signal;
+#[cfg(feature = "cli")]
 pub mod text;
 
 #[cfg(test)]
