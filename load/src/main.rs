@@ -177,7 +177,9 @@ fn format_of(path: &Path, given: Option<Format>) -> Result<Format> {
 
 /// The inputs of the command line (objects listed, `--shard`'s share only), each with its
 /// format and channel.
-async fn inputs(args: &LoadArgs) -> Result<Vec<Input>> {
+/// The inputs the command line names, and the objects under its prefixes that cannot be loaded
+/// (each said on stderr here).
+async fn inputs(args: &LoadArgs) -> Result<(Vec<Input>, Vec<object::SkippedObject>)> {
     if args.channel.is_some() && args.paths.len() > 1 {
         bail!("--channel names the channel of one input, but {} were given: drop --channel (each file gets its own)", args.paths.len());
     }
@@ -188,7 +190,7 @@ async fn inputs(args: &LoadArgs) -> Result<Vec<Input>> {
         bail!("--shard shares files and objects among processes: standard input cannot be shared");
     }
     let takes = |name: &str| args.shard.is_none_or(|s| s.takes(name));
-    let mut out = Vec::new();
+    let (mut out, mut skipped) = (Vec::new(), Vec::new());
     for path in &args.paths {
         if let Some(url) = path.to_str().filter(|p| object::is_url(p)) {
             if args.follow {
@@ -196,7 +198,19 @@ async fn inputs(args: &LoadArgs) -> Result<Vec<Input>> {
                     "--follow reads growing local files: {url} is an object, complete when written"
                 );
             }
-            for remote in object::resolve(url).await? {
+            let resolved = object::resolve(url).await?;
+            for s in resolved.skipped {
+                if !takes(&s.url) {
+                    continue;
+                }
+                tracing::error!(
+                    object = %names::shown(Path::new(&s.url)),
+                    "skipped: {}",
+                    s.reason
+                );
+                skipped.push(s);
+            }
+            for remote in resolved.remotes {
                 if !takes(&remote.name) {
                     continue;
                 }
@@ -246,13 +260,13 @@ async fn inputs(args: &LoadArgs) -> Result<Vec<Input>> {
     if args.channel.is_some() && out.len() > 1 {
         bail!("--channel names the channel of one input, but the URLs name {} objects: drop --channel (each gets its own)", out.len());
     }
-    Ok(out)
+    Ok((out, skipped))
 }
 
 /// Loads every input; `Ok(false)` when one is not fully committed.
 async fn run(args: LoadArgs) -> Result<bool> {
     let started = Instant::now();
-    let inputs = inputs(&args).await?;
+    let (inputs, skipped) = inputs(&args).await?;
     let csv = if inputs.iter().any(|i| i.format == Format::Csv) {
         Some(csv_rows::CsvOptions::new(&args.csv)?)
     } else {
@@ -365,7 +379,7 @@ async fn run(args: LoadArgs) -> Result<bool> {
     if let Some(emulator) = conn.emulator {
         emulator.shutdown().await;
     }
-    let complete = ok && files.len() == inputs.len();
+    let complete = ok && files.len() == inputs.len() && skipped.is_empty();
     let summary = json!({
         "ok": complete,
         "files": inputs.len(),
@@ -375,15 +389,27 @@ async fn run(args: LoadArgs) -> Result<bool> {
         "row_errors": row_errors,
         "seconds": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
         "per_file": files,
+        "skipped": skipped,
     });
     println!("{summary}");
-    if !complete {
-        snowpipe_cli_support::log::fatal_chain(
-            TARGET,
-            ["not every file's rows are committed (see the summary's per_file errors); run again \
-              to resume"
-                .to_owned()],
+    let mut why = Vec::new();
+    if !(ok && files.len() == inputs.len()) {
+        why.push(
+            "not every file's rows are committed (see the summary's per_file errors); run again \
+             to resume"
+                .to_owned(),
         );
+    }
+    if !skipped.is_empty() {
+        why.push(format!(
+            "{} object(s) under the URLs were skipped, their keys not paths snowpipe load can \
+             read (see the summary's skipped): rename them, or name prefixes or globs that leave \
+             them out",
+            skipped.len()
+        ));
+    }
+    if !why.is_empty() {
+        snowpipe_cli_support::log::fatal_chain(TARGET, [why.join("; ")]);
     }
     Ok(complete)
 }

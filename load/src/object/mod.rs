@@ -31,6 +31,7 @@
 
 pub(crate) mod glob;
 pub(crate) mod ranges;
+mod s3_list;
 pub(crate) mod spool;
 mod spool_dir;
 pub(crate) mod store_error;
@@ -74,6 +75,21 @@ impl std::fmt::Debug for Remote {
     }
 }
 
+/// What a URL names: its objects, and those under it that cannot be loaded.
+pub(crate) struct Resolved {
+    pub remotes: Vec<Remote>,
+    /// Objects under a listed prefix skipped (`s3_list.rs`): each one's URL and why.
+    pub skipped: Vec<SkippedObject>,
+}
+
+/// An object under a listed prefix that is not loaded.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct SkippedObject {
+    /// Its URL (the listed base and its key), as the store sent the key.
+    pub url: String,
+    pub reason: String,
+}
+
 /// Whether a command-line input names an object (a URL with a scheme), not a local path.
 pub(crate) fn is_url(input: &str) -> bool {
     [
@@ -88,12 +104,12 @@ pub(crate) fn is_url(input: &str) -> bool {
     })
 }
 
-/// The objects `url` names, sorted by name.
+/// The objects `url` names, sorted by name, and those under it an S3 listing skipped.
 ///
 /// # Errors
 /// When the URL cannot be parsed, the store cannot be built (no credentials), the listing or
 /// HEAD fails, passes the caps, or names nothing.
-pub(crate) async fn resolve(url: &str) -> Result<Vec<Remote>> {
+pub(crate) async fn resolve(url: &str) -> Result<Resolved> {
     // A glob's `?` would be a URL query: only the part before the first glob character is
     // parsed as a URL; the rest is the key pattern.
     let fixed_end = url.find(['*', '?']).unwrap_or(url.len());
@@ -106,20 +122,28 @@ pub(crate) async fn resolve(url: &str) -> Result<Vec<Remote>> {
     let (base, rest) = url.split_at(base_end);
     let parsed = url::Url::parse(base).with_context(|| format!("cannot parse the URL {base}"))?;
     let (scheme, key) = key_of(&parsed).with_context(|| format!("{url}: not a bucket URL"))?;
-    let store =
+    let (store, lister) =
         store(&scheme, &parsed).with_context(|| format!("{url}: cannot reach the store"))?;
-    let mut found = if !rest.is_empty() {
-        let pattern = join(key.as_ref(), rest);
-        list(&store, &key, Some(&pattern), url).await?
+    let listing = |pattern: Option<String>| {
+        let (store, lister, key) = (&store, lister.as_ref(), &key);
+        async move {
+            match lister {
+                Some(lister) => list_s3(lister, key, pattern.as_deref(), url).await,
+                None => Ok((list(store, key, pattern.as_deref(), url).await?, Vec::new())),
+            }
+        }
+    };
+    let (mut found, skipped) = if !rest.is_empty() {
+        listing(Some(join(key.as_ref(), rest))).await?
     } else if url.ends_with('/') || key.as_ref().is_empty() {
-        list(&store, &key, None, url).await?
+        listing(None).await?
     } else {
         let meta = store.head(&key).await.map_err(|e| {
             anyhow::anyhow!(store_error::explain(&format!("cannot read {url}"), &e))
         })?;
-        vec![meta]
+        (vec![meta], Vec::new())
     };
-    if found.is_empty() {
+    if found.is_empty() && skipped.is_empty() {
         bail!("{url} names no object: check the URL (a prefix ends with `/`)");
     }
     found.sort_by(|a, b| a.location.cmp(&b.location));
@@ -128,7 +152,7 @@ pub(crate) async fn resolve(url: &str) -> Result<Vec<Remote>> {
     } else {
         Some(base)
     };
-    found
+    let remotes = found
         .into_iter()
         .map(|meta| {
             let name = match root {
@@ -143,7 +167,58 @@ pub(crate) async fn resolve(url: &str) -> Result<Vec<Remote>> {
                 tag,
             })
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    let base = root.unwrap_or(url);
+    let skipped = skipped
+        .into_iter()
+        .map(|s| SkippedObject {
+            url: format!("{base}{}", below_key(key.as_ref(), &s.key)),
+            reason: s.reason,
+        })
+        .collect();
+    Ok(Resolved { remotes, skipped })
+}
+
+/// `key` below `prefix`, as it follows the URL's base (a key that cannot be a path).
+fn below_key<'k>(prefix: &str, key: &'k str) -> &'k str {
+    if prefix.is_empty() {
+        return key;
+    }
+    key.strip_prefix(prefix)
+        .and_then(|r| r.strip_prefix('/'))
+        .unwrap_or(key)
+}
+
+/// As [`list`], through this crate's own S3 listing: keys `object_store` cannot read are
+/// skipped (those the pattern matches), not an error for the whole prefix.
+async fn list_s3(
+    lister: &s3_list::Lister,
+    prefix: &StorePath,
+    pattern: Option<&str>,
+    url: &str,
+) -> Result<(Vec<ObjectMeta>, Vec<s3_list::Skipped>)> {
+    let (mut out, mut skipped) = (Vec::new(), Vec::new());
+    for entry in lister.list(prefix.as_ref(), url, MAX_LISTED).await? {
+        match entry {
+            s3_list::Entry::Object(meta) => {
+                if pattern.is_none_or(|p| glob::matches(p, meta.location.as_ref())) {
+                    if out.len() == MAX_OBJECTS {
+                        bail!(
+                            "{url} names more than {MAX_OBJECTS} objects, the most one run \
+                             loads: name a narrower prefix or glob"
+                        );
+                    }
+                    out.push(meta);
+                }
+            }
+            s3_list::Entry::Skipped(s) => {
+                if pattern.is_none_or(|p| glob::matches(p, &s.key)) {
+                    skipped.push(s);
+                }
+            }
+        }
+    }
+    Ok((out, skipped))
 }
 
 /// The store kind of `url` and the key it names. `az://CONTAINER/KEY` (and `abfs://`,
@@ -222,31 +297,37 @@ async fn list(
 /// The store of `url`, with its cloud's credential chain from the environment and
 /// `object_store`'s client defaults (a 5 s connect and a 30 s request timeout, retries with
 /// backoff for at most 3 minutes, at most 10 redirects).
-fn store(scheme: &ObjectStoreScheme, url: &url::Url) -> Result<Arc<dyn ObjectStore>> {
+fn store(
+    scheme: &ObjectStoreScheme,
+    url: &url::Url,
+) -> Result<(Arc<dyn ObjectStore>, Option<s3_list::Lister>)> {
     use object_store::{aws, azure, gcp, http};
-    Ok(match scheme {
-        ObjectStoreScheme::AmazonS3 => Arc::new(
-            aws::AmazonS3Builder::from_env()
-                .with_url(url.as_str())
-                .build()?,
-        ),
-        ObjectStoreScheme::GoogleCloudStorage => Arc::new(
-            gcp::GoogleCloudStorageBuilder::from_env()
-                .with_url(url.as_str())
-                .build()?,
-        ),
-        ObjectStoreScheme::MicrosoftAzure => Arc::new(
-            azure::MicrosoftAzureBuilder::from_env()
-                .with_url(url.as_str())
-                .build()?,
-        ),
-        ObjectStoreScheme::Http => Arc::new(
-            http::HttpBuilder::new()
-                .with_url(&url[..url::Position::BeforePath])
-                .build()?,
-        ),
-        other => bail!("{other:?} URLs are not read: give a local path instead"),
-    })
+    Ok((
+        match scheme {
+            ObjectStoreScheme::AmazonS3 => {
+                let builder = aws::AmazonS3Builder::from_env().with_url(url.as_str());
+                let (lister, store) = s3_list::Lister::new(builder, url)?;
+                return Ok((store, Some(lister)));
+            }
+            ObjectStoreScheme::GoogleCloudStorage => Arc::new(
+                gcp::GoogleCloudStorageBuilder::from_env()
+                    .with_url(url.as_str())
+                    .build()?,
+            ),
+            ObjectStoreScheme::MicrosoftAzure => Arc::new(
+                azure::MicrosoftAzureBuilder::from_env()
+                    .with_url(url.as_str())
+                    .build()?,
+            ),
+            ObjectStoreScheme::Http => Arc::new(
+                http::HttpBuilder::new()
+                    .with_url(&url[..url::Position::BeforePath])
+                    .build()?,
+            ),
+            other => bail!("{other:?} URLs are not read: give a local path instead"),
+        },
+        None,
+    ))
 }
 
 #[cfg(test)]

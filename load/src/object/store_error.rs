@@ -12,6 +12,10 @@ use crate::names;
 /// The most characters of an unrecognized cause shown (escaped).
 pub(crate) const MOST_CHARS: usize = 300;
 
+/// Why a plain-HTTP endpoint is refused, and the fix.
+pub(crate) const PLAIN_HTTP: &str =
+    "plain HTTP is refused: for an S3-compatible server on http://, set AWS_ALLOW_HTTP=true";
+
 /// `doing` (`"cannot list s3://b/p/"`) failed with `e`: one line, its cause and the fix.
 pub(crate) fn explain(doing: &str, e: &object_store::Error) -> String {
     let chain = chain(e);
@@ -40,8 +44,7 @@ fn cause(e: &object_store::Error, chain: &str) -> String {
     }
     let code = xml_code(chain);
     if chain.contains("builder error") && chain.contains("http://") {
-        "plain HTTP is refused: for an S3-compatible server on http://, set AWS_ALLOW_HTTP=true"
-            .into()
+        PLAIN_HTTP.into()
     } else if chain.contains("169.254.169.254") || chain.contains("169.254.170.2") {
         "no credentials found (none in the environment, and no instance or container role \
          answered): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a web identity \

@@ -29,6 +29,10 @@ const CLASSES: &[Class] = &[
     Class::LengthLie,
     Class::RedirectLoop,
     Class::SlowDrip,
+    Class::HugePage,
+    Class::TruncatedForever,
+    Class::NotXml,
+    Class::BadKeys,
 ];
 
 fn limits() -> Limits {
@@ -48,6 +52,10 @@ fn names(class: Class) -> &'static [&'static str] {
         Class::LengthLie => &["cannot read bytes", "p/data.ndjson"],
         Class::RedirectLoop => &["redirect"],
         Class::SlowDrip => &[],
+        Class::HugePage => &["cannot list s3://hostile/p/*.ndjson", "more than 8 MiB"],
+        Class::TruncatedForever => &["past 1000 pages", "narrower prefix"],
+        Class::NotXml => &["cannot list", "not an S3 ListBucketResult"],
+        Class::BadKeys => &["skipped", "\\u{1b}[31mred.ndjson", "rename"],
     }
 }
 
@@ -79,6 +87,9 @@ fn one_case(case: &Case<Class>) {
         check::exited_ok(case, &o);
     } else {
         check::refused_naming(case, &o, names(case.class));
+    }
+    if o.stderr_text().contains('\u{1b}') {
+        case.fail(format!("a raw ESC on stderr: {}", o.summary()));
     }
     server.set(None);
     let again = run_load(&lab);

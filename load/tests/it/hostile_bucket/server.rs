@@ -23,6 +23,15 @@ pub(super) enum Class {
     RedirectLoop,
     /// The body trickles: 64 bytes every 20 ms (within the request timeout: it must land).
     SlowDrip,
+    /// A listing page of 64 MiB (an honest Content-Length, then spaces and keys).
+    HugePage,
+    /// Listing pages without a key, each saying there is more, with the same token.
+    TruncatedForever,
+    /// A listing page that is not XML.
+    NotXml,
+    /// The object's listing beside keys no path can be (an ESC, a DEL, 2,000 bytes), URL-encoded
+    /// as `encoding-type=url` asks: those are skipped and named, the object loads.
+    BadKeys,
 }
 
 /// The server: its address, the object, and the misbehaviour now.
@@ -144,7 +153,7 @@ fn list(
     target: &str,
     size: usize,
 ) -> std::io::Result<()> {
-    let mut xml = String::from(
+    let xml = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult \
          xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>hostile</Name>",
     );
@@ -155,7 +164,36 @@ fn list(
             ETAG.replace('"', "&quot;")
         )
     };
-    if class == Some(Class::EndlessListing) {
+    let mut xml = match class {
+        Some(Class::NotXml) => "{\"not\": \"a listing\"}".to_owned(),
+        Some(Class::HugePage) => {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n",
+                64 << 20
+            );
+            conn.write_all(head.as_bytes())?;
+            conn.write_all(xml.as_bytes())?;
+            let spaces = vec![b' '; 1 << 16];
+            for _ in 0..(64 << 20) / spaces.len() {
+                conn.write_all(&spaces)?;
+            }
+            return Ok(());
+        }
+        _ => xml,
+    };
+    if class == Some(Class::TruncatedForever) {
+        xml.push_str(
+            "<IsTruncated>true</IsTruncated><NextContinuationToken>again</NextContinuationToken>",
+        );
+    } else if class == Some(Class::BadKeys) {
+        xml.push_str("<IsTruncated>false</IsTruncated>");
+        xml.push_str(&entry("p%2F%1B%5B31mred.ndjson", 10));
+        xml.push_str(&entry(KEY, size));
+        xml.push_str(&entry("p%2Fdel%7F.ndjson", 10));
+        xml.push_str(&entry(&format!("p%2F{}.ndjson", "k".repeat(2_000)), 10));
+    } else if class == Some(Class::NotXml) {
+    } else if class == Some(Class::EndlessListing) {
         let page: u64 = target
             .split("continuation-token=")
             .nth(1)
@@ -174,7 +212,9 @@ fn list(
         xml.push_str("<IsTruncated>false</IsTruncated>");
         xml.push_str(&entry(KEY, size));
     }
-    xml.push_str("</ListBucketResult>");
+    if class != Some(Class::NotXml) {
+        xml.push_str("</ListBucketResult>");
+    }
     let head = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\
          Connection: close\r\n\r\n",
