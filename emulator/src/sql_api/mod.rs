@@ -63,6 +63,7 @@ mod select;
 pub(crate) mod show_channels;
 mod show_tables;
 mod show_words;
+pub(crate) mod sink;
 
 pub(crate) use caller::Caller;
 pub(crate) use ddl::{answer as ddl_answer, Applied, Ddl, Removed};

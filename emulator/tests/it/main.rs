@@ -35,6 +35,7 @@ mod protocol;
 mod readme_flags;
 mod round_five;
 mod schema_evolution;
+mod sink_sql;
 mod sql_cost;
 mod sql_ddl;
 mod sql_drop;

@@ -23,22 +23,27 @@ use super::super::response::{json_response, Body};
 ///
 /// The statement holds one of the store's slots while it runs (see `ResultStore::slot`).
 ///
+/// In sink mode (no storage) only a `SELECT … LIMIT 0` runs, on the catalog's tables made
+/// empty (`sql_api/sink.rs`).
+///
 /// # Errors
 /// The statement's own error (422 with Snowflake's codes) when it finished failing within
-/// the wait; 422 in sink mode, which stores no rows; 429 when no slot frees up in time.
+/// the wait; 422 in sink mode for a statement that reads rows; 429 when no slot frees up in
+/// time.
 pub(crate) async fn submit(
     shared: &Arc<Shared>,
     owner: &str,
     prepared: Prepared,
     params: &[(String, String)],
 ) -> Result<Response<Body>, ApiError> {
-    if shared.storage.is_none() {
-        return Err(ApiError::new(
-            422,
-            "002003",
-            "sink mode stores no rows: nothing to query",
-        ));
-    }
+    // Sink mode: the catalog's tables, empty, for a statement that reads no rows.
+    let empty = match &shared.storage {
+        Some(_) => None,
+        None if crate::sql_api::sink::reads_no_rows(&prepared.sql) => {
+            Some(crate::sql_api::sink::creates(&shared.model().catalog))
+        }
+        None => return Err(crate::sql_api::sink::rows_not_stored()),
+    };
     let store = &shared.sql_results;
     let limit = store.statement_limit;
     // Before the statement is registered: a statement refused here leaves no handle.
@@ -49,16 +54,21 @@ pub(crate) async fn submit(
         let shared = Arc::clone(shared);
         let handle = handle.clone();
         tokio::spawn(async move {
-            let outcome = match shared.storage.as_ref() {
-                Some(storage) => {
-                    let h = handle.clone();
-                    storage
-                        .read(move |c| crate::sql_api::run(c, prepared, &h, limit))
-                        .await
-                        .map_err(|e| ApiError::new(500, "ERR_INTERNAL", chain(&e)))
-                        .and_then(|r| r)
-                }
-                None => Err(ApiError::new(500, "ERR_INTERNAL", "no storage")),
+            let h = handle.clone();
+            let outcome = match (shared.storage.as_ref(), empty) {
+                (Some(storage), _) => storage
+                    .read(move |c| crate::sql_api::run(c, prepared, &h, limit))
+                    .await
+                    .map_err(|e| ApiError::new(500, "ERR_INTERNAL", chain(&e)))
+                    .and_then(|r| r),
+                (None, Some(creates)) => tokio::task::spawn_blocking(move || {
+                    let conn = crate::sql_api::sink::empty_tables(&creates)?;
+                    crate::sql_api::run(&conn, prepared, &h, limit)
+                })
+                .await
+                .map_err(|e| ApiError::new(500, "ERR_INTERNAL", e.to_string()))
+                .and_then(|r| r),
+                (None, None) => Err(ApiError::new(500, "ERR_INTERNAL", "no storage")),
             };
             shared.sql_results.finish(&handle, outcome);
             drop(slot);
@@ -140,11 +150,7 @@ pub(crate) async fn submit_overwrite(
     o: crate::sql_api::overwrite::Overwrite,
 ) -> Result<Response<Body>, ApiError> {
     let Some(storage) = shared.storage.as_ref() else {
-        return Err(ApiError::new(
-            422,
-            "002003",
-            "sink mode stores no rows: nothing to overwrite",
-        ));
+        return Err(crate::sql_api::sink::rows_not_stored());
     };
     let internal = |e: &dyn std::fmt::Display| ApiError::new(500, "ERR_INTERNAL", e.to_string());
     let limit = shared.sql_results.statement_limit;
