@@ -129,6 +129,7 @@ pub mod emulator;
 mod error;
 mod http;
 mod json;
+mod lanes;
 #[cfg(test)]
 mod module_graph_tests;
 mod offset;
@@ -162,6 +163,7 @@ pub use elastic::{ElasticChannel, ElasticEvent};
 pub use error::{Error, Result, ServerError, TransportError, TransportErrorKind};
 pub use http::is_loopback;
 pub use http::retry::{Jitter, RetryConfig};
+pub use lanes::LaneStream;
 pub use offset::OffsetToken;
 pub use transport::{default_pipe_name, default_pipe_table};
 

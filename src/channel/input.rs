@@ -39,6 +39,11 @@ use crate::{OffsetToken, Result};
 pub struct Positions(pub(super) Tokens);
 
 impl Positions {
+    /// The last row's position (the append's end token), if it has one.
+    pub(crate) fn last_token(&self) -> Option<OffsetToken> {
+        self.0.last()
+    }
+
     /// Rows without positions (nothing to resume from; at-least-once).
     pub fn none() -> Self {
         Self::from_span(None, None)

@@ -29,6 +29,7 @@ mod doc_paths;
 mod elastic;
 mod exactly_once;
 mod exactly_once_timeouts;
+mod lanes;
 mod ownership;
 mod protocol_fidelity;
 mod readme;
