@@ -118,3 +118,8 @@ async fn per_row_tokens_out_of_order_are_refused() {
 async fn appends_sharing_a_request_name_their_rows() {
     conformance::appends_sharing_a_request_name_their_rows(target()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lane_stream_resumes_and_resizes_exactly() {
+    conformance::a_lane_stream_resumes_and_resizes_exactly(target()).await;
+}
