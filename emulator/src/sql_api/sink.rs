@@ -4,7 +4,8 @@
 //! client reads a table's columns), run against the catalog's tables made empty in a private
 //! in-memory SQLite, so its columns and types are normal mode's. Any other `SELECT` would read
 //! rows that were never kept: it is refused naming why and the fix, never answered "0 rows"
-//! (a client that verifies what landed must not be told nothing landed).
+//! (a client that verifies what landed must not be told nothing landed). The library's
+//! [`Emulator::query`](crate::Emulator::query) follows the same rule ([`query`]).
 
 use rusqlite::Connection;
 use sqlparser::ast::{Expr, LimitClause, SetExpr, Statement, Value};
@@ -13,16 +14,31 @@ use sqlparser::parser::Parser;
 
 use crate::base::api_error::ApiError;
 use crate::catalog::Catalog;
+use crate::storage::QueryResult;
+use crate::EmulatorError;
+
+/// Why a statement that reads rows is refused in sink mode, and the fix.
+const ROWS_NOT_STORED: &str = "sink mode: rows are counted, not stored, so a query that reads \
+     rows would see none; DDL, SHOW, DESCRIBE and SELECT … LIMIT 0 are answered: start the \
+     emulator without --sink to query rows";
 
 /// The refusal of a statement that reads rows, in sink mode.
 pub(crate) fn rows_not_stored() -> ApiError {
-    ApiError::new(
-        422,
-        "002003",
-        "sink mode: rows are counted, not stored, so a query that reads rows would see none; \
-         DDL, SHOW, DESCRIBE and SELECT … LIMIT 0 are answered: start the emulator without \
-         --sink to query rows",
-    )
+    ApiError::new(422, "002003", ROWS_NOT_STORED)
+}
+
+/// [`Emulator::query_with_columns`](crate::Emulator::query_with_columns) in sink mode: a
+/// query whose top level is `LIMIT 0` answers its columns from the catalog's tables made
+/// empty; any other is refused.
+///
+/// # Errors
+/// A query that would read rows (naming sink mode and the fix), or the query's own error.
+pub(crate) fn query(catalog: &Catalog, sql: &str) -> Result<QueryResult, EmulatorError> {
+    if !reads_no_rows(sql) {
+        return Err(EmulatorError::storage(ROWS_NOT_STORED));
+    }
+    let conn = empty_tables(&creates(catalog)).map_err(|e| EmulatorError::storage(e.message))?;
+    crate::storage::query(&conn, sql)
 }
 
 /// Whether `sql` (one statement, as the rewrite left it) is a query whose top level is
