@@ -75,6 +75,10 @@ async fn sink_mode_answers_ddl_show_describe_and_limit_0_and_refuses_row_queries
     )
     .await;
     assert_eq!(sink.status()["sink"]["rows"], 3);
+    // The channel is listed as in normal mode, with its pipe.
+    let r = sql_statement(&sink, "SHOW CHANNELS", None, "").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.contains("EVENTS-STREAMING"), "{}", r.text);
 
     // What would read rows is refused, naming why and the fix.
     for q in [
