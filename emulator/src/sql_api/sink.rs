@@ -1,10 +1,10 @@
 //! The SQL API in sink mode (`--sink`: rows are counted, not stored). What a client asks
 //! before and beside its appends is answered as in normal mode: DDL, `SHOW`, `DESCRIBE` from
 //! the catalog (nothing there needs rows), and a `SELECT` whose top level is `LIMIT 0` (how a
-//! client reads a table's columns), run against the catalog's tables made empty in a private
-//! in-memory SQLite, so its columns and types are normal mode's. Any other `SELECT` would read
-//! rows that were never kept: it is refused naming why and the fix, never answered "0 rows"
-//! (a client that verifies what landed must not be told nothing landed). The library's
+//! client reads a table's columns), run against the catalog's tables it names, made empty in
+//! a private in-memory SQLite, so its columns and types are normal mode's. Any other `SELECT`
+//! would read rows that were never kept: it is refused naming why and the fix, never answered
+//! "0 rows" (a client that verifies what landed must not be told nothing landed). The library's
 //! [`Emulator::query`](crate::Emulator::query) follows the same rule ([`query`]).
 
 use rusqlite::Connection;
@@ -37,7 +37,8 @@ pub(crate) fn query(catalog: &Catalog, sql: &str) -> Result<QueryResult, Emulato
     if !reads_no_rows(sql) {
         return Err(EmulatorError::storage(ROWS_NOT_STORED));
     }
-    let conn = empty_tables(&creates(catalog)).map_err(|e| EmulatorError::storage(e.message))?;
+    let conn =
+        empty_tables(&creates(catalog, sql)).map_err(|e| EmulatorError::storage(e.message))?;
     crate::storage::query(&conn, sql)
 }
 
@@ -60,13 +61,23 @@ pub(crate) fn reads_no_rows(sql: &str) -> bool {
     )
 }
 
-/// The `CREATE TABLE` statements of the catalog's tables (and error tables), for
-/// [`empty_tables`].
-pub(crate) fn creates(catalog: &Catalog) -> Vec<String> {
+/// The `CREATE TABLE` statements of the catalog's tables (and error tables) whose name `sql`
+/// mentions, for [`empty_tables`]: a table whose name is nowhere in the text cannot be read
+/// by it, so a `LIMIT 0` costs the tables it names, not the whole catalog. The match ignores
+/// ASCII case, as SQLite's names do, and may keep a few tables too many (a name inside
+/// another), never one too few.
+pub(crate) fn creates(catalog: &Catalog, sql: &str) -> Vec<String> {
+    let text = sql.to_ascii_lowercase();
+    let named = |name: &str| {
+        let name = name.to_ascii_lowercase();
+        text.contains(&name) || text.contains(&name.replace('"', "\"\""))
+    };
     let mut out = Vec::new();
     for t in catalog.tables() {
-        out.push(crate::convert::sqlite_create_table(t));
-        if t.error_logging {
+        if named(&t.qualified_name()) {
+            out.push(crate::convert::sqlite_create_table(t));
+        }
+        if t.error_logging && named(&t.error_table_name()) {
             out.push(crate::storage::error_table_create(t));
         }
     }

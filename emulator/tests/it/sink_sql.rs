@@ -146,9 +146,21 @@ async fn sink_mode_answers_drop_and_missing_tables_as_normal_mode_does() {
         assert!(!a.text.contains("--sink"), "{q}: {}", a.text);
     }
     for emu in [&sink, &stored] {
-        let r = sql_statement(emu, "CREATE TABLE GONE (B VARCHAR, C BOOLEAN)", None, "").await;
-        assert_eq!(r.status, 200, "{}", r.text);
+        for ddl in [
+            "CREATE TABLE GONE (B VARCHAR, C BOOLEAN)",
+            "CREATE TABLE OTHER (D NUMBER(5,0))",
+        ] {
+            let r = sql_statement(emu, ddl, None, "").await;
+            assert_eq!(r.status, 200, "{ddl}: {}", r.text);
+        }
     }
+    // Each table a LIMIT 0 names is there, whatever it joins.
+    let q = "SELECT g.C, o.D FROM GONE g JOIN DB.SCH.OTHER o ON TRUE LIMIT 0";
+    let (a, b) = (
+        sql_statement(&sink, q, None, "").await,
+        sql_statement(&stored, q, None, "").await,
+    );
+    assert_eq!(columns(&a), columns(&b), "{q}");
     let q = "SELECT * FROM GONE LIMIT 0";
     let (a, b) = (
         sql_statement(&sink, q, None, "").await,
@@ -166,6 +178,11 @@ async fn sink_mode_answers_drop_and_missing_tables_as_normal_mode_does() {
     );
     assert_eq!(a, b);
     assert_eq!(a.0, ["B", "C"]);
+    // SQLite's names ignore ASCII case: so does sink mode's choice of tables.
+    let lower = sink
+        .query_with_columns("select * from \"db.sch.gone\" limit 0")
+        .unwrap();
+    assert_eq!(lower, b);
     let e = sink
         .query("SELECT COUNT(*) FROM \"DB.SCH.GONE\"")
         .unwrap_err()
