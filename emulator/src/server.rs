@@ -303,10 +303,12 @@ impl Emulator {
         }
     }
 
-    /// Runs a read-only SQL query against the emulator's SQLite database.
+    /// Runs a read-only SQL query against the emulator's SQLite database. In sink mode
+    /// (nothing is stored) only a query whose top level is `LIMIT 0` runs, answering the
+    /// columns of the catalog's tables (and no rows).
     ///
     /// # Errors
-    /// In sink mode (nothing is stored), or when the SQL is invalid or not read-only.
+    /// In sink mode a query that would read rows; when the SQL is invalid or not read-only.
     pub fn query(&self, sql: &str) -> Result<Vec<Vec<serde_json::Value>>, EmulatorError> {
         self.query_with_columns(sql).map(|(_, rows)| rows)
     }
@@ -316,10 +318,10 @@ impl Emulator {
     /// # Errors
     /// As [`Emulator::query`].
     pub fn query_with_columns(&self, sql: &str) -> Result<storage::QueryResult, EmulatorError> {
-        let st = self.shared.storage.as_ref().ok_or_else(|| {
-            EmulatorError::storage("sink mode stores no rows; start without --sink to query")
-        })?;
-        st.read_blocking(|c| storage::query(c, sql))?
+        match self.shared.storage.as_ref() {
+            Some(st) => st.read_blocking(|c| storage::query(c, sql))?,
+            None => crate::sql_api::sink::query(&self.shared.model().catalog, sql),
+        }
     }
 
     /// The status document `GET /` serves: pipes, channels, committed tokens, row counts.

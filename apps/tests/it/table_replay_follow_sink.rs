@@ -1,25 +1,34 @@
 //! `table_replay follow` against an emulator in sink mode (`--sink`: rows counted, not
 //! stored), the cheap destination a snapshot's measurement needs (issue 96, item 4): it reads
 //! its change and dead-letter tables' columns at start (`SELECT … LIMIT 0`), streams the
-//! snapshot and then the binlog's changes, and a restart resumes from the committed tokens;
-//! the emulator's counters hold every change once. Skipped without `mariadbd` except under
+//! snapshot and then the binlog's changes, a restart resumes from the committed tokens, and a
+//! column added at the source is added to the change table (`ALTER TABLE … ADD COLUMN`); the
+//! emulator's counters hold every change once. Skipped without `mariadbd` except under
 //! `CI=true`.
 #![cfg(unix)]
 
-use std::time::Duration;
-
 use mysql_async::prelude::Queryable as _;
-use snowpipe_emulator::{Emulator, EmulatorConfig};
+use snowpipe_emulator::Emulator;
 
 use crate::common;
 use crate::common::table_replay_follow::{
-    changes_ddl, follow_until_idle, new_database, start_binlog_or_skip,
+    follow_until_idle, new_database, sink_change_destination, start_binlog_or_skip,
 };
 
 const TABLE: &str = "sunk";
+const CHANGES: &str = "\"REPLAY.PUBLIC.SUNK_CHANGES\"";
 
 fn sink_rows(emulator: &Emulator) -> u64 {
     emulator.status()["sink"]["rows"].as_u64().unwrap()
+}
+
+/// The change table's columns, as the sink emulator's catalog holds them.
+fn change_columns(emulator: &Emulator) -> Vec<String> {
+    let (names, rows) = emulator
+        .query_with_columns(&format!("SELECT * FROM {CHANGES} LIMIT 0"))
+        .unwrap();
+    assert!(rows.is_empty());
+    names
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -40,18 +49,7 @@ async fn follow_streams_into_a_sink_mode_emulator_and_resumes() {
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("key.p8");
-    std::fs::write(&key, common::TEST_KEY).unwrap();
-    let mut config = EmulatorConfig::default();
-    config.ddl = vec![
-        "CREATE DATABASE IF NOT EXISTS REPLAY; CREATE SCHEMA IF NOT EXISTS REPLAY.PUBLIC;".into(),
-        changes_ddl(bin, &url, TABLE, None),
-    ];
-    config.public_keys = vec![common::TEST_PUBLIC_KEY.into()];
-    config.commit_delay = Duration::from_millis(150);
-    config.strict_offsets = true;
-    config.sink = true;
-    let emulator = Emulator::start(config).await.unwrap();
+    let (emulator, key) = sink_change_destination(bin, &url, &[TABLE], dir.path()).await;
 
     follow_until_idle(bin, &url, &[TABLE], &emulator, &key);
     assert_eq!(sink_rows(&emulator), 300, "the snapshot's rows");
@@ -67,6 +65,26 @@ async fn follow_streams_into_a_sink_mode_emulator_and_resumes() {
         sink_rows(&emulator),
         360,
         "the snapshot and 60 changes, once"
+    );
+
+    // A column added at the source while follow is down: follow reads the change table's
+    // columns (LIMIT 0), adds the new one (ALTER) and streams the changes that carry it.
+    let before = change_columns(&emulator);
+    assert!(!before.iter().any(|c| c == "EXTRA"), "{before:?}");
+    conn.query_drop(format!("ALTER TABLE {TABLE} ADD COLUMN extra INT"))
+        .await
+        .unwrap();
+    conn.query_drop(format!("UPDATE {TABLE} SET extra = 7 WHERE id <= 10"))
+        .await
+        .unwrap();
+    follow_until_idle(bin, &url, &[TABLE], &emulator, &key);
+    let after = change_columns(&emulator);
+    assert_eq!(after.len(), before.len() + 1, "{before:?} → {after:?}");
+    assert!(after.iter().any(|c| c == "EXTRA"), "{after:?}");
+    assert_eq!(
+        sink_rows(&emulator),
+        370,
+        "the snapshot, 60 changes and 10 with the new column, once"
     );
     emulator.shutdown().await;
 }

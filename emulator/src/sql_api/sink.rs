@@ -1,10 +1,11 @@
 //! The SQL API in sink mode (`--sink`: rows are counted, not stored). What a client asks
 //! before and beside its appends is answered as in normal mode: DDL, `SHOW`, `DESCRIBE` from
 //! the catalog (nothing there needs rows), and a `SELECT` whose top level is `LIMIT 0` (how a
-//! client reads a table's columns), run against the catalog's tables made empty in a private
-//! in-memory SQLite, so its columns and types are normal mode's. Any other `SELECT` would read
-//! rows that were never kept: it is refused naming why and the fix, never answered "0 rows"
-//! (a client that verifies what landed must not be told nothing landed).
+//! client reads a table's columns), run against the catalog's tables it names, made empty in
+//! a private in-memory SQLite, so its columns and types are normal mode's. Any other `SELECT`
+//! would read rows that were never kept: it is refused naming why and the fix, never answered
+//! "0 rows" (a client that verifies what landed must not be told nothing landed). The library's
+//! [`Emulator::query`](crate::Emulator::query) follows the same rule ([`query`]).
 
 use rusqlite::Connection;
 use sqlparser::ast::{Expr, LimitClause, SetExpr, Statement, Value};
@@ -13,16 +14,32 @@ use sqlparser::parser::Parser;
 
 use crate::base::api_error::ApiError;
 use crate::catalog::Catalog;
+use crate::storage::QueryResult;
+use crate::EmulatorError;
+
+/// Why a statement that reads rows is refused in sink mode, and the fix.
+const ROWS_NOT_STORED: &str = "sink mode: rows are counted, not stored, so a query that reads \
+     rows would see none; DDL, SHOW, DESCRIBE and SELECT … LIMIT 0 are answered: start the \
+     emulator without --sink to query rows";
 
 /// The refusal of a statement that reads rows, in sink mode.
 pub(crate) fn rows_not_stored() -> ApiError {
-    ApiError::new(
-        422,
-        "002003",
-        "sink mode: rows are counted, not stored, so a query that reads rows would see none; \
-         DDL, SHOW, DESCRIBE and SELECT … LIMIT 0 are answered: start the emulator without \
-         --sink to query rows",
-    )
+    ApiError::new(422, "002003", ROWS_NOT_STORED)
+}
+
+/// [`Emulator::query_with_columns`](crate::Emulator::query_with_columns) in sink mode: a
+/// query whose top level is `LIMIT 0` answers its columns from the catalog's tables made
+/// empty; any other is refused.
+///
+/// # Errors
+/// A query that would read rows (naming sink mode and the fix), or the query's own error.
+pub(crate) fn query(catalog: &Catalog, sql: &str) -> Result<QueryResult, EmulatorError> {
+    if !reads_no_rows(sql) {
+        return Err(EmulatorError::storage(ROWS_NOT_STORED));
+    }
+    let conn =
+        empty_tables(&creates(catalog, sql)).map_err(|e| EmulatorError::storage(e.message))?;
+    crate::storage::query(&conn, sql)
 }
 
 /// Whether `sql` (one statement, as the rewrite left it) is a query whose top level is
@@ -44,13 +61,23 @@ pub(crate) fn reads_no_rows(sql: &str) -> bool {
     )
 }
 
-/// The `CREATE TABLE` statements of the catalog's tables (and error tables), for
-/// [`empty_tables`].
-pub(crate) fn creates(catalog: &Catalog) -> Vec<String> {
+/// The `CREATE TABLE` statements of the catalog's tables (and error tables) whose name `sql`
+/// mentions, for [`empty_tables`]: a table whose name is nowhere in the text cannot be read
+/// by it, so a `LIMIT 0` costs the tables it names, not the whole catalog. The match ignores
+/// ASCII case, as SQLite's names do, and may keep a few tables too many (a name inside
+/// another), never one too few.
+pub(crate) fn creates(catalog: &Catalog, sql: &str) -> Vec<String> {
+    let text = sql.to_ascii_lowercase();
+    let named = |name: &str| {
+        let name = name.to_ascii_lowercase();
+        text.contains(&name) || text.contains(&name.replace('"', "\"\""))
+    };
     let mut out = Vec::new();
     for t in catalog.tables() {
-        out.push(crate::convert::sqlite_create_table(t));
-        if t.error_logging {
+        if named(&t.qualified_name()) {
+            out.push(crate::convert::sqlite_create_table(t));
+        }
+        if t.error_logging && named(&t.error_table_name()) {
             out.push(crate::storage::error_table_create(t));
         }
     }

@@ -1,6 +1,6 @@
 //! The hostile-input suite (issue 81, item 21) on the emulator's inputs: append request
-//! bodies, SQL API statements (DDL and queries), and `--ddl` files, through the real
-//! `snowpipe-emulator` binary under an address-space cap.
+//! bodies, SQL API statements (DDL and queries, also in sink mode), and `--ddl` files,
+//! through the real `snowpipe-emulator` binary under an address-space cap.
 //!
 //! A server case asserts: the answer is a 2xx or a 4xx (a permanent error is not a 5xx or a
 //! dropped connection), the server still serves a good request right after it (nothing after
@@ -348,6 +348,52 @@ fn hostile_sql() {
         .stop(snowpipe_hostile::Signal::Term)
         .expect("stop the emulator");
     // The server's run is checked whatever `HOSTILE_ONLY` ran of it.
+    let case = suite.always_case(Class::ALL[0]);
+    failures.extend(survived(&case, &o, &limits()).err());
+    suite.finish(failures);
+}
+
+/// [`hostile_sql`] against the emulator in sink mode (`--sink`), each statement also with
+/// `LIMIT 0` appended (what sink mode answers from the catalog's tables made empty): each is
+/// answered 2xx or 4xx, then a good `LIMIT 0` still gets its columns and a row query is still
+/// refused naming sink mode.
+#[test]
+fn hostile_sql_sink() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, url) = start_with(
+        dir.path(),
+        DDL.as_bytes(),
+        &["--accept-any-key", "--sink"],
+        &limits(),
+    );
+    let url = url.expect("the emulator listens");
+    let suite = Suite::from_env("sql_sink", Class::ALL.len());
+    let mut failures = suite.failures(&Class::ALL, |mut case| {
+        let s = statement(case.class, &mut case.rng);
+        let mut limited = s.clone();
+        limited.extend_from_slice(b" LIMIT 0");
+        let dropped = drop_statement(case.class, &mut case.rng);
+        for (kind, s) in [
+            ("statement", Some(s)),
+            ("LIMIT 0", Some(limited)),
+            ("DROP", dropped),
+        ] {
+            let Some(s) = s else { continue };
+            let what = format!("{:?} {kind} of {} bytes", case.class, s.len());
+            answered(&case, &what, sql(&url, &s));
+            let r = sql(&url, b"SELECT * FROM T LIMIT 0");
+            if !matches!(r, Ok((200, _))) {
+                case.fail(format!("after the {what}, a good LIMIT 0 got {r:?}"));
+            }
+            let r = sql(&url, b"SELECT COUNT(*) FROM T");
+            if !matches!(&r, Ok((422, body)) if body.contains("sink mode")) {
+                case.fail(format!("after the {what}, a row query got {r:?}"));
+            }
+        }
+    });
+    let o = server
+        .stop(snowpipe_hostile::Signal::Term)
+        .expect("stop the emulator");
     let case = suite.always_case(Class::ALL[0]);
     failures.extend(survived(&case, &o, &limits()).err());
     suite.finish(failures);

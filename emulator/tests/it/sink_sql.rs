@@ -75,6 +75,10 @@ async fn sink_mode_answers_ddl_show_describe_and_limit_0_and_refuses_row_queries
     )
     .await;
     assert_eq!(sink.status()["sink"]["rows"], 3);
+    // The channel is listed as in normal mode, with its pipe.
+    let r = sql_statement(&sink, "SHOW CHANNELS", None, "").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.contains("EVENTS-STREAMING"), "{}", r.text);
 
     // What would read rows is refused, naming why and the fix.
     for q in [
@@ -91,6 +95,102 @@ async fn sink_mode_answers_ddl_show_describe_and_limit_0_and_refuses_row_queries
             r.text
         );
     }
+    sink.shutdown().await;
+    stored.shutdown().await;
+}
+
+/// A dropped table and a table never made are absent alike in both modes: a `SELECT … LIMIT 0`
+/// on them is refused with the storing emulator's status and code (the "does not exist" a
+/// client such as `table_replay` tests for), not with sink mode's refusal, and a table created
+/// again after its drop answers its new columns, through the SQL API and the library's
+/// `Emulator::query` alike.
+#[tokio::test]
+async fn sink_mode_answers_drop_and_missing_tables_as_normal_mode_does() {
+    let (mut stored_cfg, mut sink_cfg) = (config(), config());
+    sink_cfg.sink = true;
+    stored_cfg.sink = false;
+    let sink = Emulator::start(sink_cfg).await.unwrap();
+    let stored = Emulator::start(stored_cfg).await.unwrap();
+    let code = |r: &Resp| (r.status, r.body["code"].as_str().unwrap_or("").to_owned());
+    for emu in [&sink, &stored] {
+        for ddl in [
+            "CREATE TABLE GONE (A NUMBER(10,0))",
+            "DROP TABLE GONE",
+            "DROP TABLE IF EXISTS NEVER_MADE",
+        ] {
+            let r = sql_statement(emu, ddl, None, "").await;
+            assert_eq!(r.status, 200, "{ddl}: {}", r.text);
+        }
+    }
+    for q in [
+        "SELECT * FROM GONE LIMIT 0",
+        "SELECT * FROM NEVER_MADE LIMIT 0",
+    ] {
+        let (a, b) = (
+            sql_statement(&sink, q, None, "").await,
+            sql_statement(&stored, q, None, "").await,
+        );
+        assert_ne!(b.status, 200, "{q}: {}", b.text);
+        assert_eq!(
+            code(&a),
+            code(&b),
+            "{q}: sink {} / stored {}",
+            a.text,
+            b.text
+        );
+        assert!(
+            a.text.to_lowercase().contains("does not exist"),
+            "{q}: {}",
+            a.text
+        );
+        assert!(!a.text.contains("--sink"), "{q}: {}", a.text);
+    }
+    for emu in [&sink, &stored] {
+        for ddl in [
+            "CREATE TABLE GONE (B VARCHAR, C BOOLEAN)",
+            "CREATE TABLE OTHER (D NUMBER(5,0))",
+        ] {
+            let r = sql_statement(emu, ddl, None, "").await;
+            assert_eq!(r.status, 200, "{ddl}: {}", r.text);
+        }
+    }
+    // Each table a LIMIT 0 names is there, whatever it joins.
+    let q = "SELECT g.C, o.D FROM GONE g JOIN DB.SCH.OTHER o ON TRUE LIMIT 0";
+    let (a, b) = (
+        sql_statement(&sink, q, None, "").await,
+        sql_statement(&stored, q, None, "").await,
+    );
+    assert_eq!(columns(&a), columns(&b), "{q}");
+    let q = "SELECT * FROM GONE LIMIT 0";
+    let (a, b) = (
+        sql_statement(&sink, q, None, "").await,
+        sql_statement(&stored, q, None, "").await,
+    );
+    assert_eq!(columns(&a), columns(&b));
+    let names: Vec<String> = columns(&a).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["B", "C"]);
+
+    // The library's query answers a LIMIT 0 as the storing emulator does, and refuses rows.
+    let q = "SELECT * FROM \"DB.SCH.GONE\" LIMIT 0";
+    let (a, b) = (
+        sink.query_with_columns(q).unwrap(),
+        stored.query_with_columns(q).unwrap(),
+    );
+    assert_eq!(a, b);
+    assert_eq!(a.0, ["B", "C"]);
+    // SQLite's names ignore ASCII case: so does sink mode's choice of tables.
+    let lower = sink
+        .query_with_columns("select * from \"db.sch.gone\" limit 0")
+        .unwrap();
+    assert_eq!(lower, b);
+    let e = sink
+        .query("SELECT COUNT(*) FROM \"DB.SCH.GONE\"")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("sink mode") && e.contains("without --sink"),
+        "{e}"
+    );
     sink.shutdown().await;
     stored.shutdown().await;
 }

@@ -27,19 +27,27 @@ pub fn ddl_printed(out: Output, pipe: &str) -> String {
 /// strict offsets, its data under `dir` (BINARY columns in hex, the emulator's default), the test key accepted. Returns it with
 /// the path of the private key's file.
 pub async fn destination(ddl: String, dir: &Path) -> (Emulator, PathBuf) {
-    destination_of(
-        vec![
-            "CREATE DATABASE IF NOT EXISTS REPLAY; CREATE SCHEMA IF NOT EXISTS REPLAY.PUBLIC;"
-                .into(),
-            ddl,
-        ],
-        dir,
-    )
-    .await
+    destination_of(replay_scripts(ddl), dir).await
+}
+
+/// The DDL scripts of [`destination`]: database `REPLAY`, schema `PUBLIC`, then `ddl`.
+pub fn replay_scripts(ddl: String) -> Vec<String> {
+    vec![
+        "CREATE DATABASE IF NOT EXISTS REPLAY; CREATE SCHEMA IF NOT EXISTS REPLAY.PUBLIC;".into(),
+        ddl,
+    ]
 }
 
 /// The emulator with exactly the DDL `scripts` (nothing added), data in `dir`, and the key.
 pub async fn destination_of(scripts: Vec<String>, dir: &Path) -> (Emulator, PathBuf) {
+    let (mut config, key) = destination_config(scripts, dir);
+    config.data_dir = Some(dir.join("emulator"));
+    (Emulator::start(config).await.unwrap(), key)
+}
+
+/// [`destination_of`]'s configuration without its data directory, and the private key's
+/// file (written in `dir`).
+pub fn destination_config(scripts: Vec<String>, dir: &Path) -> (EmulatorConfig, PathBuf) {
     let key = dir.join("key.p8");
     std::fs::write(&key, super::TEST_KEY).unwrap();
     let mut config = EmulatorConfig::default();
@@ -47,8 +55,7 @@ pub async fn destination_of(scripts: Vec<String>, dir: &Path) -> (Emulator, Path
     config.public_keys = vec![super::TEST_PUBLIC_KEY.into()];
     config.commit_delay = Duration::from_millis(150);
     config.strict_offsets = true;
-    config.data_dir = Some(dir.join("emulator"));
-    (Emulator::start(config).await.unwrap(), key)
+    (config, key)
 }
 
 /// Points `cmd` at `emulator` (account and user `REPLAY`, the private key in `key`).

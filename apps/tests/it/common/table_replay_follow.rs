@@ -13,7 +13,7 @@ use snowpipe_emulator::Emulator;
 
 use super::blackhole_proxy::Proxy;
 
-use super::table_replay::{at_destination, destination};
+use super::table_replay::{at_destination, destination, destination_config, replay_scripts};
 
 /// A server with `--log-bin --binlog-format=ROW`, or `None` (printed) without `mariadbd`,
 /// except under `CI=true`, where that fails.
@@ -52,6 +52,23 @@ pub async fn change_destination(
         .map(|t| changes_ddl(bin, url, t, None))
         .collect();
     destination(ddl, dir).await
+}
+
+/// [`change_destination`] in sink mode (`--sink`: rows counted, not stored, no data
+/// directory); its counts are in `Emulator::status()["sink"]`.
+pub async fn sink_change_destination(
+    bin: &Path,
+    url: &str,
+    tables: &[&str],
+    dir: &Path,
+) -> (Emulator, PathBuf) {
+    let ddl: String = tables
+        .iter()
+        .map(|t| changes_ddl(bin, url, t, None))
+        .collect();
+    let (mut config, key) = destination_config(replay_scripts(ddl), dir);
+    config.sink = true;
+    (Emulator::start(config).await.unwrap(), key)
 }
 
 /// What `ddl --changes` prints for `table` (with `--key COLS` when given), whole: the

@@ -39,9 +39,9 @@ pub(crate) async fn submit(
     // Sink mode: the catalog's tables, empty, for a statement that reads no rows.
     let empty = match &shared.storage {
         Some(_) => None,
-        None if crate::sql_api::sink::reads_no_rows(&prepared.sql) => {
-            Some(crate::sql_api::sink::creates(&shared.model().catalog))
-        }
+        None if crate::sql_api::sink::reads_no_rows(&prepared.sql) => Some(
+            crate::sql_api::sink::creates(&shared.model().catalog, &prepared.sql),
+        ),
         None => return Err(crate::sql_api::sink::rows_not_stored()),
     };
     let store = &shared.sql_results;
