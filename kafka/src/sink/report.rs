@@ -165,6 +165,8 @@ pub struct Consumed {
     /// Rows the server rejected (row errors: Snowflake's `ON_ERROR = CONTINUE`; the committed
     /// token moves past them), from the SDK's `Channel::events`.
     pub row_errors: RowErrorSummary,
+    /// The offsets of the rejected rows that were located (`rejected.rs`), the first 100.
+    pub rejected_offsets: Vec<i64>,
     /// The committed offset, if any.
     pub committed: Option<KafkaOffset>,
 }
@@ -194,6 +196,11 @@ impl Report {
                     dead_letters: s.dead.load(Ordering::Relaxed),
                     lost_to_retention: s.lost_to_retention.load(Ordering::Relaxed),
                     row_errors: s.row_errors.lock().map(|r| r.clone()).unwrap_or_default(),
+                    rejected_offsets: s
+                        .rejected_offsets
+                        .lock()
+                        .map(|r| r.clone())
+                        .unwrap_or_default(),
                     committed: (c >= 0).then_some(KafkaOffset::new(c)),
                 };
                 (part.clone(), consumed)
@@ -231,6 +238,7 @@ impl Report {
                         "dead_letters": c.dead_letters,
                         "lost_to_retention": c.lost_to_retention,
                         "row_errors": &c.row_errors,
+                        "rejected_offsets": c.rejected_offsets.iter().map(i64::to_string).collect::<Vec<_>>(),
                         "committed": c.committed.map(|c| c.to_string()),
                     }),
                 )

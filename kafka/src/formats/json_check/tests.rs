@@ -430,7 +430,10 @@ fn reused_key_buffers_judge_each_row_afresh() {
     let escaped = format!("{{{},\"\\u006b5\":0}}", wide("k", 12).join(","));
     let fine = format!("{{{},\"in\":{inner}}}", wide("k", 12).join(","));
     for _ in 0..3 {
-        assert!(!is_one_value(nested.as_bytes()), "k3 twice around a wide object");
+        assert!(
+            !is_one_value(nested.as_bytes()),
+            "k3 twice around a wide object"
+        );
         assert!(!is_one_value(escaped.as_bytes()), "k5 twice, once escaped");
         assert!(is_one_value(fine.as_bytes()), "no key twice");
         assert!(is_one_value(inner.as_bytes()));
