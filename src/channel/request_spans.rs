@@ -4,9 +4,9 @@
 //! first token of each request the server accepted, by its end token, for the last
 //! [`MOST_SPANS`] requests (with the in-flight bound far below, a request's row error is
 //! reported long before its span is forgotten); the poller puts the span into the
-//! [`RowErrorEvent`](super::RowErrorEvent) as [`request_first_token`]
-//! (super::RowErrorEvent::request_first_token), so an application whose tokens name its
-//! records (a Kafka offset each) knows which records the failing request held.
+//! [`RowErrorEvent`](super::RowErrorEvent) as its `request_first_token`, so an application
+//! whose tokens name its records (a Kafka offset each) knows which records the failing
+//! request held.
 
 use std::collections::VecDeque;
 
