@@ -74,7 +74,8 @@ async fn each_rejected_row_is_named_by_its_own_partition_and_offset() {
     let lab = lab(&[(TOPIC, 1)]).await;
     let producer = lab.producer().expect("producer");
     let mut cmd = lab.instance(&bin(), TOPIC, "located");
-    cmd.args(["--until-idle", "8s"]);
+    // Idle long enough that a slow machine's landing between bursts never ends the run.
+    cmd.args(["--until-idle", "30s"]);
     let sink = tokio::task::spawn_blocking(move || run(&mut cmd));
     let good = |n: i64| format!(r#"{{"id":{n},"kind":"k","amount":{n}}}"#);
     let bad = |n: i64| format!(r#"{{"id":"order-{n}","kind":"k"}}"#);
