@@ -6,6 +6,7 @@
 //! stdout, what it consumed:
 //! `{"consumed": {"<topic>/<partition>": {"rows": n, "dead_letters": d, "lost_to_retention": r,
 //! "row_errors": {"count", "first_message", "first_at_or_before", "last_at_or_before"},
+//! "rejected_offsets": [offset text, …] (the rejected rows located, `rejected.rs`),
 //! "committed": "<offset>"}, …}, "appended": {"rows": n, "seconds": s}, "source": {"pauses": n,
 //! "resumes": n, "fetched_messages": n, "fetched_bytes": n, "broker_rx_bytes": n}}`, where
 //! `appended` spans from the start of this instance's first append of rows to the end of its
