@@ -46,18 +46,19 @@ struct Buffers {
     objects: Vec<(usize, Option<HashSet<u64>>)>,
     /// Sets of closed objects, empty, for the next wide object.
     spare: Vec<HashSet<u64>>,
-    /// The hash of keys, seeded once per thread.
-    hasher: RandomState,
 }
 
 thread_local! {
     static BUFFERS: RefCell<Buffers> = RefCell::default();
+    /// The hash of keys, seeded once per thread.
+    static SEED: RandomState = RandomState::new();
 }
 
 /// The keys of the objects open around the scan, innermost last: this thread's buffers,
 /// given back when dropped.
 pub(super) struct Keys {
     b: Buffers,
+    hasher: RandomState,
 }
 
 impl Default for Keys {
@@ -67,7 +68,8 @@ impl Default for Keys {
             .ok()
             .flatten()
             .unwrap_or_default();
-        Self { b }
+        let hasher = SEED.try_with(RandomState::clone).unwrap_or_default();
+        Self { b, hasher }
     }
 }
 
@@ -109,7 +111,7 @@ impl Keys {
     /// The innermost object's next key, `row[start..end]` (between its quotes, checked
     /// already): whether it is new there.
     pub(super) fn is_new(&mut self, row: &[u8], start: usize, end: usize) -> bool {
-        let b = &mut self.b;
+        let (b, hasher) = (&mut self.b, &self.hasher);
         let Some((first, set)) = b.objects.last_mut() else {
             return true;
         };
@@ -125,7 +127,7 @@ impl Keys {
         };
         let mine = &b.keys[*first..];
         if let Some(set) = set {
-            let h = hash(&b.hasher, row, key);
+            let h = hash(hasher, row, key);
             if !set.insert(h) && mine.iter().any(|k| same(row, *k, key)) {
                 return false;
             }
@@ -133,8 +135,8 @@ impl Keys {
             return false;
         } else if seen + 1 > LINEAR_KEYS {
             let mut all = b.spare.pop().unwrap_or_default();
-            all.extend(mine.iter().map(|k| hash(&b.hasher, row, *k)));
-            all.insert(hash(&b.hasher, row, key));
+            all.extend(mine.iter().map(|k| hash(hasher, row, *k)));
+            all.insert(hash(hasher, row, key));
             *set = Some(all);
         }
         b.keys.push(key);
