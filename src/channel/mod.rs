@@ -280,6 +280,7 @@ mod ownership_tests;
 mod poller;
 mod raw_rows;
 mod registry;
+mod request_spans;
 mod row_errors;
 mod runtime;
 mod shared;

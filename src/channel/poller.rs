@@ -342,15 +342,20 @@ fn publish(c: &ChannelShared, status: ChannelStatusWire) {
     let total = status.rows_error_count.unwrap_or(0);
     let seen = c.polled.errors_seen.swap(total, Ordering::Relaxed);
     if total > seen {
+        let offset_upper_bound = status
+            .last_error_offset_upper_bound
+            .clone()
+            .map(OffsetToken::from_wire);
+        let request_first_token = offset_upper_bound
+            .as_ref()
+            .and_then(|end| crate::sync::lock(&c.actor.request_spans).first_of(end));
         let event = RowErrorEvent {
             channel: c.path.channel.clone(),
             new_errors: total - seen,
             total_errors: total,
             last_error_message: status.last_error_message.clone(),
-            offset_upper_bound: status
-                .last_error_offset_upper_bound
-                .clone()
-                .map(OffsetToken::from_wire),
+            offset_upper_bound,
+            request_first_token,
             timestamp_ms: status.last_error_timestamp_ms,
         };
         c.metrics.row_errors.increment(event.new_errors);
@@ -360,6 +365,7 @@ fn publish(c: &ChannelShared, status: ChannelStatusWire) {
             new_errors = event.new_errors,
             total_errors = total,
             offset_token = ?event.offset_upper_bound,
+            request_first_token = ?event.request_first_token,
             message = ?event.last_error_message,
             "server rejected rows"
         );

@@ -133,6 +133,10 @@ impl RowErrors {
         let mut event =
             RowErrorEvent::new(self.shared.path.channel.clone(), 0, status.rows_error_count);
         event.last_error_message = status.last_error_message;
+        event.request_first_token = status
+            .last_error_offset_upper_bound
+            .as_ref()
+            .and_then(|end| crate::sync::lock(&self.shared.actor.request_spans).first_of(end));
         event.offset_upper_bound = status.last_error_offset_upper_bound;
         event.timestamp_ms = status.last_error_timestamp_ms;
         self.count(event)

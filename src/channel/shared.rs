@@ -205,6 +205,9 @@ pub(crate) struct ActorState {
     /// waits, restarted by the poller when the committed token moves
     /// ([`ChannelStatus::uncommitted_for`]).
     pub(crate) waiting_since: std::sync::Mutex<Option<tokio::time::Instant>>,
+    /// The first token of each recent request the server accepted, by its end token
+    /// ([`super::request_spans`]): which rows a row error's offset bound stands for.
+    pub(crate) request_spans: std::sync::Mutex<super::request_spans::RequestSpans>,
 }
 
 /// Signals from the handle and the runtime to the actor (and the poller). Tokens, not
@@ -275,6 +278,7 @@ impl ChannelShared {
                 generation: AtomicU64::new(1),
                 pending: AtomicBool::new(false),
                 acked_sends: AtomicU64::new(0),
+                request_spans: std::sync::Mutex::default(),
                 buffered_bytes: AtomicUsize::new(0),
                 buffered_rows: AtomicUsize::new(0),
                 in_flight: AtomicUsize::new(0),

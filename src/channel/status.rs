@@ -157,6 +157,10 @@ pub struct RowErrorEvent {
     pub last_error_message: Option<String>,
     /// The failing rows are at or before this offset token.
     pub offset_upper_bound: Option<OffsetToken>,
+    /// The first token of the request that [`offset_upper_bound`](Self::offset_upper_bound)
+    /// ended, when this channel sent it recently: the last failing row is one of that
+    /// request's rows, `request_first_token..=offset_upper_bound`.
+    pub request_first_token: Option<OffsetToken>,
     /// When the last error happened (epoch milliseconds), if reported.
     pub timestamp_ms: Option<i64>,
 }
@@ -172,6 +176,7 @@ impl RowErrorEvent {
             total_errors,
             last_error_message: None,
             offset_upper_bound: None,
+            request_first_token: None,
             timestamp_ms: None,
         }
     }

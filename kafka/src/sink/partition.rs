@@ -376,6 +376,7 @@ impl Worker {
             return Ok(());
         };
         let (n, size) = (tokens.len() as u64, ndjson.len() as u64);
+        lock(&self.stats.appended_runs).appended(&tokens);
         let raw = match RawRows::from_ndjson_bytes(ndjson, tokens) {
             Ok(raw) => raw,
             Err(e) => return Err(self.lost(&e)),
@@ -418,7 +419,7 @@ impl Worker {
     /// Counts rows the server rejected (the SDK logs each report too; `RowErrors` folds a
     /// lag into one report, so none is missed).
     fn row_errors(&self, e: &snowpipe_streaming::RowErrorEvent) {
-        count_row_errors(&self.stats, &self.metrics, |r| r.record(e));
+        row_errors(&self.part, &self.stats, &self.metrics, e);
     }
 
     /// The channel failed: another writer has it (or it failed for good). Stop, and let the
@@ -468,7 +469,7 @@ impl Worker {
         let handed = self.channel.hand_over(timeout).await;
         // Closing polls the status once more: row errors of the last batches arrive now.
         while let Some(e) = errors.try_recv() {
-            count_row_errors(&stats, &metrics, |r| r.record(&e));
+            row_errors(&self.part, &stats, &metrics, &e);
         }
         match handed {
             Ok(committed) => {
@@ -490,6 +491,42 @@ impl Worker {
             }
         }
     }
+}
+
+/// Rows the server rejected, reported by `e`: located (`rejected.rs`), logged with their
+/// partition and offset, listed and counted.
+fn row_errors(
+    part: &TopicPartition,
+    stats: &PartitionStats,
+    metrics: &PartitionMetrics,
+    e: &snowpipe_streaming::RowErrorEvent,
+) {
+    let at = crate::sink::rejected::locate(e, &lock(&stats.appended_runs));
+    let (topic, partition) = (&part.topic, part.partition);
+    let message = e.last_error_message.as_deref().unwrap_or("(no message)");
+    let (first, last) = at.request.map_or((-1, -1), |(a, b)| (a, b));
+    match at.offset {
+        Some(offset) => {
+            let mut listed = lock(&stats.rejected_offsets);
+            if listed.len() < crate::sink::rejected::MOST_LISTED {
+                listed.push(offset);
+            }
+            tracing::warn!(
+                %topic, partition, offset, rejected = e.new_errors,
+                request_first_offset = first, request_last_offset = last,
+                "Snowflake rejected the row of the message at offset {offset}: {message}; the \
+                 partition goes on (fix the table's columns or the producer)"
+            );
+        }
+        None => tracing::warn!(
+            %topic, partition, rejected = e.new_errors,
+            request_first_offset = first, request_last_offset = last,
+            "Snowflake rejected {} row(s) among offsets {first}..={last}: {message}; the \
+             partition goes on (fix the table's columns or the producer)",
+            e.new_errors
+        ),
+    }
+    count_row_errors(stats, metrics, |r| r.record(e));
 }
 
 /// Updates the partition's row-error summary with `update` and counts what it added in the

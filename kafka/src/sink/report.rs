@@ -6,6 +6,7 @@
 //! stdout, what it consumed:
 //! `{"consumed": {"<topic>/<partition>": {"rows": n, "dead_letters": d, "lost_to_retention": r,
 //! "row_errors": {"count", "first_message", "first_at_or_before", "last_at_or_before"},
+//! "rejected_offsets": [offset text, …] (the rejected rows located, `rejected.rs`),
 //! "committed": "<offset>"}, …}, "appended": {"rows": n, "seconds": s}, "source": {"pauses": n,
 //! "resumes": n, "fetched_messages": n, "fetched_bytes": n, "broker_rx_bytes": n}}`, where
 //! `appended` spans from the start of this instance's first append of rows to the end of its
@@ -165,6 +166,8 @@ pub struct Consumed {
     /// Rows the server rejected (row errors: Snowflake's `ON_ERROR = CONTINUE`; the committed
     /// token moves past them), from the SDK's `Channel::events`.
     pub row_errors: RowErrorSummary,
+    /// The offsets of the rejected rows that were located (`rejected.rs`), the first 100.
+    pub rejected_offsets: Vec<i64>,
     /// The committed offset, if any.
     pub committed: Option<KafkaOffset>,
 }
@@ -194,6 +197,11 @@ impl Report {
                     dead_letters: s.dead.load(Ordering::Relaxed),
                     lost_to_retention: s.lost_to_retention.load(Ordering::Relaxed),
                     row_errors: s.row_errors.lock().map(|r| r.clone()).unwrap_or_default(),
+                    rejected_offsets: s
+                        .rejected_offsets
+                        .lock()
+                        .map(|r| r.clone())
+                        .unwrap_or_default(),
                     committed: (c >= 0).then_some(KafkaOffset::new(c)),
                 };
                 (part.clone(), consumed)
@@ -231,6 +239,7 @@ impl Report {
                         "dead_letters": c.dead_letters,
                         "lost_to_retention": c.lost_to_retention,
                         "row_errors": &c.row_errors,
+                        "rejected_offsets": c.rejected_offsets.iter().map(i64::to_string).collect::<Vec<_>>(),
                         "committed": c.committed.map(|c| c.to_string()),
                     }),
                 )

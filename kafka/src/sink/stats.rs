@@ -17,6 +17,10 @@ pub struct PartitionStats {
     pub lost_to_retention: AtomicU64,
     /// Rows the server rejected.
     pub row_errors: std::sync::Mutex<RowErrorSummary>,
+    /// The offsets of rejected rows that were located, the first `rejected::MOST_LISTED`.
+    pub rejected_offsets: std::sync::Mutex<Vec<i64>>,
+    /// The offsets appended, to locate rejected rows (`rejected.rs`).
+    pub(crate) appended_runs: std::sync::Mutex<super::rejected::AppendedRuns>,
     /// The last offset appended (-1: none).
     pub appended: AtomicI64,
     /// The last offset read, row or dead letter (-1: none).
@@ -44,6 +48,8 @@ impl Default for PartitionStats {
             dead: AtomicU64::new(0),
             lost_to_retention: AtomicU64::new(0),
             row_errors: std::sync::Mutex::default(),
+            rejected_offsets: std::sync::Mutex::default(),
+            appended_runs: std::sync::Mutex::default(),
             appended: AtomicI64::new(-1),
             seen: AtomicI64::new(-1),
             busy: std::sync::atomic::AtomicBool::new(false),

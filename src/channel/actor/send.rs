@@ -261,6 +261,8 @@ impl Actor {
             // append larger than the budget could never finish.
             batch.budget.shrink_to(0);
         }
+        crate::sync::lock(&self.shared.actor.request_spans)
+            .accepted(batch.start.as_ref(), batch.end.as_ref());
         self.shared.actor.acked_sends.fetch_add(1, Ordering::AcqRel);
         let was_pending = self.shared.actor.pending.load(Ordering::Relaxed);
         self.acked_seq = self.acked_seq.max(batch.seq);

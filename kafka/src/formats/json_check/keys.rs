@@ -4,72 +4,162 @@
 //! becomes a dead letter with its own partition and offset.
 //!
 //! Keys are compared as the text they stand for: `"a"` and `"\u0061"` are one key. A key
-//! without a backslash is its own bytes (borrowed); one with escapes is decoded (a lone
-//! surrogate, which the check lets pass as serde_json does, as its three WTF-8 bytes, which no
-//! character's UTF-8 equals). An object's first [`LINEAR_KEYS`] keys are compared one by one
-//! (most objects of a row have a few); past that, they go into a hash set. At most
-//! [`MOST_KEYS`] keys of one object are tracked (`docs/SECURITY.md`'s caps table): the keys
-//! after those are not checked (a duplicate among them the server refuses as a row error,
-//! which the sink dead-letters with the message's own offset all the same).
+//! without a backslash is its own bytes; one with escapes is decoded (a lone surrogate, which
+//! the check lets pass as serde_json does, as its three WTF-8 bytes, which no character's
+//! UTF-8 equals). An object's first [`LINEAR_KEYS`] keys are compared one by one (most
+//! objects of a row have a few); past that, each key's hash goes into a set (seeded per
+//! thread, so no input can aim collisions), a hit confirmed against the keys themselves. At
+//! most [`MOST_KEYS`] keys of one object are tracked (`docs/SECURITY.md`'s caps table): the
+//! keys after those are not checked (a duplicate among them the server refuses as a row
+//! error).
+//!
+//! The keys are kept as ranges of the row's bytes in buffers each thread reuses (a [`Keys`]
+//! takes them and gives them back when dropped), so checking a row allocates nothing once
+//! its thread has checked a row as wide and as deep.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::hash_map::RandomState;
 use std::collections::HashSet;
+use std::hash::BuildHasher;
 
 /// Keys of one object compared one by one before a hash set is built.
 pub(super) const LINEAR_KEYS: usize = 8;
 /// The most keys of one object tracked.
 pub(super) const MOST_KEYS: usize = 65_536;
 
-/// An object's keys as a set, once it has more than [`LINEAR_KEYS`].
-type KeySet<'a> = HashSet<Cow<'a, [u8]>>;
-
-/// The keys of the objects open around the scan, innermost last.
-#[derive(Default)]
-pub(super) struct Keys<'a> {
-    /// Every open object's keys so far, one after another.
-    keys: Vec<Cow<'a, [u8]>>,
-    /// For each open object: where its keys start in `keys`, and its set once it has more than
-    /// [`LINEAR_KEYS`].
-    objects: Vec<(usize, Option<KeySet<'a>>)>,
+/// One key: where its text (between its quotes) is in the row, and whether it has escapes.
+#[derive(Clone, Copy)]
+struct Key {
+    start: usize,
+    end: usize,
+    escaped: bool,
 }
 
-impl<'a> Keys<'a> {
+/// The buffers a thread's checks reuse.
+#[derive(Default)]
+struct Buffers {
+    /// Every open object's keys so far, one after another.
+    keys: Vec<Key>,
+    /// For each open object: where its keys start in `keys`, and its set of key hashes once
+    /// it has more than [`LINEAR_KEYS`].
+    objects: Vec<(usize, Option<HashSet<u64>>)>,
+    /// Sets of closed objects, empty, for the next wide object.
+    spare: Vec<HashSet<u64>>,
+}
+
+thread_local! {
+    static BUFFERS: RefCell<Buffers> = RefCell::default();
+    /// The hash of keys, seeded once per thread.
+    static SEED: RandomState = RandomState::new();
+}
+
+/// The keys of the objects open around the scan, innermost last: this thread's buffers,
+/// given back when dropped.
+pub(super) struct Keys {
+    b: Buffers,
+    hasher: RandomState,
+}
+
+impl Default for Keys {
+    fn default() -> Self {
+        let b = BUFFERS
+            .try_with(|b| b.try_borrow_mut().map(|mut b| std::mem::take(&mut *b)).ok())
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let hasher = SEED.try_with(RandomState::clone).unwrap_or_default();
+        Self { b, hasher }
+    }
+}
+
+impl Drop for Keys {
+    fn drop(&mut self) {
+        let mut b = std::mem::take(&mut self.b);
+        b.keys.clear();
+        for (_, set) in b.objects.drain(..) {
+            if let Some(mut set) = set {
+                set.clear();
+                b.spare.push(set);
+            }
+        }
+        let _ = BUFFERS.try_with(|cell| {
+            if let Ok(mut cell) = cell.try_borrow_mut() {
+                *cell = b;
+            }
+        });
+    }
+}
+
+impl Keys {
     /// An object opens.
     pub(super) fn open(&mut self) {
-        self.objects.push((self.keys.len(), None));
+        self.b.objects.push((self.b.keys.len(), None));
     }
 
     /// The innermost object closes.
     pub(super) fn close(&mut self) {
-        if let Some((start, _)) = self.objects.pop() {
-            self.keys.truncate(start);
+        if let Some((start, set)) = self.b.objects.pop() {
+            self.b.keys.truncate(start);
+            if let Some(mut set) = set {
+                set.clear();
+                self.b.spare.push(set);
+            }
         }
     }
 
-    /// The innermost object's next key, `raw` between its quotes (checked already): whether
-    /// it is new there.
-    pub(super) fn is_new(&mut self, raw: &'a [u8]) -> bool {
-        let Some((start, set)) = self.objects.last_mut() else {
+    /// The innermost object's next key, `row[start..end]` (between its quotes, checked
+    /// already): whether it is new there.
+    pub(super) fn is_new(&mut self, row: &[u8], start: usize, end: usize) -> bool {
+        let (b, hasher) = (&mut self.b, &self.hasher);
+        let Some((first, set)) = b.objects.last_mut() else {
             return true;
         };
-        let seen = self.keys.len() - *start;
+        let seen = b.keys.len() - *first;
         if seen >= MOST_KEYS {
             return true;
         }
-        let key = decoded(raw);
+        let raw = &row[start..end];
+        let key = Key {
+            start,
+            end,
+            escaped: memchr::memchr(b'\\', raw).is_some(),
+        };
+        let mine = &b.keys[*first..];
         if let Some(set) = set {
-            if !set.insert(key.clone()) {
+            let h = hash(hasher, row, key);
+            if !set.insert(h) && mine.iter().any(|k| same(row, *k, key)) {
                 return false;
             }
-        } else if self.keys[*start..].contains(&key) {
+        } else if mine.iter().any(|k| same(row, *k, key)) {
             return false;
         } else if seen + 1 > LINEAR_KEYS {
-            let mut all: KeySet<'a> = self.keys[*start..].iter().cloned().collect();
-            all.insert(key.clone());
+            let mut all = b.spare.pop().unwrap_or_default();
+            all.extend(mine.iter().map(|k| hash(hasher, row, *k)));
+            all.insert(hash(hasher, row, key));
             *set = Some(all);
         }
-        self.keys.push(key);
+        b.keys.push(key);
         true
+    }
+}
+
+/// Whether keys `a` and `b` of `row` stand for the same text.
+fn same(row: &[u8], a: Key, b: Key) -> bool {
+    let (ra, rb) = (&row[a.start..a.end], &row[b.start..b.end]);
+    if !a.escaped && !b.escaped {
+        return ra == rb;
+    }
+    decoded(ra) == decoded(rb)
+}
+
+/// The hash of the text key `k` of `row` stands for.
+fn hash(hasher: &RandomState, row: &[u8], k: Key) -> u64 {
+    let raw = &row[k.start..k.end];
+    if k.escaped {
+        hasher.hash_one(decoded(raw).as_ref())
+    } else {
+        hasher.hash_one(raw)
     }
 }
 

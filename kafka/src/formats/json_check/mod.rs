@@ -121,7 +121,7 @@ struct Scan<'a, V> {
     stopped: Option<(u64, u32)>,
     /// The keys of the open objects, to refuse a key given twice ([`keys`]); `None` for a
     /// scan that starts part way through a row (its caller checks the keys after).
-    keys: Option<Keys<'a>>,
+    keys: Option<Keys>,
 }
 
 /// The open objects (`true`) and arrays (`false`) around the scan, innermost last: 64 levels in
@@ -314,9 +314,9 @@ impl<'a, V: Values> Scan<'a, V> {
         if !self.string() {
             return false;
         }
-        let b: &'a [u8] = self.b;
+        let b = self.b;
         if let Some(keys) = &mut self.keys {
-            if !keys.is_new(&b[start..self.i - 1]) {
+            if !keys.is_new(b, start, self.i - 1) {
                 return false;
             }
         }

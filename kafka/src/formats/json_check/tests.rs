@@ -416,3 +416,28 @@ fn a_key_twice_is_refused_along_a_shape() {
         assert_eq!(shape.check(learned), Some(false));
     }
 }
+
+/// The thread's reused key buffers: wide objects nested in wide objects, a key twice once
+/// escaped past the linear keys, and rows checked after a refused one (whose buffers were
+/// left mid-object) judged afresh.
+#[test]
+fn reused_key_buffers_judge_each_row_afresh() {
+    let wide = |prefix: &str, n: usize| -> Vec<String> {
+        (0..n).map(|k| format!("\"{prefix}{k}\":{k}")).collect()
+    };
+    let inner = format!("{{{}}}", wide("i", 20).join(","));
+    let nested = format!("{{{},\"in\":{inner},\"k3\":0}}", wide("k", 12).join(","));
+    let escaped = format!("{{{},\"\\u006b5\":0}}", wide("k", 12).join(","));
+    let fine = format!("{{{},\"in\":{inner}}}", wide("k", 12).join(","));
+    for _ in 0..3 {
+        assert!(
+            !is_one_value(nested.as_bytes()),
+            "k3 twice around a wide object"
+        );
+        assert!(!is_one_value(escaped.as_bytes()), "k5 twice, once escaped");
+        assert!(is_one_value(fine.as_bytes()), "no key twice");
+        assert!(is_one_value(inner.as_bytes()));
+        agree(nested.as_bytes());
+        agree(escaped.as_bytes());
+    }
+}
