@@ -2,7 +2,7 @@
 //! ([`crate::floors`]) or need only lead back to no other room ([`crate::circles`]), its files
 //! lead back to no file, and a few rooms and modules it names prove the sources were read. A
 //! package's `module_graph_tests.rs` states its [`GraphRules`] and expands
-//! [`graph_rules!`](crate::graph_rules) once: the same three tests in every package.
+//! [`graph_rules!`](crate::graph_rules!) once: the same three tests in every package.
 
 use crate::circles::{assert_no_file_circle, assert_no_room_circle};
 use crate::floors::floor_breaks;
