@@ -2,7 +2,7 @@
 # One Parquet file loaded three ways on one TLS sink emulator, back to back (issue 74, item 4):
 # `snowpipe load`, our SDK from serde rows (load/examples/parquet_serde_rows.rs) and the
 # official Python SDK reading the file with pyarrow. Run by hand (not in CI: it installs from
-# PyPI); the numbers are in docs/PERFORMANCE.md, "Arrow record batches".
+# PyPI); the numbers are in docs/PERFORMANCE.md, "Loading files".
 #   benches/load_head_to_head.sh [--rows 1000000] [--file F.parquet] [--py-batch 10000] [--no-paced]
 #     [--load-args "--max-client-lag 50ms"]   (more arguments for `snowpipe load`)
 set -euo pipefail

@@ -9,8 +9,7 @@ floor's CPU ticks) times the median CPU-s per GB the bench printed.
         --sizes 1024 --topics 24 --partitions 4 --rounds 3 --rebalance-partitions 0
 
 The process-wide samples include each process's start and end, which the bench's window
-leaves out: the shares are approximate by that much. See docs/PERFORMANCE.md ("In place
-against alone").
+leaves out: the shares are approximate by that much. See docs/log/performance/2026-11-28-kafka-in-place-against-alone.md.
 """
 
 import collections

@@ -7,8 +7,9 @@
 //! with glibc every freed buffer went back to the reader thread's arena; the mmap threshold rose
 //! to 1 MiB after the first such free and later chunks came from the sixteen readers' arenas,
 //! each keeping its own peak. Sixteen lanes held about 64 MB more than the chunks alive at any
-//! instant (`docs/PERFORMANCE.md`). From the pool, the buffers ever allocated are the most
-//! that were alive at once, which the memory budget bounds (a chunk is charged to the readers'
+//! instant (`docs/log/performance/2026-11-27-load-many-channels-per-file.md`). From the pool,
+//! the buffers ever allocated are the most that were alive at once, which the memory budget
+//! bounds (a chunk is charged to the readers'
 //! share while queued and to the SDK's budget once appended): no more is allocated, nothing is
 //! left in an arena. A buffer of another size (a row larger than a chunk, a short chunk's exact
 //! copy) is not pooled.

@@ -23,7 +23,7 @@ use crate::pipeline::pool::trimmed;
 /// 550 bytes, 3 MB) at level 1 the frame is 2.4 % larger than with a window of the whole batch
 /// and compresses at about the same speed (712 against 737 MB/s), and its context holds about
 /// 1 MB; with 2^16 the frame is 5 % larger, with 2^18 or more the context holds 1.1–1.4 MB
-/// (`docs/PERFORMANCE.md`).
+/// (`docs/log/performance/2026-11-23-memory.md`).
 pub(crate) const FRAME_WINDOW_LOG: u32 = 17;
 
 /// What an early frame's context is charged to the memory budget when the frame starts: at
@@ -38,7 +38,8 @@ pub(crate) const FRAME_WINDOW_LOG: u32 = 17;
 /// shrinks both (32 KiB blocks: 401 KiB held, 280 KiB written; 16 KiB: 309 and 256) but every
 /// block pays for its entropy tables: zstd spent 20–40 % more CPU on the same rows, and the
 /// sink 4.8–5.0 CPU-s per GB against 3.6–3.9 with 128 KiB blocks on the mock cluster
-/// (`docs/PERFORMANCE.md`, "The sink against the least, now"), so the block is zstd's own.
+/// (`docs/log/performance/2026-11-27-kafka-the-copy-and-where-the-rest-goes.md`), so the
+/// block is zstd's own.
 pub(crate) const CONTEXT_CHARGE: usize = 1 << 20;
 
 /// The highest zstd level early frames are made at (the default, 1, and the negative "fast"

@@ -40,8 +40,8 @@
 //! a time into bitmaps and token positions, then the grammar walked over the positions): built
 //! and tested against this check's tests, it lost to this one pass in the same bench run on
 //! every row of the sink's shape (1.2–4× its time): sorting costs about 0.8 cycles a byte before
-//! any grammar, and the grammar still branches on each token. `docs/PERFORMANCE.md` ("A SIMD
-//! validator for the JSON check?") has the numbers.
+//! any grammar, and the grammar still branches on each token. The numbers: the performance
+//! log, `docs/log/performance/2026-11-28-kafka-json-check.md`.
 
 mod key_twice;
 mod keys;

@@ -19,7 +19,8 @@
 //! version in librdkafka (`rd_kafka_toppar_op_pause_resume`), which drops what it had fetched
 //! for the partition and not yet handed over, and the resume fetches it again from the
 //! application's position; on a broker process in a catch-up, with the budget full throughout,
-//! that was the larger part of what the sink spent above the least (`docs/PERFORMANCE.md`).
+//! that was the larger part of what the sink spent above the least (the performance log,
+//! `docs/log/performance/2026-11-28-kafka-sink-against-the-least.md`).
 //! A partition is paused only when its worker is stuck: it holds more than its fair share (the
 //! budget over the partitions assigned) and its worker has completed no append for four times
 //! the sink's recent time between appends, at least 2 s ([`progress`]); or when it holds more
