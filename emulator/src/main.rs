@@ -428,7 +428,7 @@ impl From<String> for Failure {
 const ENV_PREFIX: &str = "SNOWPIPE_EMULATOR_";
 
 fn main() -> ExitCode {
-    // Before anything in the process uses SQLite (docs/SECURITY.md, issue 56).
+    // Before anything in the process uses SQLite (docs/log/security/, issue 56).
     let bounded = snowpipe_emulator::bound_sql_statement_memory();
     // `SNOWPIPE_EMULATOR_LOG` was the filter's variable before `RUST_LOG`, the one every
     // binary here reads.

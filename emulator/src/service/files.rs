@@ -4,7 +4,8 @@
 //! row errors, offset tokens, fencing and commit. The fragments' ranges are marked landed
 //! once the append is taken, and a file is dropped from the stage when all of it landed.
 //!
-//! What one registration may cost (docs/SECURITY.md, fourth round): its ranges are claimed
+//! What one registration may cost (the fourth security round,
+//! `docs/log/security/2026-11-26-hostile-input-fourth-round-issue-72.md`): its ranges are claimed
 //! before anything is decoded (`Stage::claim`: the caller's own files, each byte range once,
 //! never one landed or being landed), so a registration decodes at most the stage's bytes;
 //! the decoding takes one decode turn and must end within [`REGISTRATION_TIME`]; the

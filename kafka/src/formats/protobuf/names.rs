@@ -1,5 +1,6 @@
 //! What compiling a registered Protobuf schema will cost in full names, judged on its text
-//! before `protox` parses it (docs/SECURITY.md, "Hostile input, fourth round").
+//! before `protox` parses it (the fourth security round,
+//! `docs/log/security/2026-11-26-hostile-input-fourth-round-issue-72.md`).
 //!
 //! **Why.** A declaration's full name holds its package and every enclosing message:
 //! `protox` and `prost-reflect` keep it for each message, field, enum, enum value, oneof,
