@@ -197,28 +197,63 @@ async fn list_s3(
     pattern: Option<&str>,
     url: &str,
 ) -> Result<(Vec<ObjectMeta>, Vec<s3_list::Skipped>)> {
-    let (mut out, mut skipped) = (Vec::new(), Vec::new());
-    for entry in lister.list(prefix.as_ref(), url, MAX_LISTED).await? {
-        match entry {
-            s3_list::Entry::Object(meta) => {
-                if pattern.is_none_or(|p| glob::matches(p, meta.location.as_ref())) {
-                    if out.len() == MAX_OBJECTS {
-                        bail!(
-                            "{url} names more than {MAX_OBJECTS} objects, the most one run \
-                             loads: name a narrower prefix or glob"
-                        );
-                    }
-                    out.push(meta);
-                }
-            }
-            s3_list::Entry::Skipped(s) => {
-                if pattern.is_none_or(|p| glob::matches(p, &s.key)) {
-                    skipped.push(s);
-                }
-            }
+    let mut kept = Kept::new(pattern, url);
+    lister
+        .list(prefix.as_ref(), url, &mut |entry| kept.entry(entry))
+        .await?;
+    Ok((kept.objects, kept.skipped))
+}
+
+/// What a listing keeps, entry by entry, within the caps: the objects the pattern matches (at
+/// most [`MAX_OBJECTS`]) and the skipped keys it matches, of at most [`MAX_LISTED`] entries.
+struct Kept<'a> {
+    pattern: Option<&'a str>,
+    url: &'a str,
+    seen: usize,
+    objects: Vec<ObjectMeta>,
+    skipped: Vec<s3_list::Skipped>,
+}
+
+impl<'a> Kept<'a> {
+    fn new(pattern: Option<&'a str>, url: &'a str) -> Self {
+        Self {
+            pattern,
+            url,
+            seen: 0,
+            objects: Vec::new(),
+            skipped: Vec::new(),
         }
     }
-    Ok((out, skipped))
+
+    /// Takes one listed entry.
+    ///
+    /// # Errors
+    /// Past [`MAX_LISTED`] entries or [`MAX_OBJECTS`] matching objects.
+    fn entry(&mut self, entry: s3_list::Entry) -> Result<()> {
+        let url = self.url;
+        self.seen += 1;
+        if self.seen > MAX_LISTED {
+            bail!(
+                "listing {url} returned more than {MAX_LISTED} entries, the most snowpipe load \
+                 reads: name a narrower prefix"
+            );
+        }
+        let matches = |key: &str| self.pattern.is_none_or(|p| glob::matches(p, key));
+        match entry {
+            s3_list::Entry::Object(meta) if matches(meta.location.as_ref()) => {
+                if self.objects.len() == MAX_OBJECTS {
+                    bail!(
+                        "{url} names more than {MAX_OBJECTS} objects, the most one run loads: \
+                         name a narrower prefix or glob"
+                    );
+                }
+                self.objects.push(meta);
+            }
+            s3_list::Entry::Skipped(s) if matches(&s.key) => self.skipped.push(s),
+            _ => {}
+        }
+        Ok(())
+    }
 }
 
 /// The store kind of `url` and the key it names. `az://CONTAINER/KEY` (and `abfs://`,
@@ -268,30 +303,15 @@ async fn list(
 ) -> Result<Vec<ObjectMeta>> {
     let prefix = (!prefix.as_ref().is_empty()).then_some(prefix);
     let mut entries = store.list(prefix);
-    let (mut seen, mut out) = (0usize, Vec::new());
+    let mut kept = Kept::new(pattern, url);
     while let Some(meta) = entries
         .try_next()
         .await
         .map_err(|e| anyhow::anyhow!(store_error::explain(&format!("cannot list {url}"), &e)))?
     {
-        seen += 1;
-        if seen > MAX_LISTED {
-            bail!(
-                "listing {url} returned more than {MAX_LISTED} entries, the most snowpipe load \
-                 reads: name a narrower prefix"
-            );
-        }
-        if pattern.is_none_or(|p| glob::matches(p, meta.location.as_ref())) {
-            if out.len() == MAX_OBJECTS {
-                bail!(
-                    "{url} names more than {MAX_OBJECTS} objects, the most one run loads: name \
-                     a narrower prefix or glob"
-                );
-            }
-            out.push(meta);
-        }
+        kept.entry(s3_list::Entry::Object(meta))?;
     }
-    Ok(out)
+    Ok(kept.objects)
 }
 
 /// The store of `url`, with its cloud's credential chain from the environment and

@@ -102,39 +102,37 @@ impl Lister {
         Ok((lister, store))
     }
 
-    /// Every entry under `prefix` (a key prefix; `""`: the bucket), in the store's order, at
-    /// most `most` of them (more is an error naming `url`).
+    /// Hands every entry under `prefix` (a key prefix; `""`: the bucket), in the store's order,
+    /// to `each`, page by page (no page is held past its entries).
     ///
     /// # Errors
-    /// When a page cannot be had or read (one line naming the cause and the fix), or a cap is
-    /// passed.
+    /// When a page cannot be had or read (one line naming the cause and the fix), a cap is
+    /// passed, or `each` fails.
     ///
     /// # Cancellation
     /// Dropping the future abandons the listing; nothing was changed.
-    pub(crate) async fn list(&self, prefix: &str, url: &str, most: usize) -> Result<Vec<Entry>> {
+    pub(crate) async fn list(
+        &self,
+        prefix: &str,
+        url: &str,
+        each: &mut dyn FnMut(Entry) -> Result<()>,
+    ) -> Result<()> {
         let prefix = if prefix.is_empty() {
             String::new()
         } else {
             format!("{prefix}/")
         };
-        let mut out = Vec::new();
         let mut token: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let page = self.page(&prefix, token.as_deref()).await.map_err(|e| {
                 anyhow::anyhow!(store_error::explain(&format!("cannot list {url}"), &e))
             })?;
             for contents in page.contents {
-                if out.len() == most {
-                    bail!(
-                        "listing {url} returned more than {most} entries, the most snowpipe \
-                         load reads: name a narrower prefix"
-                    );
-                }
-                out.push(entry(contents));
+                each(entry(contents))?;
             }
             match page.next_continuation_token {
                 Some(next) if page.is_truncated => token = Some(next),
-                _ => return Ok(out),
+                _ => return Ok(()),
             }
         }
         bail!(
