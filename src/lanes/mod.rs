@@ -78,12 +78,7 @@ impl Pipe {
     /// # Cancellation
     /// Dropping the future abandons the opens; lanes already opened on the server stay so.
     pub async fn open_lanes(&self, base: &str, lanes: usize) -> Result<LaneStream> {
-        if !(1..=MAX_LANES).contains(&lanes) {
-            return Err(Error::invalid_argument(
-                "lanes",
-                format!("a stream has 1 to {MAX_LANES} lanes, not {lanes}"),
-            ));
-        }
+        check_count(lanes)?;
         let layout = match self.layout(base).await? {
             Some(l) if l.lanes != lanes => {
                 return Err(Error::invalid_argument(
@@ -351,12 +346,7 @@ impl LaneStream {
         through: &OffsetToken,
         timeout: Duration,
     ) -> Result<Self> {
-        if !(1..=MAX_LANES).contains(&lanes) {
-            return Err(Error::invalid_argument(
-                "lanes",
-                format!("a stream has 1 to {MAX_LANES} lanes, not {lanes}"),
-            ));
-        }
+        check_count(lanes)?;
         if lanes == self.lanes.len() {
             return Ok(self);
         }
@@ -405,6 +395,21 @@ impl LaneStream {
     pub async fn close(self) -> Result<()> {
         try_join_all(self.lanes.into_iter().map(Channel::close)).await?;
         Ok(())
+    }
+}
+
+/// `lanes` is a stream's lane count: 1 to [`MAX_LANES`].
+///
+/// # Errors
+/// [`Error::InvalidArgument`] otherwise.
+fn check_count(lanes: usize) -> Result<()> {
+    if (1..=MAX_LANES).contains(&lanes) {
+        Ok(())
+    } else {
+        Err(Error::invalid_argument(
+            "lanes",
+            format!("a stream has 1 to {MAX_LANES} lanes, not {lanes}"),
+        ))
     }
 }
 

@@ -53,26 +53,9 @@ fn key(p: u64) -> String {
     format!("k{}", p % 23)
 }
 
-/// Feeds records `1..=until` to `stream`, skipping those it says are committed, a few at a
-/// time per lane as a source would batch them.
+/// Feeds records `1..=until` to `stream`, skipping those it says are committed.
 async fn feed(stream: &LaneStream, until: u64) {
-    let mut p = 1;
-    while p <= until {
-        let k = key(p);
-        let lane = stream.lane_of(k.as_bytes());
-        let position = OffsetToken::from(p);
-        if !stream.is_committed(lane, &position) {
-            stream
-                .append(
-                    lane,
-                    Rows::serde([json!({"ID": p, "K": k})]),
-                    Positions::at(position),
-                )
-                .await
-                .unwrap();
-        }
-        p += 1;
-    }
+    feed_range(stream, 1, until).await;
 }
 
 fn counts(emu: &Emulator) -> (u64, u64) {
