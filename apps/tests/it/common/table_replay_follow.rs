@@ -47,11 +47,15 @@ pub async fn change_destination(
     tables: &[&str],
     dir: &Path,
 ) -> (Emulator, PathBuf) {
-    let ddl: String = tables
+    destination(changes_ddls(bin, url, tables), dir).await
+}
+
+/// The `ddl --changes` scripts of `tables`, one after another.
+fn changes_ddls(bin: &Path, url: &str, tables: &[&str]) -> String {
+    tables
         .iter()
         .map(|t| changes_ddl(bin, url, t, None))
-        .collect();
-    destination(ddl, dir).await
+        .collect()
 }
 
 /// [`change_destination`] in sink mode (`--sink`: rows counted, not stored, no data
@@ -62,10 +66,7 @@ pub async fn sink_change_destination(
     tables: &[&str],
     dir: &Path,
 ) -> (Emulator, PathBuf) {
-    let ddl: String = tables
-        .iter()
-        .map(|t| changes_ddl(bin, url, t, None))
-        .collect();
+    let ddl = changes_ddls(bin, url, tables);
     let (mut config, key) = destination_config(replay_scripts(ddl), dir);
     config.sink = true;
     (Emulator::start(config).await.unwrap(), key)
