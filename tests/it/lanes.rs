@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use snowpipe_emulator::Emulator;
-use snowpipe_streaming::{LaneStream, OffsetToken, Positions, Rows, StreamingIngestClient};
+use snowpipe_streaming::{Error, LaneStream, OffsetToken, Positions, Rows, StreamingIngestClient};
 
 use crate::common;
 
@@ -23,6 +23,7 @@ const DDL: &str = "
 CREATE DATABASE IF NOT EXISTS DB;
 CREATE SCHEMA IF NOT EXISTS SCH;
 CREATE OR REPLACE TABLE T (ID NUMBER, K VARCHAR(20));
+CREATE OR REPLACE TABLE W (ID NUMBER, PAD VARCHAR);
 ";
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -216,6 +217,114 @@ async fn lanes_are_named_as_snowpipe_load_names_its_ranges() {
         .await
         .is_err());
     stream.close().await.unwrap();
+    emu.shutdown().await;
+}
+
+/// `n` rows of about 1 KB each for table `W`, ids from `first`.
+fn padded(first: u64, n: u64) -> Vec<serde_json::Value> {
+    (first..first + n)
+        .map(|id| json!({"ID": id, "PAD": "x".repeat(1000)}))
+        .collect()
+}
+
+/// The lanes are channels of one client: the client's memory budget binds them together. Rows
+/// held by three lanes refuse a fourth lane's `try_append`; its `append` then goes through
+/// without any flush of the caller's, because the three lanes see the budget short and send
+/// their rows long before `max_client_lag` (60 s here). Each lane reports the channel metrics
+/// under its own channel name.
+#[test]
+fn lanes_share_the_clients_memory_budget_and_report_metrics_per_lane() {
+    let recorded = common::MetricsRecorder::default();
+    common::with_local_metrics(&recorded, budget_and_metrics(recorded.clone()));
+}
+
+async fn budget_and_metrics(recorded: common::MetricsRecorder) {
+    const EACH: u64 = 245;
+    // 1 MiB, of which 1/16 is set aside for idle buffers: 960 KiB for rows. A lane's rows
+    // (about 250 KB) fit one request, and nothing is sent on a timer during the test.
+    let emu = Emulator::start(common::emulator::config_with_ddl(DDL))
+        .await
+        .unwrap();
+    let client = common::emulator::builder(&emu)
+        .max_client_lag(Duration::from_secs(60))
+        .max_request_bytes(256 * 1024)
+        .memory_budget_bytes(1024 * 1024)
+        .build()
+        .await
+        .unwrap();
+    let stream = client
+        .table_pipe("DB", "SCH", "W")
+        .open_lanes("b", 4)
+        .await
+        .unwrap();
+    let span = |lane: u64, n: u64| {
+        let first = lane * 1000 + 1;
+        Positions::span(OffsetToken::from(first)..=OffsetToken::from(first + n - 1))
+    };
+    // Three lanes hold about 750 KB of the budget...
+    for lane in 0..3 {
+        stream
+            .append(
+                lane as usize,
+                Rows::serde(padded(lane * 1000 + 1, EACH)),
+                span(lane, EACH),
+            )
+            .await
+            .unwrap();
+    }
+    // ...so the fourth lane has no room for 250 KB more: refused at once...
+    let refused = stream
+        .lane(3)
+        .try_append(Rows::serde(padded(3001, EACH)), span(3, EACH))
+        .unwrap_err();
+    assert!(matches!(refused, Error::Backpressure { .. }), "{refused}");
+    // ...and admitted once the other lanes, seeing the budget short, sent their rows.
+    tokio::time::timeout(
+        WAIT,
+        stream.append(3, Rows::serde(padded(3001, EACH)), span(3, EACH)),
+    )
+    .await
+    .expect("room once the other lanes sent their rows")
+    .unwrap();
+    stream.wait_for_commit(WAIT).await.unwrap();
+    let committed = stream.committed();
+    stream.close().await.unwrap();
+    client.close().await.unwrap();
+    for (lane, token) in committed.iter().enumerate() {
+        assert_eq!(*token, Some(OffsetToken::from(lane as u64 * 1000 + EACH)));
+    }
+    let landed = emu
+        .query(r#"SELECT COUNT(*), COUNT(DISTINCT ID) FROM "DB.SCH.W""#)
+        .unwrap();
+    assert_eq!(landed[0][0], 4 * EACH);
+    assert_eq!(landed[0][1], 4 * EACH);
+    let labels = |lane: usize| {
+        let name = LaneStream::lane_name("b", lane);
+        [
+            ("channel", name),
+            ("kind", "named".into()),
+            ("pipe", "W-STREAMING".into()),
+        ]
+    };
+    let counter = |metric: &str, lane: usize| {
+        let l = labels(lane);
+        let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        recorded.counter(metric, &l)
+    };
+    // The three lanes sealed their batches early for the fourth: the budget is one.
+    let sealed: u64 = (0..3)
+        .map(|lane| counter("snowpipe_batches_sealed_for_memory_total", lane))
+        .sum();
+    assert!(sealed >= 1, "no lane sealed for the budget");
+    // Each lane's rows under its own channel name.
+    for lane in 0..4 {
+        assert_eq!(
+            counter("snowpipe_rows_appended_total", lane),
+            EACH,
+            "lane {lane} in {:?}",
+            recorded.labels_of("snowpipe_rows_appended_total")
+        );
+    }
     emu.shutdown().await;
 }
 
