@@ -121,6 +121,20 @@ impl Pipe {
         })
     }
 
+    /// The lane count the stream `base` has recorded (its first open's, or its last
+    /// resize's): the count to reopen it with after a restart. `None` when it was never
+    /// opened.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `<base>_lanes` holds a token that is not a stream's
+    /// layout; the status call's errors ([`Pipe::channel_statuses`]).
+    ///
+    /// # Cancellation
+    /// Safe: it only reads.
+    pub async fn lane_count(&self, base: &str) -> Result<Option<usize>> {
+        Ok(self.layout(base).await?.map(|l| l.lanes))
+    }
+
     /// Records `layout` as the stream's: the committed token of its layout channel, set by
     /// opening it with that token (no row), then closed.
     async fn record_layout(&self, base: &str, layout: &Layout) -> Result<()> {

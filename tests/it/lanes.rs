@@ -107,9 +107,11 @@ async fn crash_resize_crash(seed: u64) {
     assert_eq!(stream.lanes(), 3);
     feed(&stream, next(&mut rng, &mut at)).await;
     drop(stream);
-    // Reopened with its old count: refused, naming the new one.
+    // Reopened with its old count: refused, naming the new one, which it tells.
     let e = pipe.open_lanes("s", 8).await.unwrap_err().to_string();
     assert!(e.contains("has 3 lanes"), "{e}");
+    assert_eq!(pipe.lane_count("s").await.unwrap(), Some(3));
+    assert_eq!(pipe.lane_count("never_opened").await.unwrap(), None);
     // 3 lanes, on to a point, a resize to 12, a crash.
     let stream = pipe.open_lanes("s", 3).await.unwrap();
     let through = next(&mut rng, &mut at);
@@ -329,7 +331,7 @@ async fn budget_and_metrics(recorded: common::MetricsRecorder) {
 }
 
 /// The writer the SIGKILL test runs in a child process: opens the stream `k` at
-/// `LANES_URL` with the first of `LANES_COUNTS` its layout accepts, feeds `LANES_RECORDS`
+/// `LANES_URL` with the count it recorded (8 the first time), feeds `LANES_RECORDS`
 /// records in order (paced, so a kill lands mid-stream), resizing to `LANES_TARGET` half way
 /// when the count differs, and waits for them.
 #[ignore = "run by sigkilled_writers_at_random_instants_land_every_record_once"]
@@ -344,14 +346,9 @@ async fn lanes_writer_child() {
         .await
         .unwrap();
     let pipe = client.table_pipe("DB", "SCH", "T");
-    let mut stream = None;
-    for count in var("LANES_COUNTS").split(',') {
-        if let Ok(s) = pipe.open_lanes("k", count.parse().unwrap()).await {
-            stream = Some(s);
-            break;
-        }
-    }
-    let mut stream = stream.expect("one of the counts opens the stream");
+    // The count the stream recorded (8 at the first open, the target after a resize).
+    let count = pipe.lane_count("k").await.unwrap().unwrap_or(8);
+    let mut stream = pipe.open_lanes("k", count).await.unwrap();
     let target: usize = var("LANES_TARGET").parse().unwrap();
     let records: u64 = var("LANES_RECORDS").parse().unwrap();
     // Every record is handed to the stream in order; half way, the resize to the target.
@@ -399,17 +396,17 @@ async fn sigkilled_writers_at_random_instants_land_every_record_once() {
     const RECORDS: u64 = 3_000;
     let (emu, _client) = start().await;
     let mut rng = Rng(0x5eed_0b17);
-    // (counts to try, target, killed)
-    let runs: [(&str, usize, bool); 7] = [
-        ("8", 8, true),
-        ("8", 8, true),
-        ("3,8", 3, true),
-        ("3,8", 3, true),
-        ("12,3,8", 12, true),
-        ("12,3,8", 12, true),
-        ("12,3,8", 12, false),
+    // (target, killed)
+    let runs: [(usize, bool); 7] = [
+        (8, true),
+        (8, true),
+        (3, true),
+        (3, true),
+        (12, true),
+        (12, true),
+        (12, false),
     ];
-    for (counts, target, killed) in runs {
+    for (target, killed) in runs {
         let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
             .args([
                 "--ignored",
@@ -419,7 +416,6 @@ async fn sigkilled_writers_at_random_instants_land_every_record_once() {
             ])
             .env("SNOWPIPE_IT_CHILD", "1")
             .env("LANES_URL", emu.url())
-            .env("LANES_COUNTS", counts)
             .env("LANES_TARGET", target.to_string())
             .env("LANES_RECORDS", RECORDS.to_string())
             .stdout(std::process::Stdio::piped())
@@ -431,14 +427,14 @@ async fn sigkilled_writers_at_random_instants_land_every_record_once() {
             let after = Duration::from_millis(100 + rng.below(900));
             if tokio::time::timeout(after, child.wait()).await.is_err() {
                 child.kill().await.unwrap();
-                eprintln!("lanes: {counts} → {target}: SIGKILL after {after:?}");
+                eprintln!("lanes: → {target}: SIGKILL after {after:?}");
                 continue;
             }
         }
         let out = child.wait_with_output().await.unwrap();
         assert!(
             out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
-            "the writer ({counts} → {target}): {}\n{}",
+            "the writer (→ {target}): {}\n{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
