@@ -15,7 +15,10 @@ use std::time::Duration;
 
 use serde_json::json;
 use snowpipe_emulator::Emulator;
-use snowpipe_streaming::{Error, LaneStream, OffsetToken, Positions, Rows, StreamingIngestClient};
+use snowpipe_streaming::{
+    Error, LaneRouting, LaneStream, OffsetToken, OpenChannelOptions, OpenLanesOptions, Positions,
+    Rows, StreamingIngestClient,
+};
 
 use crate::common;
 
@@ -219,6 +222,119 @@ async fn lanes_are_named_as_snowpipe_load_names_its_ranges() {
         .await
         .is_err());
     stream.close().await.unwrap();
+    emu.shutdown().await;
+}
+
+/// Records `from..=to` on `lane` of `stream`, skipping those it says are committed.
+async fn feed_lane(stream: &LaneStream, lane: usize, from: u64, to: u64) {
+    for p in from..=to {
+        let position = OffsetToken::from(p);
+        if !stream.is_committed(lane, &position) {
+            stream
+                .append(
+                    lane,
+                    Rows::serde([json!({"ID": p, "K": format!("r{lane}")})]),
+                    Positions::at(position),
+                )
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// `snowpipe load`'s lanes as a release before `LaneStream` left them (channels opened one by
+/// one, no layout, each lane's token an absolute position in the file) reopen as a stream
+/// routed by the caller, with the count the file has now and their tokens: a load killed
+/// mid-range resumes on them and writes every record once. Range `k` of 10 records goes to
+/// lane `k mod 16`, load's rule, which no count moves; the file grew from 2 ranges to 3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_routed_stream_resumes_lanes_opened_one_by_one() {
+    let (emu, client) = start().await;
+    let pipe = client.table_pipe("DB", "SCH", "T");
+    let range = |k: u64| (10 * k + 1, 10 * k + 10);
+    // The earlier writer: range 0 whole on lane 0, range 1 up to record 15 committed and
+    // 16..=18 appended, then killed.
+    {
+        let earlier = common::emulator::builder(&emu).build().await.unwrap();
+        let earlier = earlier.table_pipe("DB", "SCH", "T");
+        let l0 = earlier.open_channel("LOAD_AB").await.unwrap();
+        let l1 = earlier.open_channel("LOAD_AB_1").await.unwrap();
+        let rows = |a: u64, b: u64, k: &str| {
+            let rows: Vec<_> = (a..=b).map(|p| json!({"ID": p, "K": k})).collect();
+            (Rows::serde(rows), Positions::span(a.into()..=b.into()))
+        };
+        let (r, p) = rows(1, 10, "r0");
+        l0.append(r, p).await.unwrap();
+        let (r, p) = rows(11, 15, "r1");
+        l1.append(r, p).await.unwrap();
+        l0.wait_for_commit(&10.into(), WAIT).await.unwrap();
+        l1.wait_for_commit(&15.into(), WAIT).await.unwrap();
+        let (r, p) = rows(16, 18, "r1");
+        l1.append(r, p).await.unwrap();
+    }
+    let caller = || OpenLanesOptions::default().routing(LaneRouting::Caller);
+    let stream = pipe.open_lanes_with("LOAD_AB", 3, caller()).await.unwrap();
+    assert_eq!(stream.routing(), LaneRouting::Caller);
+    let committed = stream.committed();
+    assert_eq!(committed[0], Some(OffsetToken::from(10)));
+    assert!(
+        matches!(
+            committed[1].as_ref().and_then(OffsetToken::as_u64),
+            Some(15 | 18)
+        ),
+        "{committed:?}"
+    );
+    assert_eq!(committed[2], None);
+    for k in 0..3 {
+        let (from, to) = range(k);
+        feed_lane(&stream, (k % 16) as usize, from, to).await;
+    }
+    // Keys and resizes are the keyed streams': refused, naming the way.
+    let e = stream
+        .append_keyed(
+            b"x",
+            Rows::serde([json!({"ID": 99})]),
+            Positions::at(99.into()),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("routed by the caller"), "{e}");
+    stream.wait_for_commit(WAIT).await.unwrap();
+    let e = stream
+        .resize(2, &30.into(), WAIT)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("open it with 2 lanes"), "{e}");
+    assert_eq!(counts(&emu), (30, 30));
+    // Nothing recorded: no layout channel, and any count opens it again.
+    assert_eq!(pipe.lane_count("LOAD_AB").await.unwrap(), None);
+    let again = pipe.open_lanes_with("LOAD_AB", 1, caller()).await.unwrap();
+    assert_eq!(again.committed(), [Some(OffsetToken::from(10))]);
+    again.close().await.unwrap();
+    // A keyed stream is not reopened routed by the caller, and no lane token is set for all.
+    let keyed = pipe.open_lanes("KEYED", 2).await.unwrap();
+    keyed.close().await.unwrap();
+    let e = pipe
+        .open_lanes_with("KEYED", 2, caller())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("routes by key") && e.contains("KEYED_lanes"),
+        "{e}"
+    );
+    let e = pipe
+        .open_lanes_with(
+            "OTHER",
+            2,
+            caller().channel(OpenChannelOptions::default().offset_token(5u64)),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("offset_token"), "{e}");
     emu.shutdown().await;
 }
 
