@@ -338,6 +338,41 @@ async fn a_caller_routed_stream_resumes_lanes_opened_one_by_one() {
     emu.shutdown().await;
 }
 
+/// The layout is read from the server (the committed token of `<base>_lanes`): a channel of
+/// that name holding another tool's token is refused by name, never taken for a count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_token_where_the_layout_belongs_is_refused_by_name() {
+    let (emu, client) = start().await;
+    let pipe = client.table_pipe("DB", "SCH", "T");
+    for (i, foreign) in ["42", "lanes:v1:+3:9", "lanes:v1:1000:9", "lanes:v2:3:9"]
+        .into_iter()
+        .enumerate()
+    {
+        let base = format!("F{i}");
+        pipe.open_channel_with(
+            &format!("{base}_lanes"),
+            OpenChannelOptions::default().offset_token(OffsetToken::new(foreign).unwrap()),
+        )
+        .await
+        .unwrap()
+        .close()
+        .await
+        .unwrap();
+        for e in [
+            pipe.open_lanes(&base, 3).await.unwrap_err(),
+            pipe.lane_count(&base).await.unwrap_err(),
+        ] {
+            let e = e.to_string();
+            assert!(
+                e.contains(&format!("{base}_lanes")) && e.contains("not a stream's layout"),
+                "{foreign}: {e}"
+            );
+        }
+    }
+    assert_eq!(counts(&emu), (0, 0));
+    emu.shutdown().await;
+}
+
 /// `n` rows of about 1 KB each for table `W`, ids from `first`.
 fn padded(first: u64, n: u64) -> Vec<serde_json::Value> {
     (first..first + n)
