@@ -163,7 +163,7 @@ pub use elastic::{ElasticChannel, ElasticEvent};
 pub use error::{Error, Result, ServerError, TransportError, TransportErrorKind};
 pub use http::is_loopback;
 pub use http::retry::{Jitter, RetryConfig};
-pub use lanes::LaneStream;
+pub use lanes::{LaneRouting, LaneStream, OpenLanesOptions};
 pub use offset::OffsetToken;
 pub use transport::{default_pipe_name, default_pipe_table};
 

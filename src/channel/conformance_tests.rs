@@ -123,3 +123,8 @@ async fn appends_sharing_a_request_name_their_rows() {
 async fn a_lane_stream_resumes_and_resizes_exactly() {
     conformance::a_lane_stream_resumes_and_resizes_exactly(target()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_routed_stream_resumes_lanes_opened_one_by_one() {
+    conformance::a_caller_routed_stream_resumes_lanes_opened_one_by_one(target()).await;
+}

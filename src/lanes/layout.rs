@@ -64,6 +64,10 @@ impl Layout {
     pub(crate) fn parse(token: &OffsetToken) -> Option<Self> {
         let rest = token.as_str().strip_prefix(PREFIX)?;
         let (count, boundary) = rest.split_once(':')?;
+        // Only the form `token` writes: ASCII digits, no sign, no leading zero.
+        if count.starts_with('0') || !count.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
         let lanes: usize = count.parse().ok().filter(|n| (1..=MAX_LANES).contains(n))?;
         let boundary = match boundary {
             "" => None,
@@ -92,6 +96,8 @@ mod tests {
         assert_eq!(layout_name("LOAD_AB"), "LOAD_AB_lanes");
     }
 
+    /// A layout is read from a server's answer (the committed token of `<base>_lanes`):
+    /// anything but `lanes:v1:<1..=256>:<token>` is none, whatever its count's digits say.
     #[test]
     fn a_layout_round_trips_through_its_token_and_nothing_else_is_one() {
         for layout in [
@@ -116,6 +122,13 @@ mod tests {
             "lanes:v1:257:9",
             "lanes:v2:3:9",
             "lanes:v1:x:9",
+            "lanes:v1:99999999999999999999999:9",
+            "lanes:v1:-3:9",
+            "lanes:v1: 3:9",
+            "lanes:v1:+3:9",
+            "lanes:v1:03:9",
+            "lanes:v1:3",
+            "lanes:v1:٣:9",
         ] {
             assert_eq!(
                 Layout::parse(&OffsetToken::new(other).unwrap()),

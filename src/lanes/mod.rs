@@ -18,8 +18,15 @@
 //! whichever lane they map to now; records after it go to the new lanes. A crash at any point
 //! leaves either the old layout (nothing moved) or the new one. The first open records the
 //! count too, so a reopen with another count is refused rather than routing keys elsewhere.
+//!
+//! **Routed by the caller.** A caller whose rule never moves a record between lanes when the
+//! count changes (a file's range `k` on lane `k mod 16`) opens the stream with
+//! [`LaneRouting::Caller`]: nothing is recorded, any count opens, and the lanes' channels
+//! are exactly those a caller that opened them one by one had, tokens and all (`snowpipe
+//! load`'s lanes, written by a release before this type, reopen as a stream unchanged).
 
 mod layout;
+mod options;
 
 use std::time::Duration;
 
@@ -31,6 +38,7 @@ use crate::client::Pipe;
 use crate::{Error, OffsetToken, Result};
 
 use layout::{fnv1a64, lane_name, layout_name, Layout, MAX_LANES};
+pub use options::{LaneRouting, OpenLanesOptions};
 
 /// One logical stream over `lanes()` channels of one pipe: lane 0 is the base name, lane `j`
 /// is `<base>_<j>`.
@@ -64,6 +72,9 @@ pub struct LaneStream {
     appended: Vec<std::sync::Mutex<Option<OffsetToken>>>,
     /// Records at or before it are committed (a resize's drain reached it).
     boundary: Option<OffsetToken>,
+    routing: LaneRouting,
+    /// What each lane's channel is opened with (a resize opens new lanes with it too).
+    channel: OpenChannelOptions,
 }
 
 impl Pipe {
@@ -78,9 +89,55 @@ impl Pipe {
     /// # Cancellation
     /// Dropping the future abandons the opens; lanes already opened on the server stay so.
     pub async fn open_lanes(&self, base: &str, lanes: usize) -> Result<LaneStream> {
+        self.open_lanes_with(base, lanes, OpenLanesOptions::default())
+            .await
+    }
+
+    /// [`open_lanes`](Self::open_lanes) with options: routed by the caller's own rule
+    /// ([`LaneRouting::Caller`]: nothing recorded, any count), or each lane's channel opened
+    /// with [`OpenChannelOptions`].
+    ///
+    /// # Errors
+    /// As [`open_lanes`](Self::open_lanes) for [`LaneRouting::Keyed`]; for
+    /// [`LaneRouting::Caller`], [`Error::InvalidArgument`] when the stream was opened keyed
+    /// (it has a layout). [`Error::InvalidArgument`] when the channel options set an offset
+    /// token.
+    ///
+    /// # Cancellation
+    /// As [`open_lanes`](Self::open_lanes).
+    pub async fn open_lanes_with(
+        &self,
+        base: &str,
+        lanes: usize,
+        options: OpenLanesOptions,
+    ) -> Result<LaneStream> {
         check_count(lanes)?;
-        let layout = match self.layout(base).await? {
-            Some(l) if l.lanes != lanes => {
+        if let Some(t) = &options.channel.offset_token {
+            return Err(Error::invalid_argument(
+                "offset_token",
+                format!(
+                    "the lanes of a stream keep their own tokens, so none is set for all ({t}): \
+                     leave OpenLanesOptions::channel's offset_token unset"
+                ),
+            ));
+        }
+        let layout = match (self.layout(base).await?, options.routing) {
+            (Some(l), LaneRouting::Caller) => {
+                return Err(Error::invalid_argument(
+                    "routing",
+                    format!(
+                        "the stream {base} routes by key ({} records {} lanes): open it with \
+                         LaneRouting::Keyed, or give the caller-routed stream another name",
+                        layout_name(base),
+                        l.lanes
+                    ),
+                ));
+            }
+            (None, LaneRouting::Caller) => Layout {
+                lanes,
+                boundary: None,
+            },
+            (Some(l), _) if l.lanes != lanes => {
                 return Err(Error::invalid_argument(
                     "lanes",
                     format!(
@@ -93,8 +150,8 @@ impl Pipe {
                     ),
                 ));
             }
-            Some(l) => l,
-            None => {
+            (Some(l), _) => l,
+            (None, _) => {
                 // The first open records the count: a later open with another count, which
                 // would route keys to other lanes, is refused.
                 let first = Layout {
@@ -105,15 +162,48 @@ impl Pipe {
                 first
             }
         };
-        let names: Vec<String> = (0..lanes).map(|j| lane_name(base, j)).collect();
-        let opened = try_join_all(names.iter().map(|n| self.open_channel(n))).await?;
+        let opened = self
+            .open_lanes_range(base, 0..lanes, &options.channel)
+            .await?;
         Ok(LaneStream {
             pipe: self.clone(),
             base: base.to_owned(),
             appended: opened.iter().map(|_| std::sync::Mutex::new(None)).collect(),
             lanes: opened,
             boundary: layout.boundary,
+            routing: options.routing,
+            channel: options.channel,
         })
+    }
+
+    /// Opens lanes `range` of the stream `base`, side by side.
+    async fn open_lanes_range(
+        &self,
+        base: &str,
+        range: std::ops::Range<usize>,
+        options: &OpenChannelOptions,
+    ) -> Result<Vec<Channel>> {
+        let names: Vec<String> = range.map(|j| lane_name(base, j)).collect();
+        try_join_all(
+            names
+                .iter()
+                .map(|n| self.open_channel_with(n, options.clone())),
+        )
+        .await
+    }
+
+    /// The lane count the stream `base` has recorded (its first open's, or its last
+    /// resize's): the count to reopen it with after a restart. `None` when it was never
+    /// opened.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `<base>_lanes` holds a token that is not a stream's
+    /// layout; the status call's errors ([`Pipe::channel_statuses`]).
+    ///
+    /// # Cancellation
+    /// Safe: it only reads.
+    pub async fn lane_count(&self, base: &str) -> Result<Option<usize>> {
+        Ok(self.layout(base).await?.map(|l| l.lanes))
     }
 
     /// Records `layout` as the stream's: the committed token of its layout channel, set by
@@ -163,6 +253,11 @@ impl LaneStream {
     /// The stream's base name.
     pub fn base(&self) -> &str {
         &self.base
+    }
+
+    /// How its records find their lane.
+    pub fn routing(&self) -> LaneRouting {
+        self.routing
     }
 
     /// How many lanes it has.
@@ -261,7 +356,8 @@ impl LaneStream {
     /// lane.
     ///
     /// # Errors
-    /// As [`append`](Self::append).
+    /// As [`append`](Self::append); [`Error::InvalidArgument`] on a stream routed by the
+    /// caller ([`LaneRouting::Caller`]: its count may change, and a key's lane with it).
     ///
     /// # Cancellation
     /// As [`Channel::append`].
@@ -275,6 +371,15 @@ impl LaneStream {
         I: IntoIterator + Send,
         I::Item: Serialize,
     {
+        if self.routing == LaneRouting::Caller {
+            return Err(Error::invalid_argument(
+                "routing",
+                format!(
+                    "the stream {} is routed by the caller: name each record's lane (append)",
+                    self.base
+                ),
+            ));
+        }
         let lane = self.lane_of(key);
         self.append(lane, rows, positions).await.map(|()| lane)
     }
@@ -333,8 +438,9 @@ impl LaneStream {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for a count out of range, a `through` before the
-    /// [`frontier`](Self::frontier), or positions that are not comparable (not numbers with one prefix: a
-    /// boundary needs an order); as [`wait_for_commit`](Self::wait_for_commit), a lane's open
+    /// [`frontier`](Self::frontier), positions that are not comparable (not numbers with one
+    /// prefix: a boundary needs an order), or a stream routed by the caller (reopen it with
+    /// the new count: [`LaneRouting::Caller`]); as [`wait_for_commit`](Self::wait_for_commit), a lane's open
     /// or close.
     ///
     /// # Cancellation
@@ -347,6 +453,16 @@ impl LaneStream {
         timeout: Duration,
     ) -> Result<Self> {
         check_count(lanes)?;
+        if self.routing == LaneRouting::Caller {
+            return Err(Error::invalid_argument(
+                "routing",
+                format!(
+                    "the stream {} is routed by the caller and records no count: close it and \
+                     open it with {lanes} lanes",
+                    self.base
+                ),
+            ));
+        }
         if lanes == self.lanes.len() {
             return Ok(self);
         }
@@ -367,14 +483,18 @@ impl LaneStream {
             pipe,
             base,
             lanes: mut open,
+            routing,
+            channel,
             ..
         } = self;
         if lanes < open.len() {
             let past = open.split_off(lanes);
             try_join_all(past.into_iter().map(Channel::close)).await?;
         } else {
-            let names: Vec<String> = (open.len()..lanes).map(|j| lane_name(&base, j)).collect();
-            open.extend(try_join_all(names.iter().map(|n| pipe.open_channel(n))).await?);
+            let new = pipe
+                .open_lanes_range(&base, open.len()..lanes, &channel)
+                .await?;
+            open.extend(new);
         }
         Ok(Self {
             pipe,
@@ -382,6 +502,8 @@ impl LaneStream {
             appended: open.iter().map(|_| std::sync::Mutex::new(None)).collect(),
             lanes: open,
             boundary: layout.boundary,
+            routing,
+            channel,
         })
     }
 

@@ -49,6 +49,8 @@ async fn account_runs_the_whole_suite() {
     conformance::a_prefixed_span_larger_than_a_request_resumes_exactly(Arc::clone(&target) as _)
         .await;
     conformance::a_lane_stream_resumes_and_resizes_exactly(Arc::clone(&target) as _).await;
+    conformance::a_caller_routed_stream_resumes_lanes_opened_one_by_one(Arc::clone(&target) as _)
+        .await;
     conformance::crash_and_resume(target, 1..2).await;
 }
 
@@ -56,4 +58,10 @@ async fn account_runs_the_whole_suite() {
 async fn emulator_runs_a_lane_stream_exactly() {
     let target = EmulatorTarget::start(0, 0).await;
     conformance::a_lane_stream_resumes_and_resizes_exactly(target).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emulator_runs_a_caller_routed_stream_exactly() {
+    let target = EmulatorTarget::start(0, 0).await;
+    conformance::a_caller_routed_stream_resumes_lanes_opened_one_by_one(target).await;
 }

@@ -163,16 +163,7 @@ fn padded(first: u64, n: u64) -> Vec<Padded> {
 #[test]
 fn elastic_and_named_channels_share_the_budget_and_the_metrics() {
     let recorded = MetricsRecorder::default();
-    let on_worker: &'static MetricsRecorder = Box::leak(Box::new(recorded.clone()));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        // A worker's guard lives as long as the worker: leak it.
-        .on_thread_start(move || std::mem::forget(metrics::set_default_local_recorder(on_worker)))
-        .build()
-        .unwrap();
-    let _local = metrics::set_default_local_recorder(&recorded);
-    runtime.block_on(budget_and_metrics(recorded.clone()));
+    common::with_local_metrics(&recorded, budget_and_metrics(recorded.clone()));
 }
 
 async fn budget_and_metrics(recorded: MetricsRecorder) {

@@ -27,7 +27,9 @@
 //!   tokens.
 //!
 //! * A lane stream ([`a_lane_stream_resumes_and_resizes_exactly`]): one logical stream over
-//!   several channels, dropped, reopened and resized, every record once.
+//!   several channels, dropped, reopened and resized, every record once; and one routed by the
+//!   caller ([`a_caller_routed_stream_resumes_lanes_opened_one_by_one`]) resuming lanes
+//!   opened one by one.
 //!
 //! Fixed seeds in CI; the caller picks the seeds ([`crash_and_resume`] takes them), so random
 //! exploration stays an opt-in of the test that runs the suite.
@@ -48,7 +50,10 @@ pub use crash::{
     a_prefixed_span_larger_than_a_request_resumes_exactly, crash_and_resume,
     thirty_kb_appends_resume_exactly,
 };
-pub use lanes::a_lane_stream_resumes_and_resizes_exactly;
+pub use lanes::{
+    a_caller_routed_stream_resumes_lanes_opened_one_by_one,
+    a_lane_stream_resumes_and_resizes_exactly,
+};
 pub use protocol::{
     a_hand_over_passes_the_channel_on, appends_sharing_a_request_name_their_rows,
     per_row_tokens_out_of_order_are_refused, the_second_opener_fences_the_first,

@@ -62,3 +62,22 @@ pub async fn run_test_in_child(name: &str, set: &[(&str, String)], unset: &[&str
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A two-worker runtime with `recorded` installed as the `metrics` recorder of its workers and
+/// of the calling thread (not globally: every integration test shares this process, and the
+/// others' channels must not count in a test's recorder); runs `test` on it.
+pub fn with_local_metrics<F: std::future::Future>(
+    recorded: &MetricsRecorder,
+    test: F,
+) -> F::Output {
+    let on_worker: &'static MetricsRecorder = Box::leak(Box::new(recorded.clone()));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        // A worker's guard lives as long as the worker: leak it.
+        .on_thread_start(move || std::mem::forget(metrics::set_default_local_recorder(on_worker)))
+        .build()
+        .unwrap();
+    let _local = metrics::set_default_local_recorder(recorded);
+    runtime.block_on(test)
+}
