@@ -13,6 +13,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use crate::rows::record::Record;
+use crate::sink::refetch::{self, Refetch};
 
 /// Header with the reason a message was dead-lettered.
 pub const REASON_HEADER: &str = "snowpipe.error";
@@ -22,23 +23,62 @@ pub const SOURCE_HEADERS: [&str; 3] = ["snowpipe.topic", "snowpipe.partition", "
 /// Where dead letters go.
 pub(crate) struct DeadLetters {
     target: Option<(FutureProducer, String)>,
+    /// Re-reads a row the server rejected (with a target only).
+    refetch: Option<Refetch>,
     warned: AtomicBool,
 }
 
 impl DeadLetters {
-    /// Dead letters to `topic` through `producer`, or (`None`) skipped and logged.
-    pub(crate) fn new(target: Option<(FutureProducer, String)>) -> Self {
+    /// Dead letters to `topic` through `producer`, or (`None`) skipped and logged; rows the
+    /// server rejected are read again through `refetch` (kept only with a target).
+    pub(crate) fn new(target: Option<(FutureProducer, String)>, refetch: Refetch) -> Self {
         Self {
+            refetch: target.is_some().then_some(refetch),
             target,
             warned: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether rows the server rejects are dead-lettered (a dead-letter topic is set).
+    pub(crate) fn takes_rejected(&self) -> bool {
+        self.refetch.is_some()
+    }
+
+    /// Dead-letters the row the server rejected at `offset` of `topic`'s `partition`: the
+    /// message read again from Kafka (`refetch.rs`) and sent as [`send`](Self::send) sends,
+    /// with `reason`. `false` when there is no dead-letter topic, or the message could not be
+    /// read again or written (each logged with its offset and why).
+    pub(crate) async fn send_rejected(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        reason: &str,
+    ) -> bool {
+        let Some(refetch) = &self.refetch else {
+            return false;
+        };
+        match refetch.message(topic, partition, offset).await {
+            Ok(m) => {
+                let headers = refetch::headers(&m);
+                self.send(&refetch::record(&m, &headers), reason).await
+            }
+            Err(why) => {
+                tracing::error!(
+                    %topic, partition, offset,
+                    "cannot dead-letter the row Snowflake rejected: {why}; the table's error \
+                     table has it where the table logs errors (ERROR_LOGGING = TRUE)"
+                );
+                false
+            }
         }
     }
 
     /// Sends `m` to the dead-letter topic with `reason` (or logs it). Never fails: a dead
     /// letter that cannot be delivered is logged and the partition moves on. Its key, value,
     /// timestamp and headers go with it (a key that is not UTF-8 with its bytes replaced as `U+FFFD`: Kafka clients
-    /// take header keys as text).
-    pub(crate) async fn send(&self, m: &Record<'_>, reason: &str) {
+    /// take header keys as text). `true` when it was written to the topic.
+    pub(crate) async fn send(&self, m: &Record<'_>, reason: &str) -> bool {
         // The offset as a number in the log fields, as librdkafka's.
         let (topic, partition, offset) = (m.topic, m.partition, m.offset.get());
         let Some((producer, dlq)) = &self.target else {
@@ -53,7 +93,7 @@ impl DeadLetters {
             } else {
                 tracing::debug!(%topic, partition, offset, reason, "skipped a message");
             }
-            return;
+            return false;
         };
         let mut headers = OwnedHeaders::new_with_capacity(m.headers.len() + 4);
         for (key, value) in m.headers {
@@ -87,12 +127,16 @@ impl DeadLetters {
         }
         match producer.send(record, Duration::from_secs(30)).await {
             Ok(_) => {
-                tracing::info!(%topic, partition, offset, reason, dead_letter_topic = %dlq, "dead-lettered a message")
+                tracing::info!(%topic, partition, offset, reason, dead_letter_topic = %dlq, "dead-lettered a message");
+                true
             }
-            Err((e, _)) => tracing::error!(
-                %topic, partition, offset, reason,
-                "cannot write the dead letter to {dlq}: {e}; the message is skipped"
-            ),
+            Err((e, _)) => {
+                tracing::error!(
+                    %topic, partition, offset, reason,
+                    "cannot write the dead letter to {dlq}: {e}; the message is skipped"
+                );
+                false
+            }
         }
     }
 }

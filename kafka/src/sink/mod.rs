@@ -40,6 +40,7 @@ pub(crate) mod dead_letter;
 mod idle;
 mod open;
 pub(crate) mod partition;
+mod refetch;
 mod rejected;
 pub(crate) mod report;
 pub(crate) mod settings;

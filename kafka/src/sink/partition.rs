@@ -203,7 +203,7 @@ impl Worker {
                 () = commits.changed() => commits.update(&mut sent),
                 event = errors.recv(), if !errors.is_ended() => {
                     if let Some(e) = event {
-                        self.row_errors(&e);
+                        self.row_errors(&e).await;
                     }
                 }
             }
@@ -417,9 +417,11 @@ impl Worker {
     }
 
     /// Counts rows the server rejected (the SDK logs each report too; `RowErrors` folds a
-    /// lag into one report, so none is missed).
-    fn row_errors(&self, e: &snowpipe_streaming::RowErrorEvent) {
-        row_errors(&self.part, &self.stats, &self.metrics, e);
+    /// lag into one report, so none is missed), and dead-letters the one it names.
+    async fn row_errors(&self, e: &snowpipe_streaming::RowErrorEvent) {
+        if let Some(offset) = row_errors(&self.part, &self.stats, &self.metrics, e) {
+            dead_letter_rejected(&self.part, &self.stats, &self.dead_letters, offset, e).await;
+        }
     }
 
     /// The channel failed: another writer has it (or it failed for good). Stop, and let the
@@ -469,7 +471,9 @@ impl Worker {
         let handed = self.channel.hand_over(timeout).await;
         // Closing polls the status once more: row errors of the last batches arrive now.
         while let Some(e) = errors.try_recv() {
-            row_errors(&self.part, &stats, &metrics, &e);
+            if let Some(offset) = row_errors(&self.part, &stats, &metrics, &e) {
+                dead_letter_rejected(&self.part, &stats, &self.dead_letters, offset, &e).await;
+            }
         }
         match handed {
             Ok(committed) => {
@@ -494,13 +498,13 @@ impl Worker {
 }
 
 /// Rows the server rejected, reported by `e`: located (`rejected.rs`), logged with their
-/// partition and offset, listed and counted.
+/// partition and offset, listed and counted. The offset of the one row located, if any.
 fn row_errors(
     part: &TopicPartition,
     stats: &PartitionStats,
     metrics: &PartitionMetrics,
     e: &snowpipe_streaming::RowErrorEvent,
-) {
+) -> Option<i64> {
     let at = crate::sink::rejected::locate(e, &lock(&stats.appended_runs));
     let (topic, partition) = (&part.topic, part.partition);
     let message = e.last_error_message.as_deref().unwrap_or("(no message)");
@@ -527,6 +531,30 @@ fn row_errors(
         ),
     }
     count_row_errors(stats, metrics, |r| r.record(e));
+    at.offset
+}
+
+/// The row the server rejected at `offset` (reported by `e`) to the dead-letter topic, when
+/// there is one: read again from Kafka (`refetch.rs`), with the server's message as the
+/// reason, and counted.
+async fn dead_letter_rejected(
+    part: &TopicPartition,
+    stats: &PartitionStats,
+    dead_letters: &DeadLetters,
+    offset: i64,
+    e: &snowpipe_streaming::RowErrorEvent,
+) {
+    if !dead_letters.takes_rejected() {
+        return;
+    }
+    let message = e.last_error_message.as_deref().unwrap_or("(no message)");
+    let reason = format!("rejected by Snowflake: {message}");
+    if dead_letters
+        .send_rejected(&part.topic, part.partition, offset, &reason)
+        .await
+    {
+        stats.rejected_dead.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Updates the partition's row-error summary with `update` and counts what it added in the

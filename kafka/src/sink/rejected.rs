@@ -8,9 +8,10 @@
 //! only the last (the server's status carries one message); the others are named by their
 //! request's offsets, `first..=last`, and counted.
 //!
-//! The message is logged (a warning with its topic, partition and offset) and listed in the
-//! closing report (`rejected_offsets`, the first [`MOST_LISTED`]); it is not dead-lettered:
-//! its bytes are the SDK's once appended, and gone by the time the server reports.
+//! The message is logged (a warning with its topic, partition and offset), listed in the
+//! closing report (`rejected_offsets`, the first [`MOST_LISTED`]) and, with a dead-letter
+//! topic, read again from Kafka and dead-lettered (`refetch.rs`: its bytes were the SDK's
+//! once appended, and are gone by the time the server reports).
 
 use std::collections::VecDeque;
 

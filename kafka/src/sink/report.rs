@@ -7,7 +7,7 @@
 //! `{"consumed": {"<topic>/<partition>": {"rows": n, "dead_letters": d, "lost_to_retention": r,
 //! "row_errors": {"count", "first_message", "first_at_or_before", "last_at_or_before"},
 //! "rejected_offsets": [offset text, …] (the rejected rows located, `rejected.rs`),
-//! "committed": "<offset>"}, …}, "appended": {"rows": n, "seconds": s}, "source": {"pauses": n,
+//! "rejected_dead_letters": n (of those, written to `--dead-letter-topic`), "committed": "<offset>"}, …}, "appended": {"rows": n, "seconds": s}, "source": {"pauses": n,
 //! "resumes": n, "fetched_messages": n, "fetched_bytes": n, "broker_rx_bytes": n}}`, where
 //! `appended` spans from the start of this instance's first append of rows to the end of its
 //! last, over all its partitions (absent when it appended nothing), and `source` says how often
@@ -168,6 +168,9 @@ pub struct Consumed {
     pub row_errors: RowErrorSummary,
     /// The offsets of the rejected rows that were located (`rejected.rs`), the first 100.
     pub rejected_offsets: Vec<i64>,
+    /// Rejected rows written to the dead-letter topic (`--dead-letter-topic`; read again
+    /// from Kafka by offset).
+    pub rejected_dead_letters: u64,
     /// The committed offset, if any.
     pub committed: Option<KafkaOffset>,
 }
@@ -202,6 +205,7 @@ impl Report {
                         .lock()
                         .map(|r| r.clone())
                         .unwrap_or_default(),
+                    rejected_dead_letters: s.rejected_dead.load(Ordering::Relaxed),
                     committed: (c >= 0).then_some(KafkaOffset::new(c)),
                 };
                 (part.clone(), consumed)
@@ -240,6 +244,7 @@ impl Report {
                         "lost_to_retention": c.lost_to_retention,
                         "row_errors": &c.row_errors,
                         "rejected_offsets": c.rejected_offsets.iter().map(i64::to_string).collect::<Vec<_>>(),
+                        "rejected_dead_letters": c.rejected_dead_letters,
                         "committed": c.committed.map(|c| c.to_string()),
                     }),
                 )

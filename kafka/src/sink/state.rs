@@ -13,6 +13,7 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::Instant;
 
+use rdkafka::config::ClientConfig;
 use rdkafka::producer::FutureProducer;
 use snowpipe_streaming::StreamingIngestClient;
 use tokio::sync::mpsc;
@@ -103,18 +104,23 @@ impl Outcome {
 /// When the producer cannot be made (its error without the values of `properties`).
 fn dead_letters_to(
     target: Option<DeadLetterTopic>,
+    consumer: &ClientConfig,
     properties: &[Property],
 ) -> Result<DeadLetters> {
-    Ok(DeadLetters::new(match target {
-        Some(target) => {
-            let producer: FutureProducer = target.producer.create().map_err(|e| {
-                let why = crate::source::properties::scrub(&e.to_string(), properties);
-                err!(Kafka, "cannot create the dead-letter producer: {why}")
-            })?;
-            Some((producer, target.topic))
-        }
-        None => None,
-    }))
+    let refetch = crate::sink::refetch::Refetch::new(consumer, properties);
+    Ok(DeadLetters::new(
+        match target {
+            Some(target) => {
+                let producer: FutureProducer = target.producer.create().map_err(|e| {
+                    let why = crate::source::properties::scrub(&e.to_string(), properties);
+                    err!(Kafka, "cannot create the dead-letter producer: {why}")
+                })?;
+                Some((producer, target.topic))
+            }
+            None => None,
+        },
+        refetch,
+    ))
 }
 
 impl Sink {
@@ -161,7 +167,11 @@ impl Sink {
         let metrics = SinkMetrics::new(health.released());
         let (died_tx, died) = mpsc::unbounded_channel::<(TopicPartition, String)>();
         let read_headers = rows.metadata || dead_letters.is_some();
-        let dead_letters = Arc::new(dead_letters_to(dead_letters, &properties)?);
+        let dead_letters = Arc::new(dead_letters_to(
+            dead_letters,
+            &consumer_config,
+            &properties,
+        )?);
         let (control_tx, control) = mpsc::unbounded_channel();
         let (commands, command_rx) = std_mpsc::channel();
         let lags: Lags = Arc::default();

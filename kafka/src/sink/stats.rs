@@ -19,6 +19,8 @@ pub struct PartitionStats {
     pub row_errors: std::sync::Mutex<RowErrorSummary>,
     /// The offsets of rejected rows that were located, the first `rejected::MOST_LISTED`.
     pub rejected_offsets: std::sync::Mutex<Vec<i64>>,
+    /// Rejected rows written to the dead-letter topic (read again from Kafka, `refetch.rs`).
+    pub rejected_dead: AtomicU64,
     /// The offsets appended, to locate rejected rows (`rejected.rs`).
     pub(crate) appended_runs: std::sync::Mutex<super::rejected::AppendedRuns>,
     /// The last offset appended (-1: none).
@@ -49,6 +51,7 @@ impl Default for PartitionStats {
             lost_to_retention: AtomicU64::new(0),
             row_errors: std::sync::Mutex::default(),
             rejected_offsets: std::sync::Mutex::default(),
+            rejected_dead: AtomicU64::new(0),
             appended_runs: std::sync::Mutex::default(),
             appended: AtomicI64::new(-1),
             seen: AtomicI64::new(-1),
