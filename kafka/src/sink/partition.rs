@@ -306,7 +306,7 @@ impl Worker {
         let Split { rows, dead } = split.await;
         self.stats.seen.fetch_max(last.get(), Ordering::Relaxed);
         self.dead_letter(dead).await;
-        let (ndjson, tokens, charge) = rows.into_append();
+        let (ndjson, tokens, charge) = rows.into_parts();
         let appended = self.send_rows(ndjson, tokens, last, sent).await;
         // The rows are the SDK's now (within its budget): release the batch's charge.
         drop(charge);

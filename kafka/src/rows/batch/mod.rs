@@ -286,10 +286,11 @@ impl<'a> Msg<'a> {
     }
 }
 
-/// A batch's rows, taken for an append ([`Batch::split`]): the NDJSON and its tokens, the
-/// budget charge to hold until the SDK has them, and the rows' messages as they came (for the
-/// dead letters of rows refused later, [`Rows::letters`]) until [`Rows::into_append`].
-pub(crate) struct Rows {
+/// A batch's rows, taken for an append ([`Batch::split`]); named apart from the SDK's
+/// `Rows`, which they become: the NDJSON and its tokens, the budget charge to hold until the
+/// SDK has them, and the rows' messages as they came (for the dead letters of rows refused
+/// later, [`TakenRows::letters`]) until [`TakenRows::into_parts`].
+pub(crate) struct TakenRows {
     /// One row per line (its buffer goes back to the batches' pool when dropped).
     pub ndjson: bytes::Bytes,
     /// Each row's offset token ([`KafkaOffset::token`]), in order, as the SDK takes them.
@@ -408,8 +409,8 @@ impl Batch {
     /// The rows of the messages `keep` says (one flag per message; only rows that
     /// [`finish`](Self::finish) accepted), moved together in place: the batch's buffer is the
     /// NDJSON, copied only after a message it leaves out. The rows' messages are kept with
-    /// them ([`Rows::letters`]).
-    fn into_rows(mut self, keep: &[bool]) -> Rows {
+    /// them ([`TakenRows::letters`]).
+    fn into_taken(mut self, keep: &[bool]) -> TakenRows {
         let mut w = 0;
         let mut tokens = Vec::with_capacity(self.messages.len());
         let mut messages = std::mem::take(&mut self.messages);
@@ -463,7 +464,7 @@ impl Batch {
             side,
             rows: ndjson.clone(),
         };
-        Rows {
+        TakenRows {
             ndjson,
             tokens,
             charge: self.charge,

@@ -5,13 +5,13 @@
 //! also checks the rows against the table's columns ([`check_rows`], the rules in
 //! `rows/validate/`; the connector supplies the columns and evolves the table,
 //! [`TableColumns`]): rewritten rows replace theirs, and refused ones join the dead letters
-//! through [`Rows::letters`], from the rows' messages the [`Rows`] keep until they are
-//! appended. A refused row never stops the partition: the rows after it are appended.
+//! through [`TakenRows::letters`], from the rows' messages the [`TakenRows`] keep until they
+//! are appended. A refused row never stops the partition: the rows after it are appended.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{Batch, Kept, Msg, Rows};
+use super::{Batch, Kept, Msg, TakenRows};
 use crate::formats::connect_type::FieldTypes;
 use crate::rows::layout::{Layout, LayoutKind};
 use crate::rows::normalize;
@@ -24,7 +24,7 @@ use crate::rows::TopicPartition;
 /// A batch split: its rows to append and its dead letters.
 pub(crate) struct Split {
     /// The rows, normalized when the row layout says (`Layout::normalized`).
-    pub(crate) rows: Rows,
+    pub(crate) rows: TakenRows,
     /// The messages that are not rows (a skipped tombstone is neither), in offset order.
     pub(crate) dead: Vec<Letter>,
 }
@@ -88,7 +88,7 @@ impl Letter {
 
 impl Batch {
     /// Splits the batch for its append: each message after `last` checked as a row in place
-    /// (`row::finish`), the rows taken together ([`Rows`], normalized as `options.layout`
+    /// (`row::finish`), the rows taken together ([`TakenRows`], normalized as `options.layout`
     /// says), and every other message a [`Letter`] with its reason (`row::reason`) — except
     /// a skipped tombstone, which is neither. `last` moves to the last message's offset; a
     /// message at or before it is dropped (already in).
@@ -113,7 +113,7 @@ impl Batch {
             }
             keep.push(row);
         }
-        let mut rows = self.into_rows(&keep);
+        let mut rows = self.into_taken(&keep);
         if let Some(normalized) = options.layout.normalized(&rows.ndjson) {
             rows.ndjson = normalized.into();
         }
@@ -172,7 +172,7 @@ impl Batch {
     }
 }
 
-impl Rows {
+impl TakenRows {
     /// The rows of the offset tokens `refused` names (rows refused after the split, such as
     /// by client-side validation), as dead letters with their reasons, from the messages as
     /// they came (a token not among the rows is left out).
@@ -192,7 +192,7 @@ impl Rows {
 
     /// The rows for the SDK's append: the NDJSON and its tokens, and the charge to hold until
     /// the append returns. The rows' messages are let go (their side buffer back to the pool).
-    pub(crate) fn into_append(self) -> (bytes::Bytes, Vec<u64>, super::Charge) {
+    pub(crate) fn into_parts(self) -> (bytes::Bytes, Vec<u64>, super::Charge) {
         let Self {
             ndjson,
             tokens,
@@ -359,7 +359,7 @@ mod tests {
         let r = refused[0].record(&part, &headers);
         assert_eq!((r.offset.get(), r.value), (14, Some(values[4])));
         assert_eq!(refused[0].reason, "refused");
-        let (ndjson, tokens, charge) = split.rows.into_append();
+        let (ndjson, tokens, charge) = split.rows.into_parts();
         assert_eq!(ndjson.iter().filter(|b| **b == b'\n').count(), tokens.len());
         drop((ndjson, charge));
         assert_eq!(budget.used(), 0);

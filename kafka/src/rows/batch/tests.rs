@@ -175,7 +175,7 @@ fn a_batch_holds_rows_as_ndjson_and_gives_up_only_the_ones_that_are_not_rows() {
     let keep: Vec<bool> = (0..b.len()).map(|i| b.finish(i, 1 << 20)).collect();
     // The tombstone (9) is a row of `RECORD_METADATA` alone (`--on-null-value write`).
     assert_eq!(keep, [true, false, true, false, false, true]);
-    let rows = b.into_rows(&keep);
+    let rows = b.into_taken(&keep);
     assert_eq!(rows.tokens, [7, 9, 12]);
     let text = String::from_utf8(rows.ndjson.to_vec()).unwrap();
     let lines: Vec<serde_json::Value> = text
