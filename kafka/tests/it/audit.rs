@@ -649,3 +649,74 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Rows the server rejects, several in one request (the channel's status names only the last):
+/// the table's error table (`ERROR_LOGGING = TRUE`, as the connector creates its tables) holds
+/// each line as sent, so the audit names every rejected offset by its own partition and offset,
+/// as rejected rather than as gaps; every other offset landed once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_the_server_rejected_are_named_from_the_error_table_not_as_gaps() {
+    const LOGGED: &str = "LOGGED-STREAMING";
+    let lab = crate::common::lab_with_tables(
+        &[(TOPIC, 1)],
+        "CREATE OR REPLACE TABLE DEMO.KAFKA.LOGGED (ID NUMBER, KIND VARCHAR, AMOUNT NUMBER, \
+         RECORD_METADATA VARIANT) ERROR_LOGGING = TRUE;",
+    )
+    .await;
+    let producer = lab.producer().expect("producer");
+    let mut bad = Vec::new();
+    for n in 0..12i64 {
+        let rejected = matches!(n, 2 | 3 | 9);
+        let v = if rejected {
+            format!(r#"{{"id":"order-{n}","kind":"k"}}"#)
+        } else {
+            format!(r#"{{"id":{n},"kind":"k","amount":{n}}}"#)
+        };
+        let d = crate::common::deliver(
+            &producer,
+            rdkafka::producer::FutureRecord::to(TOPIC)
+                .partition(0)
+                .key("k")
+                .payload(&v),
+        )
+        .await;
+        if rejected {
+            bad.push(d.offset);
+        }
+    }
+    let mut sink = lab.instance_of(&bin(), "logged");
+    sink.args(["--topic", TOPIC, "--pipe", LOGGED, "--metadata"])
+        .args(["--until-idle", "3s"]);
+    let report = run(&mut sink).ok().report();
+    assert_eq!(
+        report["consumed"][format!("{TOPIC}/0")]["row_errors"]["count"],
+        3,
+        "{report}"
+    );
+
+    let mut cmd = Command::new(bin());
+    cmd.arg("audit")
+        .args(["--brokers", &lab.brokers(), "--group", "logged"])
+        .args(["--database", DATABASE, "--schema", SCHEMA])
+        .args(["--topic", TOPIC, "--pipe", LOGGED]);
+    lab.connect(&mut cmd);
+    let (out, report) = run_json(&mut cmd);
+    assert!(!out.success, "rejected rows are a problem: {}", out.stdout);
+    let a = partition(&report, 0);
+    assert_eq!(a["rejected"], 3, "{a}");
+    assert_eq!(a["rejected_offsets"], json!(bad), "{a}");
+    assert_eq!(a["missing"], 0, "not gaps: {a}");
+    assert_eq!(a["gaps"], json!([]), "{a}");
+    assert_eq!(a["distinct_offsets"], 9, "{a}");
+    assert_eq!(a["duplicated_offsets"], 0, "{a}");
+    let listed: Vec<String> = bad.iter().map(ToString::to_string).collect();
+    assert!(
+        out.stderr.contains(&format!(
+            "topic {TOPIC} partition 0: 3 offsets were rejected by Snowflake (in the table's \
+             error table, not gaps): {}",
+            listed.join(", ")
+        )),
+        "{}",
+        out.stderr
+    );
+}

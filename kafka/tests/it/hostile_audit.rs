@@ -14,7 +14,9 @@
 //! twice in any object (Snowflake's JSON is strict), so the duplicate-key rows never land
 //! whichever copy a parser would keep. Asserted, for `audit` and then
 //! `audit --apply`: no crash, within 60 s and the memory budget + 64 MiB; the report counts
-//! every genuine offset (none a gap); and after `--apply` every genuine row is still there,
+//! every genuine offset (none a gap, none rejected: each hostile row is also written as one
+//! the server rejects, `RECORD_METADATA` first, so the table's error table, which the audit
+//! reads, holds the same claims); and after `--apply` every genuine row is still there,
 //! exactly once: no hostile row was kept in place of one. `HOSTILE_SEED` / `HOSTILE_CASES` /
 //! `HOSTILE_ONLY`: see `hostile/README.md`.
 #![cfg(unix)]
@@ -84,6 +86,19 @@ async fn append_raw(client: &StreamingIngestClient, name: &str, lines: &[Vec<u8>
 /// A hostile row: `meta` is `RECORD_METADATA`'s JSON text as written.
 fn raw_row(id: i64, meta: &str) -> Vec<u8> {
     format!(r#"{{"ID":{id},"KIND":"hostile","AMOUNT":0,"RECORD_METADATA":{meta}}}"#).into_bytes()
+}
+
+/// The row of `line` (a [`raw_row`]) the server rejects (its `ID` not a number), with its
+/// `RECORD_METADATA` first, as a writer writes it: the line lands in the table's error table,
+/// which the audit reads. `None` for a line [`raw_row`] did not make.
+fn rejected_row(line: &[u8]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(line).ok()?;
+    let rest = text.strip_prefix(r#"{"ID":"#)?;
+    let meta = rest
+        .split_once(r#","KIND":"hostile","AMOUNT":0,"RECORD_METADATA":"#)?
+        .1
+        .strip_suffix('}')?;
+    Some(format!(r#"{{"RECORD_METADATA":{meta},"ID":"x","KIND":"rejected"}}"#).into_bytes())
 }
 
 /// The hostile rows of `class` for `topic` (ids from `id`).
@@ -246,6 +261,11 @@ fn check_run(case: &Case<Class>, o: &Outcome, topic: &str) -> Value {
         })
         .cloned()
         .unwrap_or_else(|| case.fail(format!("no partition 0 in the report: {report}")));
+    if part["rejected"].as_u64() != Some(0) {
+        case.fail(format!(
+            "an offset the table holds reported rejected (the error table's claims): {part}"
+        ));
+    }
     let gaps = part["gaps"].as_array().cloned().unwrap_or_default();
     if let Some(g) = gaps
         .iter()
@@ -277,6 +297,9 @@ async fn run_suite() {
         append_genuine(&client, topic, &format!("genuine_{topic}"), RECORDS).await;
         let (lines, what) = hostile_rows(case.class, &mut case.rng, topic, 1_000_000);
         append_raw(&client, &format!("hostile_{topic}"), &lines).await;
+        // The same claims in rows the server rejects: into the error table.
+        let rejected: Vec<Vec<u8>> = lines.iter().filter_map(|l| rejected_row(l)).collect();
+        append_raw(&client, &format!("rejected_{topic}"), &rejected).await;
         let (lab, topic) = (&lab, topic.as_str());
         let result = snowpipe_hostile::attempt(|| {
             let o = audit(lab, topic, false);
@@ -306,5 +329,14 @@ async fn run_suite() {
         failures.extend(result.err());
     }
     client.close().await.ok();
+    // The error table was fed: the claims reached the audit's reading.
+    let logged = lab
+        .emulator()
+        .query(r#"SELECT COUNT(*) FROM "ERROR_TABLE(DEMO.KAFKA.EVENTS)""#)
+        .expect("the error table");
+    assert!(
+        logged[0][0].as_i64().unwrap_or(0) > 0,
+        "no rejected row reached the error table: {logged:?}"
+    );
     suite.finish(failures);
 }

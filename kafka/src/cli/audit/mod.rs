@@ -40,6 +40,7 @@ use crate::error::{err, Context, Error, Result};
 
 mod broker;
 mod queries;
+mod rejected;
 mod text;
 mod trust;
 mod writers;
@@ -159,6 +160,11 @@ pub(crate) struct PartitionAudit {
     /// Offsets absent from the table that were not asked of the broker (over the limit, or
     /// the brokers could not be asked).
     pub absent_not_checked: u64,
+    /// Offsets absent from the table whose rows the server rejected (in its error table,
+    /// `rejected.rs`): not gaps.
+    pub rejected: u64,
+    /// The first of them.
+    pub rejected_offsets: Vec<i64>,
     /// The channel this configuration names for the partition.
     pub channel: Option<String>,
     /// Its committed offset token.
@@ -392,7 +398,38 @@ pub(crate) async fn audit(args: &AuditArgs) -> Result<Audit> {
                         queries::MAX_HOLES
                     ));
                 }
-                complete(&mut out.partitions, &topics, consumer.as_ref(), args.list).await;
+                let refused = match &sql {
+                    Some(sql) => rejected::read(sql, &qualified, &names).await,
+                    None => Ok(None),
+                };
+                let refused = match refused {
+                    Ok(Some(r)) => {
+                        report.notes.extend(rejected_notes(&qualified, &r));
+                        r.by_partition
+                    }
+                    Ok(None) => {
+                        report.notes.push(format!(
+                            "table {qualified} has no error table this role may read \
+                             (ERROR_LOGGING = FALSE): a row the server rejected is counted as \
+                             a gap"
+                        ));
+                        BTreeMap::new()
+                    }
+                    Err(e) => {
+                        report.problems.push(format!(
+                            "table {qualified}: its error table cannot be read: {e:#}"
+                        ));
+                        BTreeMap::new()
+                    }
+                };
+                complete(
+                    &mut out.partitions,
+                    &topics,
+                    consumer.as_ref(),
+                    args.list,
+                    &refused,
+                )
+                .await;
             }
             Err(e) => {
                 out.error = Some(format!("{e:#}"));
@@ -422,13 +459,34 @@ fn qualify(table: &str, database: &str, schema: &str) -> String {
     }
 }
 
+/// What the error table's reading adds to the notes.
+fn rejected_notes(table: &str, r: &rejected::Rejected) -> Vec<String> {
+    let mut notes = Vec::new();
+    if r.more {
+        notes.push(format!(
+            "table {table}: more than {} rows in its error table: only the first were read",
+            rejected::MOST
+        ));
+    }
+    if r.unplaced > 0 {
+        notes.push(format!(
+            "table {table}: {} rejected rows in its error table name no topic, partition and \
+             offset (written without RECORD_METADATA)",
+            r.unplaced
+        ));
+    }
+    notes
+}
+
 /// Adds each topic's partitions that landed nothing, the channels' tokens and the group's
-/// offsets from the plan, and asks the broker about the offsets the table lacks.
+/// offsets from the plan; takes the rows the server rejected (`refused`) out of the offsets
+/// the table lacks, and asks the broker about the rest.
 async fn complete(
     parts: &mut Vec<PartitionAudit>,
     topics: &[&check::TopicPlan],
     reader: Option<&broker::Reader>,
     list: usize,
+    refused: &BTreeMap<(String, i32), std::collections::BTreeSet<i64>>,
 ) {
     for t in topics {
         for c in &t.channels {
@@ -470,6 +528,12 @@ async fn complete(
                     to: token,
                 });
             }
+        }
+        if let Some(set) = refused.get(&(p.topic.clone(), p.partition)) {
+            let (left, taken) = rejected::split(absent, set);
+            absent = left;
+            p.rejected = taken.len() as u64;
+            p.rejected_offsets = taken.into_iter().take(list).collect();
         }
         let held = match reader {
             Some(r) => {
@@ -530,6 +594,21 @@ fn problems_of(table: &str, p: &PartitionAudit) -> Vec<String> {
             p.absent_not_checked,
             if p.absent_not_checked == 1 { "" } else { "s" },
             broker::MAX_READ
+        ));
+    }
+    if p.rejected > 0 {
+        let listed: Vec<String> = p.rejected_offsets.iter().map(ToString::to_string).collect();
+        out.push(format!(
+            "{at}: {} offset{} rejected by Snowflake (in the table's error table, not gaps): \
+             {}{}; fix the rows or the table's columns and replay them, or accept the loss",
+            p.rejected,
+            if p.rejected == 1 { " was" } else { "s were" },
+            listed.join(", "),
+            if p.rejected > p.rejected_offsets.len() as u64 {
+                " …"
+            } else {
+                ""
+            }
         ));
     }
     if p.missing > 0 {

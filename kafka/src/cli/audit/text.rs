@@ -89,6 +89,16 @@ impl Audit {
                         listed.join(" ")
                     );
                 }
+                if p.rejected > 0 {
+                    let listed: Vec<String> =
+                        p.rejected_offsets.iter().map(ToString::to_string).collect();
+                    let _ = writeln!(
+                        s,
+                        "    REJECTED: {} offsets Snowflake refused (its error table): {}",
+                        p.rejected,
+                        listed.join(" ")
+                    );
+                }
                 if p.absent_not_held > 0 || p.absent_not_checked > 0 {
                     let _ = writeln!(
                         s,
