@@ -321,7 +321,7 @@ fn convert_page(
         let key = schema::key_value(&values[table.key])?;
         last = key;
         let row = convert_row(table, names, &values)
-            .and_then(|o| row_size::check(channel, table, names, &o).map(|()| o));
+            .and_then(|o| row_size::check(channel, table, names, &values, &o).map(|()| o));
         match row {
             Ok(object) => good.push((object, OffsetToken::from(key))),
             Err(reason) => bad.push(BadRow {

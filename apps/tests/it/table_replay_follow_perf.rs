@@ -199,3 +199,109 @@ async fn follow_changes_per_second_and_commit_to_commit_latency() {
     );
     emulator.shutdown().await;
 }
+
+/// 3. The first copy: `CDC_PERF_SNAPSHOT_ROWS` rows (default 1,000,000) of about 200 bytes of
+///    mixed types, snapshotted by one `follow --until-idle 2s` into the emulator in sink mode
+///    (rows counted, not stored: the destination costs little), beside the `mariadb` client
+///    reading the same rows with `--quick` into nothing (the least any snapshot costs): rows/s
+///    and CPU-s per million rows of each (the children's user + system time).
+///
+/// ```text
+/// cargo build --release -p snowpipe-apps --bin table_replay
+/// CDC_BIN=target/release/table_replay cargo test -p snowpipe-apps --test it \
+///     follow_snapshot_rows_per_second -- --ignored --nocapture
+/// ```
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run it on purpose (docs/PERFORMANCE.md)"]
+async fn follow_snapshot_rows_per_second() {
+    let Some(db) = start_binlog_or_skip() else {
+        return;
+    };
+    let bin =
+        std::env::var("CDC_BIN").map_or_else(|_| common::bin::table_replay_bin(), PathBuf::from);
+    let rows: u64 = std::env::var("CDC_PERF_SNAPSHOT_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let (url, mut conn) = new_database(&db, "snap").await;
+    conn.query_drop(
+        "CREATE TABLE snap (id BIGINT PRIMARY KEY, qty INT, name VARCHAR(60), \
+         amount DECIMAL(12,2), at DATETIME(3), ratio DOUBLE, note VARCHAR(80), flag TINYINT)",
+    )
+    .await
+    .unwrap();
+    // In chunks, so no one statement holds the whole table in the server's memory.
+    let chunk = 100_000u64;
+    let mut from = 1;
+    while from <= rows {
+        let to = (from + chunk - 1).min(rows);
+        conn.query_drop(format!(
+            "INSERT INTO snap SELECT seq, seq % 1000, CONCAT('customer-', seq, '-', MD5(seq)), \
+             seq / 7, TIMESTAMP'2026-01-01 00:00:00' + INTERVAL seq SECOND, seq / 3.0, \
+             CONCAT('a note of some length for row ', seq, ' ', SHA1(seq)), seq % 2 \
+             FROM seq_{from}_to_{to}"
+        ))
+        .await
+        .unwrap();
+        from = to + 1;
+    }
+    let avg: Option<f64> = conn
+        .query_first(
+            "SELECT AVG_ROW_LENGTH FROM information_schema.TABLES WHERE TABLE_NAME = 'snap'",
+        )
+        .await
+        .unwrap();
+
+    // The least: the client reading every row into nothing.
+    let (cpu0, t0) = (cpu_of_children(), Instant::now());
+    let status = std::process::Command::new("mariadb")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-P",
+            &db.port().to_string(),
+            "-u",
+            "root",
+            "--quick",
+        ])
+        .args(["-e", "SELECT * FROM snap.snap"])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("the mariadb client");
+    let (client_wall, client_cpu) = (t0.elapsed(), cpu_of_children() - cpu0);
+    assert!(status.success(), "mariadb --quick: {status}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let (emulator, key) =
+        common::table_replay_follow::sink_change_destination(&bin, &url, &["snap"], dir.path())
+            .await;
+    let mut cmd = std::process::Command::new(&bin);
+    cmd.args(["follow", "--source", &url, "--table", "snap"])
+        .args(["--database", "REPLAY", "--schema", "PUBLIC"])
+        .args(["--until-idle", "2s"])
+        .stdin(std::process::Stdio::null());
+    common::table_replay::at_destination(&mut cmd, &emulator, &key);
+    let (cpu0, t0) = (cpu_of_children(), Instant::now());
+    let out = cmd.output().unwrap();
+    let wall = t0.elapsed().saturating_sub(Duration::from_secs(2));
+    let cpu = cpu_of_children() - cpu0;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let counted = emulator.status()["sink"].to_string();
+    let per_m = |d: Duration| d.as_secs_f64() * 1e6 / rows as f64;
+    eprintln!(
+        "snapshot of {rows} rows (average {:.0} bytes in InnoDB): follow {:.0} rows/s, {:.2} \
+         CPU-s per million rows; mariadb --quick {:.0} rows/s, {:.2} CPU-s per million rows; \
+         CPU ratio {:.2}; sink counted {counted}",
+        avg.unwrap_or(0.0),
+        rows as f64 / wall.as_secs_f64(),
+        per_m(cpu),
+        rows as f64 / client_wall.as_secs_f64(),
+        per_m(client_cpu),
+        cpu.as_secs_f64() / client_cpu.as_secs_f64(),
+    );
+    emulator.shutdown().await;
+}

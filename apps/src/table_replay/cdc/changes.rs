@@ -215,12 +215,28 @@ pub fn row(
     if origin.epoch > 0 {
         object.insert(EPOCH.into(), Json::from(origin.epoch));
     }
-    let ts = chrono::DateTime::from_timestamp(origin.commit_ts, 0).unwrap_or_default();
     object.insert(
         "_COMMIT_TS".into(),
-        Json::from(ts.format("%Y-%m-%dT%H:%M:%S+00:00").to_string()),
+        Json::from(commit_ts_text(origin.commit_ts)),
     );
     Ok(object)
+}
+
+/// `_COMMIT_TS` of a commit at `ts` (epoch seconds), `YYYY-MM-DDTHH:MM:SS+00:00`: written
+/// once per second met, not once per row (a snapshot's rows, and a transaction's, share one).
+fn commit_ts_text(ts: i64) -> String {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(i64, String)>> = const { std::cell::RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| match last {
+        Some((at, text)) if *at == ts => text.clone(),
+        _ => {
+            let t = chrono::DateTime::from_timestamp(ts, 0).unwrap_or_default();
+            let text = t.format("%Y-%m-%dT%H:%M:%S+00:00").to_string();
+            *last = Some((ts, text.clone()));
+            text
+        }
+    })
 }
 
 /// The change rows' epoch column (`failover.rs`): NULL (0) until `follow` first moves to

@@ -265,7 +265,13 @@ impl Followed<'_> {
         origin: &changes::Origin<'_>,
     ) -> std::result::Result<Map<String, Json>, String> {
         let object = changes::row(&self.table, &self.names, values, origin)?;
-        crate::table_replay::row_size::check(&self.channel, &self.table, &self.names, &object)?;
+        crate::table_replay::row_size::check(
+            &self.channel,
+            &self.table,
+            &self.names,
+            values,
+            &object,
+        )?;
         Ok(object)
     }
 
