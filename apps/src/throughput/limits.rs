@@ -13,6 +13,8 @@ pub(super) const MAX_INPUT_BYTES: u64 = 256 << 20;
 pub(super) const MAX_CHANNELS: usize = 10_000;
 /// The most idle channels `--idle-channels` may open.
 pub(super) const MAX_IDLE_CHANNELS: usize = 100_000;
+/// The most lanes `--lanes` may open: the SDK's own cap on a lane stream.
+pub(super) const MAX_LANES: usize = snowpipe_streaming::LaneStream::MAX_LANES;
 /// The most rows one append may carry (`--batch`).
 pub(super) const MAX_BATCH: usize = 1_000_000;
 

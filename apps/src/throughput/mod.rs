@@ -105,6 +105,10 @@ struct Args {
     /// Stream through the pipe's elastic channel instead of named channels.
     #[arg(long)]
     elastic: bool,
+    /// Stream the rows as one logical stream over this many lanes (the SDK's `LaneStream`,
+    /// one producer); 0: channels as `--channels` says. At most 256.
+    #[arg(long, default_value_t = 0, conflicts_with_all = ["elastic", "channels"])]
+    lanes: usize,
     /// Seed of the row generator.
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -127,6 +131,7 @@ struct Args {
     zstd_level: i32,
 }
 
+mod lanes;
 mod limits;
 #[allow(
     unsafe_code,
@@ -384,6 +389,8 @@ struct Opened {
     names: Vec<String>,
     channels: Vec<Arc<Channel>>,
     elastic: Option<ElasticChannel>,
+    /// With `--lanes`: the logical stream.
+    lanes: Option<Arc<snowpipe_streaming::LaneStream>>,
     idle: Vec<Channel>,
     /// The memory an idle channel costs, in kB (with `--idle-channels`).
     idle_channel_kb: Option<f64>,
@@ -412,7 +419,19 @@ impl Opened {
         }
         let idle_channel_kb = (args.idle_channels > 0)
             .then(|| (current_rss_mb() - before_idle) * 1000.0 / args.idle_channels as f64);
-        let names: Vec<String> = (0..args.channels).map(|i| format!("{run}_{i}")).collect();
+        let lanes = if args.lanes > 0 {
+            let stream = pipe()
+                .open_lanes(&format!("{run}_L"), args.lanes)
+                .await
+                .context("opening the lane stream")?;
+            Some(Arc::new(stream))
+        } else {
+            None
+        };
+        let names: Vec<String> = (0..args.channels)
+            .filter(|_| lanes.is_none())
+            .map(|i| format!("{run}_{i}"))
+            .collect();
         let elastic = args.elastic.then(|| pipe().elastic_channel());
         let mut channels = Vec::new();
         for name in names.iter().filter(|_| elastic.is_none()) {
@@ -427,6 +446,7 @@ impl Opened {
             names,
             channels,
             elastic,
+            lanes,
             idle,
             idle_channel_kb,
         })
@@ -448,6 +468,9 @@ impl Opened {
     /// Drops the named and idle channels and closes the elastic one.
     async fn close(self) -> anyhow::Result<()> {
         drop(self.channels);
+        if let Some(stream) = self.lanes.and_then(|l| Arc::into_inner(l)) {
+            stream.close().await?;
+        }
         drop(self.idle);
         if let Some(e) = self.elastic {
             e.close().await?;
@@ -486,7 +509,14 @@ async fn stream(args: &Args, pool: &Pool, opened: &Opened) -> anyhow::Result<Win
     let t0 = Instant::now();
     let mut tasks = Vec::new();
     let mut total_bytes = 0u64;
-    for i in 0..args.channels {
+    if let Some(stream) = &opened.lanes {
+        total_bytes = pool.bytes_for(0, args.rows);
+        let (stream, rows) = (Arc::clone(stream), Arc::clone(&pool.rows));
+        tasks.push(tokio::spawn(lanes::produce(
+            stream, rows, args.rows, args.batch, t0,
+        )));
+    }
+    for i in (0..args.channels).filter(|_| opened.lanes.is_none()) {
         let offset = i * pool.len() / args.channels;
         total_bytes += pool.bytes_for(offset, args.rows);
         let rows = Arc::clone(&pool.rows);
@@ -523,6 +553,7 @@ pub async fn main() -> anyhow::Result<()> {
             limits::MAX_IDLE_CHANNELS,
         ),
         ("--batch", args.batch, limits::MAX_BATCH),
+        ("--lanes", args.lanes, limits::MAX_LANES),
     ])?;
     if let Some(path) = &args.write_rows {
         return write_rows(&args, path);
@@ -554,6 +585,8 @@ pub async fn main() -> anyhow::Result<()> {
     }
     let mode = if args.elastic {
         format!("{mode}, elastic channel")
+    } else if args.lanes > 0 {
+        format!("{mode}, one stream over {} lanes", args.lanes)
     } else {
         mode.to_string()
     };

@@ -111,6 +111,7 @@ pub(super) fn print(
         "seconds": (flushed * 1000.0).round() / 1000.0,
         "cpu_s": (cpu * 1000.0).round() / 1000.0,
         "channels": args.channels,
+        "lanes": args.lanes,
         "idle_channels": args.idle_channels,
         "idle_channel_kb": idle_channel_kb.map(|v| (v * 10.0).round() / 10.0),
         "rss_over_budget_mb": (((rss - baseline_rss) - (args.memory_budget_mb << 20) as f64 / 1e6) * 10.0).round() / 10.0,

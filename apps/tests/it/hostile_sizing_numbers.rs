@@ -1,5 +1,5 @@
 //! `hostile_sizing_numbers`: the numbers that size what `throughput` allocates (`--pool` rows
-//! generated, `--channels` and `--idle-channels` opened, `--batch` rows an append) given
+//! generated, `--channels`, `--idle-channels` and `--lanes` opened, `--batch` rows an append) given
 //! u64::MAX and 10^12 through the real binary under the suite's memory cap: each refused
 //! naming the flag and its limit, never an abort (before round eleven `--pool` and
 //! `--channels` of 10^12 aborted on a failed allocation). `--rows` (rows a channel streams,
@@ -14,7 +14,13 @@ use snowpipe_hostile::{check, Input, Limits, Suite, MIB};
 const BUDGET: u64 = 256 * MIB;
 
 /// The flags that size an allocation.
-const FLAGS: [&str; 4] = ["--pool", "--channels", "--idle-channels", "--batch"];
+const FLAGS: [&str; 5] = [
+    "--pool",
+    "--channels",
+    "--idle-channels",
+    "--lanes",
+    "--batch",
+];
 
 /// The values a case gives them.
 #[derive(Debug, Clone, Copy)]

@@ -59,3 +59,4 @@ mod table_replay_follow_statements;
 mod table_replay_follow_truncate;
 mod table_replay_follow_values;
 mod table_replay_replay_old_dlq;
+mod throughput_lanes;
