@@ -468,7 +468,7 @@ impl Opened {
     /// Drops the named and idle channels and closes the elastic one.
     async fn close(self) -> anyhow::Result<()> {
         drop(self.channels);
-        if let Some(stream) = self.lanes.and_then(|l| Arc::into_inner(l)) {
+        if let Some(stream) = self.lanes.and_then(Arc::into_inner) {
             stream.close().await?;
         }
         drop(self.idle);
