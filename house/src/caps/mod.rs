@@ -1,7 +1,7 @@
 //! The inventory of outside inputs, as a check: every command-line flag that takes a value
 //! (from each binary's `--help` and its subcommands') and every environment variable the
-//! code reads by name is named in a row of `docs/SECURITY.md`'s caps table ("Caps: every
-//! outside input and its limits") whose test cell names a `hostile_…` generator, or is listed
+//! code reads by name is named in a row of the caps table (`docs/caps.toml`, rendered into
+//! `docs/caps.md`: [`page`]) whose test cell names a `hostile_…` generator, or is listed
 //! in `crate::caps_tables` with its reason (not an outside input worth a generator, or a
 //! `TODO(caps)` naming the generator still missing). Called by the `caps_inventory` tests of
 //! `snowpipe-kafka`, `snowpipe-emulator`, `snowpipe-apps` and `snowpipe-load`
@@ -17,8 +17,11 @@ use std::process::Command;
 use crate::caps_tables::{Allowed, FLAGS, VARIABLES};
 use crate::flags::listed_subcommands;
 
-/// The page and the section the inputs must be named in.
-pub const PAGE: &str = "docs/SECURITY.md";
+pub mod page;
+
+/// Where the inputs must be named: the caps table's data.
+pub const PAGE: &str = page::DATA;
+/// The section of a Markdown caps table ([`caps_rows`]).
 const SECTION: &str = "## Caps: every outside input and its limits";
 
 /// A flag that takes a value: the command whose help lists it (`snowpipe-kafka check`), its
@@ -44,6 +47,14 @@ pub fn caps_rows(security: &str) -> Vec<String> {
         .skip(2)
         .map(str::to_owned)
         .collect()
+}
+
+/// The caps rows of the repository at `root` ([`page::DATA`]), each as the page's line;
+/// none when the file cannot be read or parsed (the `caps_page` test names why).
+pub fn table_rows(root: &Path) -> Vec<String> {
+    page::load(root)
+        .map(|caps| caps.iter().map(page::line).collect())
+        .unwrap_or_default()
 }
 
 /// Whether `name` (a flag or a variable) is in `text` as a whole word (`--topic` is not in
@@ -202,9 +213,9 @@ pub(crate) fn flag_failures(
         let row = row_covers(rows, &flag.program, &flag.name);
         match (row, allowed(table, &flag.program, &flag.name)) {
             (false, None) => failures.insert(format!(
-                "`{} {}` takes a value and no row of {PAGE}'s caps table with a `hostile_` \
-                 generator names it: add its row (bytes, depth, count, time; where enforced; \
-                 the test) and its generator, or list it in house/src/caps_tables.rs with the \
+                "`{} {}` takes a value and no row of {PAGE} with a `hostile_` generator names \
+                 it: add its row (bytes, depth, count, time; where enforced; the test; then \
+                 CAPS_WRITE=1 cargo test -p snowpipe-house caps_page) and its generator, or list it in house/src/caps_tables.rs with the \
                  reason it is not an outside input (or a `TODO(caps)` naming the missing \
                  generator)",
                 flag.command, flag.name
@@ -257,9 +268,8 @@ pub fn check_package(manifest_dir: &str, programs: &[(&str, &str)]) {
     let root = Path::new(manifest_dir)
         .parent()
         .expect("a workspace package");
-    let security = std::fs::read_to_string(root.join(PAGE)).expect(PAGE);
-    let rows = caps_rows(&security);
-    assert!(rows.len() > 10, "{PAGE} has no caps table");
+    let rows = table_rows(root);
+    assert!(rows.len() > 10, "{} has no caps rows", page::DATA);
     let (mut open, mut closed) = (Vec::new(), 0);
     for (name, exe) in programs {
         let (o, c) = program_flags(name, &PathBuf::from(exe));
@@ -350,8 +360,7 @@ pub fn variables_read(root: &Path) -> BTreeSet<(String, PathBuf)> {
 /// The check of the variables: each read is in a caps row with a generator or in
 /// `caps_tables::VARIABLES`. Returns the failures.
 pub fn variable_failures(root: &Path) -> Vec<String> {
-    let security = std::fs::read_to_string(root.join(PAGE)).unwrap_or_default();
-    let rows = caps_rows(&security);
+    let rows = table_rows(root);
     let mut failures = BTreeSet::new();
     let read = variables_read(root);
     for (name, file) in &read {
@@ -360,8 +369,8 @@ pub fn variable_failures(root: &Path) -> Vec<String> {
         match (row, listed) {
             (false, None) => {
                 failures.insert(format!(
-                    "{} reads the variable {name} and no row of {PAGE}'s caps table with a \
-                     `hostile_` generator names it: add its row and generator, or list it in \
+                    "{} reads the variable {name} and no row of {PAGE} with a `hostile_` \
+                     generator names it: add its row and generator, or list it in \
                      house/src/caps_tables.rs's VARIABLES with the reason",
                     file.display()
                 ));
