@@ -15,7 +15,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use snowpipe_streaming::{ClientBuilder, OffsetToken, Positions, Rows, StreamingIngestClient};
+use snowpipe_streaming::{
+    ClientBuilder, LaneRouting, OffsetToken, OpenLanesOptions, Positions, Rows,
+    StreamingIngestClient,
+};
 
 use crate::common::{key_file, ndjson, Lab};
 
@@ -210,6 +213,25 @@ fn a_load_killed_by_the_previous_release_resumes_on_its_lanes() {
             ch.close().await.expect("close");
             replayed += ids.len() as u64;
         }
+        // The SDK's lane stream, routed by the caller, reopens those channels with their
+        // tokens as they are: what load's lanes need of it to move onto it.
+        let options = OpenLanesOptions::default().routing(LaneRouting::Caller);
+        let stream = pipe
+            .open_lanes_with(&base, LANES as usize, options)
+            .await
+            .expect("open the lanes");
+        let committed = stream.committed();
+        for lane in 0..LANES {
+            let name = lane_channel(&base, lane);
+            assert_eq!(stream.lane(lane as usize).name(), name);
+            let recorded = fixture.lanes.iter().find(|l| l.0 == lane);
+            assert_eq!(
+                committed[lane as usize].as_ref().map(OffsetToken::as_str),
+                recorded.map(|l| l.2.as_str()),
+                "{name}"
+            );
+        }
+        stream.close().await.expect("close the lanes");
     });
     assert!(replayed > 0 && replayed < ROWS, "{replayed}");
     assert_eq!(lab.counts(), (replayed, replayed));
