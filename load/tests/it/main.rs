@@ -22,6 +22,7 @@ mod hostile_suite;
 mod json_logs;
 mod kubernetes_job;
 mod lane_budget;
+mod lanes_previous_release;
 mod ndjson;
 mod parquet;
 mod parquet_hostile;

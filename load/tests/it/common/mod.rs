@@ -69,7 +69,12 @@ impl Lab {
 
     /// `snowpipe load FILES --database D --schema S --table T ARGS`, connected to the lab.
     pub(crate) fn command(&self, files: &[&Path], args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_snowpipe"));
+        self.command_of(Path::new(env!("CARGO_BIN_EXE_snowpipe")), files, args)
+    }
+
+    /// [`command`](Self::command) run by `binary` (an earlier release's `snowpipe`).
+    pub(crate) fn command_of(&self, binary: &Path, files: &[&Path], args: &[&str]) -> Command {
+        let mut cmd = Command::new(binary);
         cmd.arg("load")
             .args(files)
             .args(["--database", "D", "--schema", "S", "--table", "T"])
