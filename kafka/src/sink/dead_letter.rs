@@ -29,31 +29,30 @@ pub(crate) struct DeadLetters {
 }
 
 impl DeadLetters {
-    /// Dead letters to `topic` through `producer`, or (`None`) skipped and logged; rows the
-    /// server rejected are read again through `refetch` (kept only with a target).
-    pub(crate) fn new(target: Option<(FutureProducer, String)>, refetch: Refetch) -> Self {
+    /// Dead letters to `topic` through `producer`, rows the server rejected read again
+    /// through `refetch` (both or neither); or (`None`) skipped and logged.
+    pub(crate) fn new(target: Option<(FutureProducer, String, Refetch)>) -> Self {
+        let (target, refetch) = match target {
+            Some((producer, topic, refetch)) => (Some((producer, topic)), Some(refetch)),
+            None => (None, None),
+        };
         Self {
-            refetch: target.is_some().then_some(refetch),
             target,
+            refetch,
             warned: AtomicBool::new(false),
         }
     }
 
-    /// Whether rows the server rejects are dead-lettered (a dead-letter topic is set).
-    pub(crate) fn takes_rejected(&self) -> bool {
-        self.refetch.is_some()
-    }
-
     /// Dead-letters the row the server rejected at `offset` of `topic`'s `partition`: the
     /// message read again from Kafka (`refetch.rs`) and sent as [`send`](Self::send) sends,
-    /// with `reason`. `false` when there is no dead-letter topic, or the message could not be
-    /// read again or written (each logged with its offset and why).
+    /// its reason the server's `message`. `false` when there is no dead-letter topic, or the
+    /// message could not be read again or written (each logged with its offset and why).
     pub(crate) async fn send_rejected(
         &self,
         topic: &str,
         partition: i32,
         offset: i64,
-        reason: &str,
+        message: &str,
     ) -> bool {
         let Some(refetch) = &self.refetch else {
             return false;
@@ -61,7 +60,8 @@ impl DeadLetters {
         match refetch.message(topic, partition, offset).await {
             Ok(m) => {
                 let headers = refetch::headers(&m);
-                self.send(&refetch::record(&m, &headers), reason).await
+                let reason = format!("rejected by Snowflake: {message}");
+                self.send(&refetch::record(&m, &headers), &reason).await
             }
             Err(why) => {
                 tracing::error!(

@@ -419,9 +419,8 @@ impl Worker {
     /// Counts rows the server rejected (the SDK logs each report too; `RowErrors` folds a
     /// lag into one report, so none is missed), and dead-letters the one it names.
     async fn row_errors(&self, e: &snowpipe_streaming::RowErrorEvent) {
-        if let Some(offset) = row_errors(&self.part, &self.stats, &self.metrics, e) {
-            dead_letter_rejected(&self.part, &self.stats, &self.dead_letters, offset, e).await;
-        }
+        let (part, stats) = (&self.part, &self.stats);
+        row_errors(part, stats, &self.metrics, &self.dead_letters, e).await;
     }
 
     /// The channel failed: another writer has it (or it failed for good). Stop, and let the
@@ -471,9 +470,7 @@ impl Worker {
         let handed = self.channel.hand_over(timeout).await;
         // Closing polls the status once more: row errors of the last batches arrive now.
         while let Some(e) = errors.try_recv() {
-            if let Some(offset) = row_errors(&self.part, &stats, &metrics, &e) {
-                dead_letter_rejected(&self.part, &stats, &self.dead_letters, offset, &e).await;
-            }
+            row_errors(&self.part, &stats, &metrics, &self.dead_letters, &e).await;
         }
         match handed {
             Ok(committed) => {
@@ -498,13 +495,15 @@ impl Worker {
 }
 
 /// Rows the server rejected, reported by `e`: located (`rejected.rs`), logged with their
-/// partition and offset, listed and counted. The offset of the one row located, if any.
-fn row_errors(
+/// partition and offset, listed and counted; the one located is dead-lettered when there is
+/// a dead-letter topic (read again from Kafka, `refetch.rs`) and counted.
+async fn row_errors(
     part: &TopicPartition,
     stats: &PartitionStats,
     metrics: &PartitionMetrics,
+    dead_letters: &DeadLetters,
     e: &snowpipe_streaming::RowErrorEvent,
-) -> Option<i64> {
+) {
     let at = crate::sink::rejected::locate(e, &lock(&stats.appended_runs));
     let (topic, partition) = (&part.topic, part.partition);
     let message = e.last_error_message.as_deref().unwrap_or("(no message)");
@@ -531,29 +530,13 @@ fn row_errors(
         ),
     }
     count_row_errors(stats, metrics, |r| r.record(e));
-    at.offset
-}
-
-/// The row the server rejected at `offset` (reported by `e`) to the dead-letter topic, when
-/// there is one: read again from Kafka (`refetch.rs`), with the server's message as the
-/// reason, and counted.
-async fn dead_letter_rejected(
-    part: &TopicPartition,
-    stats: &PartitionStats,
-    dead_letters: &DeadLetters,
-    offset: i64,
-    e: &snowpipe_streaming::RowErrorEvent,
-) {
-    if !dead_letters.takes_rejected() {
-        return;
-    }
-    let message = e.last_error_message.as_deref().unwrap_or("(no message)");
-    let reason = format!("rejected by Snowflake: {message}");
-    if dead_letters
-        .send_rejected(&part.topic, part.partition, offset, &reason)
-        .await
-    {
-        stats.rejected_dead.fetch_add(1, Ordering::Relaxed);
+    if let Some(offset) = at.offset {
+        if dead_letters
+            .send_rejected(topic, partition, offset, message)
+            .await
+        {
+            stats.rejected_dead.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 

@@ -107,20 +107,17 @@ fn dead_letters_to(
     consumer: &ClientConfig,
     properties: &[Property],
 ) -> Result<DeadLetters> {
-    let refetch = crate::sink::refetch::Refetch::new(consumer, properties);
-    Ok(DeadLetters::new(
-        match target {
-            Some(target) => {
-                let producer: FutureProducer = target.producer.create().map_err(|e| {
-                    let why = crate::source::properties::scrub(&e.to_string(), properties);
-                    err!(Kafka, "cannot create the dead-letter producer: {why}")
-                })?;
-                Some((producer, target.topic))
-            }
-            None => None,
-        },
-        refetch,
-    ))
+    Ok(DeadLetters::new(match target {
+        Some(target) => {
+            let producer: FutureProducer = target.producer.create().map_err(|e| {
+                let why = crate::source::properties::scrub(&e.to_string(), properties);
+                err!(Kafka, "cannot create the dead-letter producer: {why}")
+            })?;
+            let refetch = crate::sink::refetch::Refetch::new(consumer, properties);
+            Some((producer, target.topic, refetch))
+        }
+        None => None,
+    }))
 }
 
 impl Sink {
