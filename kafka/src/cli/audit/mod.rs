@@ -399,28 +399,8 @@ pub(crate) async fn audit(args: &AuditArgs) -> Result<Audit> {
                     ));
                 }
                 let refused = match &sql {
-                    Some(sql) => rejected::read(sql, &qualified, &names).await,
-                    None => Ok(None),
-                };
-                let refused = match refused {
-                    Ok(Some(r)) => {
-                        report.notes.extend(rejected_notes(&qualified, &r));
-                        r.by_partition
-                    }
-                    Ok(None) => {
-                        report.notes.push(format!(
-                            "table {qualified} has no error table this role may read \
-                             (ERROR_LOGGING = FALSE): a row the server rejected is counted as \
-                             a gap"
-                        ));
-                        BTreeMap::new()
-                    }
-                    Err(e) => {
-                        report.problems.push(format!(
-                            "table {qualified}: its error table cannot be read: {e:#}"
-                        ));
-                        BTreeMap::new()
-                    }
+                    Some(sql) => rejected::offsets(sql, &qualified, &names, &mut report).await,
+                    None => BTreeMap::new(),
                 };
                 complete(
                     &mut out.partitions,
@@ -457,25 +437,6 @@ fn qualify(table: &str, database: &str, schema: &str) -> String {
         1 => format!("{database}.{table}"),
         _ => table.to_owned(),
     }
-}
-
-/// What the error table's reading adds to the notes.
-fn rejected_notes(table: &str, r: &rejected::Rejected) -> Vec<String> {
-    let mut notes = Vec::new();
-    if r.more {
-        notes.push(format!(
-            "table {table}: more than {} rows in its error table: only the first were read",
-            rejected::MOST
-        ));
-    }
-    if r.unplaced > 0 {
-        notes.push(format!(
-            "table {table}: {} rejected rows in its error table name no topic, partition and \
-             offset (written without RECORD_METADATA)",
-            r.unplaced
-        ));
-    }
-    notes
 }
 
 /// Adds each topic's partitions that landed nothing, the channels' tokens and the group's

@@ -15,7 +15,7 @@ use snowpipe_streaming::sql::SqlClient;
 
 use crate::error::{Context, Error, Result};
 
-use super::Gap;
+use super::{Audit, Gap};
 
 /// The most rejected rows read per table.
 pub(super) const MOST: usize = 10_000;
@@ -24,7 +24,7 @@ const HEAD: usize = 4_096;
 
 /// The rejected rows of a table's error table, by (topic, partition).
 #[derive(Debug, Default)]
-pub(super) struct Rejected {
+struct Rejected {
     /// Offsets per (topic, partition).
     pub by_partition: BTreeMap<(String, i32), BTreeSet<i64>>,
     /// Lines whose head names no topic, partition and offset.
@@ -33,16 +33,57 @@ pub(super) struct Rejected {
     pub more: bool,
 }
 
+/// The offsets of `topics`' rows `table`'s error table holds, by (topic, partition); what
+/// the reading could not do goes into `report`: a note when the table has no error table or
+/// lines were left unread or unplaced, a problem when the SQL API refused the reading.
+///
+/// # Cancellation
+/// Dropping the future abandons the reading; nothing is changed.
+pub(super) async fn offsets(
+    sql: &SqlClient,
+    table: &str,
+    topics: &[String],
+    report: &mut Audit,
+) -> BTreeMap<(String, i32), BTreeSet<i64>> {
+    match read(sql, table, topics).await {
+        Ok(Some(r)) => {
+            if r.more {
+                report.notes.push(format!(
+                    "table {table}: more than {MOST} rows in its error table: only the first \
+                     were read"
+                ));
+            }
+            if r.unplaced > 0 {
+                report.notes.push(format!(
+                    "table {table}: {} rejected rows in its error table name no topic, \
+                     partition and offset (written without RECORD_METADATA)",
+                    r.unplaced
+                ));
+            }
+            r.by_partition
+        }
+        Ok(None) => {
+            report.notes.push(format!(
+                "table {table} has no error table this role may read (ERROR_LOGGING = \
+                 FALSE): a row the server rejected is counted as a gap"
+            ));
+            BTreeMap::new()
+        }
+        Err(e) => {
+            report.problems.push(format!(
+                "table {table}: its error table cannot be read: {e:#}"
+            ));
+            BTreeMap::new()
+        }
+    }
+}
+
 /// The rejected rows of `topics` in `table`'s error table; `None` when the table has none
 /// (no error logging, or this role may not read it).
 ///
 /// # Errors
 /// Any other refusal of the SQL API.
-pub(super) async fn read(
-    sql: &SqlClient,
-    table: &str,
-    topics: &[String],
-) -> Result<Option<Rejected>> {
+async fn read(sql: &SqlClient, table: &str, topics: &[String]) -> Result<Option<Rejected>> {
     let statement = format!(
         "SELECT SUBSTR(ERROR_DATA:\"$1\"::STRING, 1, {HEAD}) FROM ERROR_TABLE({table}) \
          WHERE ERROR_METADATA:service::STRING = 'snowpipe_streaming' LIMIT {}",
