@@ -131,7 +131,6 @@ struct Args {
     zstd_level: i32,
 }
 
-mod lanes;
 mod limits;
 #[allow(
     unsafe_code,
@@ -231,11 +230,14 @@ async fn connect(args: &Args) -> anyhow::Result<Connection> {
     })
 }
 
-/// Where a producer appends: its own channel (offset tokens, commits tracked) or the pipe's
-/// elastic channel (no tokens; "committed" is "flushed").
+/// Where a producer appends: its own channel (offset tokens, commits tracked), the pipe's
+/// elastic channel (no tokens; "committed" is "flushed"), or a logical stream over lanes
+/// (`--lanes`: each batch to the lane of its number, the rows numbered in one sequence
+/// across lanes, so each lane's positions rise; committed when every lane is).
 enum Target {
     Channel(Arc<Channel>),
     Elastic(ElasticChannel),
+    Lanes(Arc<snowpipe_streaming::LaneStream>),
 }
 
 struct ChannelResult {
@@ -275,6 +277,17 @@ async fn produce(
                     .await?
             }
             Target::Elastic(elastic) => elastic.append(Rows::serde(it)).await?,
+            Target::Lanes(stream) => {
+                let batch_no = sent / batch as u64;
+                let span = OffsetToken::from(sent + 1)..=OffsetToken::from(sent + n as u64);
+                stream
+                    .append_keyed(
+                        &batch_no.to_le_bytes(),
+                        Rows::serde(it),
+                        Positions::span(span),
+                    )
+                    .await?;
+            }
         }
         longest_wait = longest_wait.max(called.elapsed());
         sent += n as u64;
@@ -292,6 +305,12 @@ async fn produce(
             elastic.flush().await?;
             let flushed = t0.elapsed();
             (flushed, flushed)
+        }
+        Target::Lanes(stream) => {
+            stream.flush().await?;
+            let flushed = t0.elapsed();
+            stream.wait_for_commit(Duration::from_secs(120)).await?;
+            (flushed, t0.elapsed())
         }
     };
     Ok(ChannelResult {
@@ -454,6 +473,9 @@ impl Opened {
 
     /// Producer `i`'s target.
     fn target(&self, i: usize) -> anyhow::Result<Target> {
+        if let Some(stream) = &self.lanes {
+            return Ok(Target::Lanes(Arc::clone(stream)));
+        }
         Ok(match &self.elastic {
             Some(e) => Target::Elastic(e.clone()),
             None => Target::Channel(
@@ -509,14 +531,8 @@ async fn stream(args: &Args, pool: &Pool, opened: &Opened) -> anyhow::Result<Win
     let t0 = Instant::now();
     let mut tasks = Vec::new();
     let mut total_bytes = 0u64;
-    if let Some(stream) = &opened.lanes {
-        total_bytes = pool.bytes_for(0, args.rows);
-        let (stream, rows) = (Arc::clone(stream), Arc::clone(&pool.rows));
-        tasks.push(tokio::spawn(lanes::produce(
-            stream, rows, args.rows, args.batch, t0,
-        )));
-    }
-    for i in (0..args.channels).filter(|_| opened.lanes.is_none()) {
+    // `--lanes` conflicts with `--channels`: one producer.
+    for i in 0..args.channels {
         let offset = i * pool.len() / args.channels;
         total_bytes += pool.bytes_for(offset, args.rows);
         let rows = Arc::clone(&pool.rows);
