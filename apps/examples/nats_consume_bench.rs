@@ -159,13 +159,5 @@ async fn publish(url: &str, n: usize, pad: usize) -> Result<u64> {
 
 /// User + system CPU seconds of this process's waited-for children.
 fn children_cpu() -> f64 {
-    // SAFETY: getrusage writes only the struct it is given, which is sized for it.
-    #[allow(unsafe_code)]
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
-        usage
-    };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    secs(usage.ru_utime) + secs(usage.ru_stime)
+    snowpipe_cli_support::process::rusage(snowpipe_cli_support::process::Who::Children).cpu_s()
 }

@@ -1,6 +1,7 @@
 //! Processes by their id: a signal sent ([`signal`]), whether one lives ([`alive`]), and what
 //! one has used so far ([`usage`], [`self_usage`]: CPU time and minor page faults from
-//! `/proc/<pid>/stat`).
+//! `/proc/<pid>/stat`); and the kernel's own account of this process, this thread or the
+//! children waited for ([`rusage`]).
 //!
 //! The workspace's one place that calls `libc` unsafely: the binaries stop their children, the
 //! labs pause and resume a server, the tests end what they started, and all of them read their
@@ -9,7 +10,7 @@
 
 #![allow(
     unsafe_code,
-    reason = "kill(2) and sysconf(3) through libc: the crate's one unsafe module"
+    reason = "kill(2), sysconf(3) and getrusage(2) through libc: the crate's one unsafe module"
 )]
 
 use std::io;
@@ -109,8 +110,87 @@ pub fn usage(pid: u32) -> io::Result<Usage> {
     parse_stat(&stat, clock_ticks_per_second())
 }
 
-/// The kernel's clock tick (`sysconf(_SC_CLK_TCK)`), 100 where it does not say.
-fn clock_ticks_per_second() -> u64 {
+/// Whose use [`rusage`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Who {
+    /// This process, all its threads (`RUSAGE_SELF`).
+    Process,
+    /// The calling thread alone (`RUSAGE_THREAD`): a stage measured on the thread that runs it.
+    Thread,
+    /// The children this process has waited for, and theirs (`RUSAGE_CHILDREN`).
+    Children,
+}
+
+/// What [`rusage`] reads: `getrusage(2)`'s counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rusage {
+    /// CPU time, user and system.
+    pub cpu: Duration,
+    /// Page faults served without I/O.
+    pub minor_faults: u64,
+    /// Context switches: voluntary (a wait) and involuntary (preempted).
+    pub switches: (u64, u64),
+    /// The peak resident set, in bytes (`ru_maxrss`, the largest child's for
+    /// [`Who::Children`]).
+    pub max_rss_bytes: u64,
+}
+
+impl Rusage {
+    /// [`Rusage::cpu`] in seconds.
+    #[must_use]
+    pub fn cpu_s(&self) -> f64 {
+        self.cpu.as_secs_f64()
+    }
+}
+
+/// `getrusage(2)` for `who`: CPU time, faults, switches and peak memory. Where the kernel
+/// refuses (it does not for these three), every counter reads 0.
+#[must_use]
+pub fn rusage(who: Who) -> Rusage {
+    let who = match who {
+        Who::Process => libc::RUSAGE_SELF,
+        #[cfg(target_os = "linux")]
+        Who::Thread => libc::RUSAGE_THREAD,
+        #[cfg(not(target_os = "linux"))]
+        Who::Thread => libc::RUSAGE_SELF,
+        Who::Children => libc::RUSAGE_CHILDREN,
+    };
+    // SAFETY: an all-zero `rusage` is plain integers, a valid value; getrusage(2) writes only
+    // the struct it is given.
+    let u = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(who, &mut u) != 0 {
+            return Rusage::default();
+        }
+        u
+    };
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
+            + Duration::from_micros(u64::try_from(t.tv_usec).unwrap_or(0))
+    };
+    let count = |n: libc::c_long| u64::try_from(n).unwrap_or(0);
+    Rusage {
+        cpu: tv(u.ru_utime) + tv(u.ru_stime),
+        minor_faults: count(u.ru_minflt),
+        switches: (count(u.ru_nvcsw), count(u.ru_nivcsw)),
+        // KiB on Linux.
+        max_rss_bytes: count(u.ru_maxrss).saturating_mul(1024),
+    }
+}
+
+/// The size of a memory page in bytes (`sysconf(_SC_PAGESIZE)`), 4,096 where it does not say:
+/// `/proc/<pid>/statm` counts pages.
+#[must_use]
+pub fn page_size() -> u64 {
+    // SAFETY: sysconf(3) reads a constant and touches no memory of ours.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(size).ok().filter(|&s| s > 0).unwrap_or(4096)
+}
+
+/// The kernel's clock tick (`sysconf(_SC_CLK_TCK)`), 100 where it does not say: `/proc`'s
+/// CPU times count ticks.
+#[must_use]
+pub fn clock_ticks_per_second() -> u64 {
     // SAFETY: sysconf(3) reads a constant and touches no memory of ours.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     u64::try_from(hz).ok().filter(|&h| h > 0).unwrap_or(100)
@@ -168,6 +248,30 @@ mod tests {
         }
         let after = self_usage().unwrap();
         assert!(after.cpu > before.cpu, "{before:?} then {after:?}");
+    }
+
+    /// The thread's CPU grows by what it spins; another thread's spin is in the process's, not
+    /// in this thread's.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn rusage_reads_the_thread_apart_from_the_process() {
+        let spin = |d: Duration| {
+            let start = std::time::Instant::now();
+            let mut x = 0_u64;
+            while start.elapsed() < d {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+            }
+        };
+        let (thread, process) = (rusage(Who::Thread), rusage(Who::Process));
+        std::thread::spawn(move || spin(Duration::from_millis(300)))
+            .join()
+            .unwrap();
+        let (thread_after, process_after) = (rusage(Who::Thread), rusage(Who::Process));
+        let other = process_after.cpu.saturating_sub(process.cpu);
+        let own = thread_after.cpu.saturating_sub(thread.cpu);
+        assert!(other >= Duration::from_millis(200), "{other:?}");
+        assert!(own < Duration::from_millis(100), "{own:?}");
+        assert!(process_after.max_rss_bytes > 0);
     }
 
     #[cfg(unix)]

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use snowpipe_cli_support::process::{rusage, Who};
 use snowpipe_streaming::{Channel, OffsetToken};
 
 pub(crate) fn now_us() -> i64 {
@@ -15,31 +16,17 @@ pub(crate) fn now_us() -> i64 {
 
 /// User + system CPU seconds of this process.
 pub(crate) fn process_cpu_s() -> f64 {
-    // SAFETY: getrusage only writes the struct we pass.
-    let ru = unsafe {
-        let mut ru: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
-        ru
-    };
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
+    rusage(Who::Process).cpu_s()
 }
 
-/// Peak resident set of this process, in MB (ru_maxrss is in KiB on Linux).
+/// Peak resident set of this process, in MB.
 pub(crate) fn peak_rss_mb() -> f64 {
-    // SAFETY: as above.
-    let ru = unsafe {
-        let mut ru: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
-        ru
-    };
-    ru.ru_maxrss as f64 * 1024.0 / 1e6
+    rusage(Who::Process).max_rss_bytes as f64 / 1e6
 }
 
 /// Current resident set of this process, in MB (Linux `/proc/self/statm`; 0 elsewhere).
 pub(crate) fn current_rss_mb() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as f64;
+    let page = snowpipe_cli_support::process::page_size() as f64;
     std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|s| s.split_whitespace().nth(1)?.parse::<f64>().ok())
@@ -48,8 +35,7 @@ pub(crate) fn current_rss_mb() -> f64 {
 
 /// CPU seconds of this process's live threads named `name` (Linux `/proc`; 0 elsewhere).
 pub(crate) fn threads_cpu_s(name: &str) -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let ticks = snowpipe_cli_support::process::clock_ticks_per_second() as f64;
     let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
         return 0.0;
     };

@@ -132,10 +132,6 @@ struct Args {
 }
 
 mod limits;
-#[allow(
-    unsafe_code,
-    reason = "this process's CPU, memory and the kernel's page size and clock tick, through libc"
-)]
 mod measure;
 mod report;
 pub mod rows;

@@ -63,17 +63,8 @@ async fn change(
     .unwrap()
 }
 
-#[allow(
-    unsafe_code,
-    reason = "getrusage through libc: the CPU of the reaped children"
-)]
 fn cpu_of_children() -> Duration {
-    // SAFETY: an all-zero rusage is a valid value; getrusage writes the struct it is given.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut u) };
-    let tv =
-        |t: libc::timeval| Duration::from_micros(t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64);
-    tv(u.ru_utime) + tv(u.ru_stime)
+    snowpipe_cli_support::process::rusage(snowpipe_cli_support::process::Who::Children).cpu
 }
 
 fn visible(emulator: &Emulator, table: usize, id: u64) -> bool {

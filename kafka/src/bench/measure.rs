@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 use serde_json::{json, Value};
+use snowpipe_cli_support::process::{rusage, Rusage, Who};
 use snowpipe_emulator::ChannelTotals;
 
 use crate::demo::{Lab, DATABASE, PIPE, SCHEMA};
@@ -76,36 +77,12 @@ pub(crate) fn busy_between(a: (u64, u64), b: (u64, u64)) -> Option<f64> {
 
 /// This process's CPU seconds and minor page faults so far.
 pub(crate) fn own_usage() -> ProcStat {
-    usage(libc::RUSAGE_SELF)
+    ProcStat::from(rusage(Who::Process))
 }
 
 /// This thread's CPU seconds and minor page faults so far.
 pub(crate) fn thread_usage() -> ProcStat {
-    usage(libc::RUSAGE_THREAD)
-}
-
-/// `getrusage(who)`'s CPU seconds (user and system) and minor page faults.
-fn usage(who: libc::c_int) -> ProcStat {
-    // SAFETY: `rusage` is plain integers, valid all zero; getrusage only writes the struct
-    // we pass.
-    #[allow(
-        unsafe_code,
-        reason = "the kernel's CPU and fault counters, through libc"
-    )]
-    let u = unsafe {
-        let mut u: libc::rusage = std::mem::zeroed();
-        libc::getrusage(who, &mut u);
-        u
-    };
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    ProcStat {
-        cpu_s: tv(u.ru_utime) + tv(u.ru_stime),
-        minor_faults: u64::try_from(u.ru_minflt).unwrap_or(0),
-        switches: (
-            u64::try_from(u.ru_nvcsw).unwrap_or(0),
-            u64::try_from(u.ru_nivcsw).unwrap_or(0),
-        ),
-    }
+    ProcStat::from(rusage(Who::Thread))
 }
 
 /// A process's CPU and page faults so far (from `/proc/PID/stat`, or `getrusage` for this
@@ -119,6 +96,16 @@ pub(crate) struct ProcStat {
     pub(crate) minor_faults: u64,
     /// Context switches, voluntary and involuntary, summed over the threads alive.
     pub(crate) switches: (u64, u64),
+}
+
+impl From<Rusage> for ProcStat {
+    fn from(u: Rusage) -> Self {
+        Self {
+            cpu_s: u.cpu_s(),
+            minor_faults: u.minor_faults,
+            switches: u.switches,
+        }
+    }
 }
 
 /// Process `pid`'s CPU seconds and minor page faults so far.

@@ -549,9 +549,9 @@ fn maps_are_written_in_java_hash_map_order() {
 /// source locations (the error names the field number, the text is not quoted), the
 /// refusal costs the text. Two texts of about the same size, one with 16 times the errors of
 /// the other: their CPU may differ by the text, not by the errors (it was 16 times before).
-#[cfg(feature = "demo")]
 #[test]
 fn a_schema_of_many_invalid_fields_is_refused_in_time_linear_in_its_text() {
+    use snowpipe_cli_support::process::{rusage, Who};
     let schema = |fields: usize| {
         let f: String = (1..=fields)
             .map(|i| format!("int32 f{i} = {i}; "))
@@ -559,10 +559,10 @@ fn a_schema_of_many_invalid_fields_is_refused_in_time_linear_in_its_text() {
         format!("syntax = \"proto3\"; message G {{ {f}}}")
     };
     let refuse = |text: &str| {
-        let before = crate::bench::measure::thread_usage().cpu_s;
+        let before = rusage(Who::Thread).cpu_s();
         let e = ProtoSchema::parse(text).unwrap_err();
         assert!(e.contains("invalid field number '19000'"), "{e}");
-        crate::bench::measure::thread_usage().cpu_s - before
+        rusage(Who::Thread).cpu_s() - before
     };
     let (few, many) = (schema(19_050), schema(19_800));
     assert!(many.len() < few.len() * 21 / 20);
