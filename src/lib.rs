@@ -115,7 +115,6 @@ mod auth;
 #[doc(hidden)]
 pub mod bench_internals;
 pub mod binary;
-mod bounded_read;
 pub mod channel;
 pub(crate) mod client;
 mod client_state;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
-use crate::bounded_read::read_bounded;
+use snowpipe_cli_support::bounded_file::read_into;
 
 /// A secret string (private key PEM, passphrase, token). `Debug` and `Display` print `***`;
 /// the bytes are zeroed when the last clone is dropped.
@@ -41,14 +41,19 @@ pub(crate) const MAX_SECRET_FILE_BYTES: u64 = 1 << 20;
 /// path and the fix) when its permissions let group or other users read it, as `ssh` does
 /// for keys.
 ///
-/// Read as [`read_bounded`] reads (a FIFO nobody writes to refused at once, one whose writer
-/// is slow refused after `FIFO_WAIT`).
+/// Read as `snowpipe_cli_support::bounded_file` reads (a FIFO nobody writes to refused at
+/// once, one whose writer is slow refused after `FIFO_WAIT`, a directory refused).
 ///
 /// # Errors
-/// Those of [`read_bounded`]; `InvalidData` when the text is not UTF-8.
+/// Those of `bounded_file::read_into`; `InvalidData` when the text is not UTF-8.
 pub(crate) fn read_secret_file(path: &Path, what: &str) -> std::io::Result<Zeroizing<String>> {
     let mut bytes = Zeroizing::new(Vec::new());
-    read_bounded(path, what, MAX_SECRET_FILE_BYTES, &mut bytes)?;
+    read_into(
+        path,
+        &format!("{what} file"),
+        MAX_SECRET_FILE_BYTES,
+        &mut bytes,
+    )?;
     let text = std::str::from_utf8(&bytes).map_err(|_| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
@@ -160,7 +165,7 @@ mod tests {
             "{e}"
         );
         assert!(
-            started.elapsed() < crate::bounded_read::FIFO_WAIT,
+            started.elapsed() < snowpipe_cli_support::bounded_file::FIFO_WAIT,
             "{:?}",
             started.elapsed()
         );

@@ -5,10 +5,10 @@
 //! gigabytes or a directory is refused naming the limit and what to give instead, not read
 //! until memory runs out nor waited on without end.
 //!
-//! The one implementation of the workspace's crates but the SDK: the binaries read through it,
-//! and the emulator's library (`option_file`) too, depending on this package without its
-//! default feature `cli` (so on `libc` alone). The SDK, published on its own, keeps its copy
-//! (`src/bounded_read.rs`).
+//! The one implementation of the workspace: the binaries read through it, and the SDK (its key,
+//! profile, token and CA files, into memory zeroed on drop: [`read_into`]) and the emulator's
+//! library (`option_file`) too, depending on this package without its default feature `cli`
+//! (so on `libc` alone).
 
 use std::io::Read as _;
 use std::path::Path;
@@ -25,6 +25,17 @@ pub const FIFO_WAIT: Duration = Duration::from_secs(10);
 /// `InvalidData` for a directory, past `limit` (naming it), or when a file that is not a
 /// regular one gave nothing; `TimedOut` when a FIFO's writer is slower than [`FIFO_WAIT`].
 pub fn read(path: &Path, what: &str, limit: u64) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    read_into(path, what, limit, &mut bytes)?;
+    Ok(bytes)
+}
+
+/// [`read`] into `bytes` (the caller's buffer: memory zeroed on drop for a secret), which is
+/// left holding what was read when the read is refused.
+///
+/// # Errors
+/// As [`read`].
+pub fn read_into(path: &Path, what: &str, limit: u64, bytes: &mut Vec<u8>) -> std::io::Result<()> {
     let file = open_nonblocking(path)?;
     let meta = file.metadata()?;
     if meta.is_dir() {
@@ -40,21 +51,24 @@ pub fn read(path: &Path, what: &str, limit: u64) -> std::io::Result<Vec<u8>> {
             size(limit)
         )));
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len().min(limit + 1)).unwrap_or(0));
-    read_waiting(file, &mut bytes, limit)?;
-    if bytes.len() as u64 > limit {
+    bytes.reserve(usize::try_from(meta.len().min(limit + 1)).unwrap_or(0));
+    let before = bytes.len();
+    read_waiting(file, bytes, limit)?;
+    let read = (bytes.len() - before) as u64;
+    if read > limit {
         return Err(invalid(format!(
             "it holds more than {}, more than any {what}: check the path (a device, a FIFO \
              or a sparse file is never read whole)",
             size(limit)
         )));
     }
-    if bytes.is_empty() && !meta.is_file() {
+    if read == 0 && !meta.is_file() {
         return Err(invalid(format!(
-            "it is not a regular file and nothing wrote a {what} to it: give the file itself"
+            "it is not a regular file (a FIFO, a device) and nothing wrote a {what} to it: give \
+             the file itself"
         )));
     }
-    Ok(bytes)
+    Ok(())
 }
 
 /// The text of `path` as [`read`] reads it, refused when it is not UTF-8.

@@ -1,5 +1,5 @@
 //! What the workspace's binaries share on their command line: [`bounded_file`], a file a flag
-//! names read within a cap; [`env`](mod@env), every flag from an
+//! names read within a cap; [`json_scan`], JSON text's bytes outside its strings; [`env`](mod@env), every flag from an
 //! environment variable (the twelve-factor way an image is configured), [`log`], logs for
 //! terminals and for machines, [`pace`], a generator's `--rate` and when its next item is due, [`probe_server`], the `--metrics-addr` server of probes and metrics, [`process`], a signal sent to a process and what a process has used, [`signal`], the Ctrl-C or SIGTERM that ends a command, [`text`], what a dead letter
 //! keeps of a long record, and [`server_start`], a local server (a tool's, a test's) started on
@@ -13,6 +13,7 @@
 pub mod bounded_file;
 #[cfg(feature = "cli")]
 pub mod env;
+pub mod json_scan;
 #[cfg(feature = "cli")]
 pub mod log;
 #[cfg(feature = "cli")]

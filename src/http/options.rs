@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::bounded_read::read_bounded;
 use crate::secret::Secret;
 use crate::{Error, Result};
+use snowpipe_cli_support::bounded_file::read_into;
 
 /// The most a CA file (`root_ca_file`, `SSL_CERT_FILE`) may hold: a system's whole bundle is
 /// about 200 KiB. A path naming a device, a FIFO or a huge file is refused here, not read whole.
@@ -71,7 +71,7 @@ impl HttpOptions {
         }
         for (path, setting) in files {
             let mut bytes = Vec::new();
-            read_bounded(&path, "CA bundle", MAX_CA_FILE_BYTES, &mut bytes).map_err(|e| {
+            read_into(&path, "CA bundle file", MAX_CA_FILE_BYTES, &mut bytes).map_err(|e| {
                 Error::config_caused(
                     setting,
                     format!("cannot read the CA file {}", path.display()),

@@ -99,26 +99,9 @@ pub(crate) fn full(budget: &PendingBudget) -> ApiError {
 /// text (strings and keys are copied) and [`PARSED_VALUE_COST`] for every value and member
 /// (counted from the `[`, `{`, `,` and `:` outside strings), in one pass without parsing.
 pub(crate) fn parsed_estimate(line: &[u8]) -> usize {
-    let mut values = 1usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in line {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-        } else {
-            match b {
-                b'"' => in_string = true,
-                b'[' | b'{' | b',' | b':' => values += 1,
-                _ => {}
-            }
-        }
-    }
+    let values = 1 + snowpipe_cli_support::json_scan::outside_strings(line)
+        .filter(|b| matches!(b, b'[' | b'{' | b',' | b':'))
+        .count();
     line.len()
         .saturating_add(values.saturating_mul(PARSED_VALUE_COST))
 }
