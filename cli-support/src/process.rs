@@ -10,7 +10,8 @@
 
 #![allow(
     unsafe_code,
-    reason = "kill(2), sysconf(3) and getrusage(2) through libc: the crate's one unsafe module"
+    reason = "kill(2), sysconf(3), getrusage(2) and prctl(2) through libc: the crate's one unsafe \
+              module"
 )]
 
 use std::io;
@@ -82,6 +83,27 @@ pub fn alive(pid: u32) -> bool {
     // SAFETY: kill(2) with signal 0 sends nothing and touches no memory of ours.
     let rc = unsafe { libc::kill(pid, 0) };
     rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Makes the process `cmd` starts die by `SIGKILL` when the thread that starts it ends
+/// (`PR_SET_PDEATHSIG`, set between fork and exec): a lab's servers and instances end with the
+/// lab even when it is killed. Linux only; elsewhere nothing is set.
+pub fn die_with_parent(cmd: &mut std::process::Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt as _;
+        // SAFETY: prctl(2) is async-signal-safe, and nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
 }
 
 /// What a process has used so far, from `/proc/<pid>/stat`.

@@ -2,7 +2,7 @@
 the emulator started and its URL, and `snowpipe-emulator query`.
 
 Used by emulator/scripts/official_sdk_check.py and official_sdk_file_mode.py,
-benches/official_sdk_head_to_head.py and kafka/benches/python_peer_check.py (those put this
+benches/official_sdk_head_to_head.py and kafka/lab/benches/python_peer_check.py (those put this
 directory on sys.path). The standard library only, and `cryptography` for the key pair.
 """
 

@@ -169,7 +169,7 @@ pub(crate) const FLAGS: &[Allowed] = &[
                  request heads and bodies, the sink's `/metrics`)",
     },
     Allowed {
-        programs: &["snowpipe-kafka"],
+        programs: &["snowpipe-kafka-lab"],
         names: &[
             "--events",
             "--messages",
@@ -188,7 +188,7 @@ pub(crate) const FLAGS: &[Allowed] = &[
             "--moto",
             "--rate",
         ],
-        reason: "`snowpipe-kafka bench`, `demo` and `soak`: the developer's measuring tools, \
+        reason: "`snowpipe-kafka-lab bench`, `demo` and `soak`: the developer's measuring tools, \
                  which start their own broker and emulator: not outside inputs",
     },
     Allowed {

@@ -6,6 +6,7 @@
 /// program's: it sets the paragraph's context all the same).
 pub(crate) const OURS: &[&str] = &[
     "snowpipe-kafka",
+    "snowpipe-kafka-lab",
     "snowpipe-emulator",
     "snowpipe",
     "ski_resort",
@@ -19,6 +20,7 @@ pub(crate) const OURS: &[&str] = &[
 pub(crate) const ALIASES: &[(&str, &str)] = &[
     ("emulator", "snowpipe-emulator"),
     ("sink", "snowpipe-kafka"),
+    ("lab", "snowpipe-kafka-lab"),
 ];
 
 const APPS: &[&str] = &[
@@ -37,6 +39,7 @@ pub(crate) const PROSE: &[(&str, &str, &[&str])] = &[
     // The sink's pages the README points at for the long form.
     ("kafka/docs/configuration.md", "*", &["snowpipe-kafka"]),
     ("kafka/docs/operations.md", "*", &["snowpipe-kafka"]),
+    ("kafka/docs/operations.md", "Soak", &["snowpipe-kafka-lab"]),
     (
         "kafka/docs/moving-from-the-connector.md",
         "*",

@@ -580,9 +580,8 @@ impl Checker {
 /// [`check_pages`] for a package's tests: the repository is the parent of `manifest_dir`
 /// (`env!("CARGO_MANIFEST_DIR")`), the programs are (name, `env!("CARGO_BIN_EXE_…")`).
 pub fn check_package(manifest_dir: &str, programs: &[(&'static str, &str)]) {
-    let root = Path::new(manifest_dir)
-        .parent()
-        .expect("a package of the workspace");
+    let root = crate::walk::workspace_root(Path::new(manifest_dir));
+    let root = root.as_path();
     let programs: Vec<Program> = programs
         .iter()
         .map(|&(name, exe)| Program {

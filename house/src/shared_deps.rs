@@ -97,17 +97,12 @@ fn breaks(manifests: &[(&str, &str)]) -> Vec<String> {
 pub fn check_workspace(root: &str) {
     let root = Path::new(root);
     let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{p:?}: {e}"));
-    let top = read(&root.join("Cargo.toml"));
-    let members = top
-        .split_once("members = [")
-        .and_then(|(_, rest)| rest.split_once(']'))
-        .map(|(list, _)| list)
-        .expect("the root manifest lists its members");
-    let texts: Vec<(String, String)> = members
-        .split(',')
-        .map(|m| m.trim().trim_matches('"'))
-        .filter(|m| !m.is_empty())
-        .map(|m| (m.to_owned(), read(&root.join(m).join("Cargo.toml"))))
+    let texts: Vec<(String, String)> = crate::walk::members(root)
+        .into_iter()
+        .map(|m| {
+            let text = read(&root.join(&m).join("Cargo.toml"));
+            (m, text)
+        })
         .collect();
     let manifests: Vec<(&str, &str)> = texts.iter().map(|(m, t)| (&**m, &**t)).collect();
     let found = breaks(&manifests);

@@ -6,6 +6,40 @@
 use std::path::{Path, PathBuf};
 
 /// Every `.rs` file below `dir`.
+/// The workspace's root: the nearest folder at or above `manifest_dir` whose `Cargo.toml` has a
+/// `[workspace]` table (`kafka/lab/` is two folders down).
+///
+/// # Panics
+/// When no folder above has one.
+pub fn workspace_root(manifest_dir: &Path) -> PathBuf {
+    manifest_dir
+        .ancestors()
+        .find(|dir| {
+            std::fs::read_to_string(dir.join("Cargo.toml"))
+                .is_ok_and(|t| t.lines().any(|l| l.trim() == "[workspace]"))
+        })
+        .unwrap_or_else(|| panic!("no workspace above {}", manifest_dir.display()))
+        .to_path_buf()
+}
+
+/// The workspace members the root manifest at `root` lists (`members = [...]`), as written:
+/// `"."`, `"kafka"`, `"kafka/lab"`.
+///
+/// # Panics
+/// When the root manifest cannot be read or lists no members.
+pub fn members(root: &Path) -> Vec<String> {
+    let top = std::fs::read_to_string(root.join("Cargo.toml"))
+        .unwrap_or_else(|e| panic!("{}: {e}", root.join("Cargo.toml").display()));
+    top.split_once("members = [")
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .map(|(list, _)| list)
+        .expect("the root manifest lists its members")
+        .split(',')
+        .map(|m| m.trim().trim_matches('"').to_owned())
+        .filter(|m| !m.is_empty())
+        .collect()
+}
+
 pub fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();

@@ -13,7 +13,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use serde::de::IgnoredAny;
 use snowpipe_kafka::{is_one_value, is_one_value_by_one_pass};
 
-/// An event of the shape `snowpipe-kafka bench --events realistic` makes (its module docs):
+/// An event of the shape `snowpipe-kafka-lab bench --events realistic` makes (its module docs):
 /// the table's columns, a time and id, then the session, user, page, device, place, timings,
 /// flags and a cart.
 const EVENT: &str = r#"{"id":48213,"kind":"add_to_cart","amount":2399,"ts":"2026-11-27T21:14:03.512Z","event_id":"9f86d081884c7d659a2feaa0c55ad015","session":{"id":"a3f1c2e4b5d6","started":1764277843,"hits":17,"referrer":"https://www.example.com/search?q=running+shoes&page=2"},"user":{"id":"u-000482","logged_in":true,"segment":"returning","locale":"de-DE"},"page":{"url":"https://shop.example.com/p/trail-runner-x2?color=blue&size=42&utm_source=news","title":"Trail Runner X2 – Größe 42 · Blau","type":"product","category":["shoes","running","trail"]},"device":{"ua":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36","screen":{"w":1920,"h":1080,"dpr":1.25},"mobile":false},"geo":{"country":"DE","region":"BY","city":"München","lat":48.1374,"lon":11.5755},"timing":{"dns":12.5,"connect":31.25,"ttfb":184.75,"load":1203.5},"flags":{"consent":true,"ab_test":"checkout_v3","bot":false,"new_visitor":null},"cart":{"currency":"EUR","items":[{"sku":"TRX2-BL-42","qty":1,"price":139.95,"name":"Trail Runner X2"},{"sku":"SOCK-3P","qty":2,"price":12.5,"name":"Laufsocken \"Pro\" 3er"}]}}"#;

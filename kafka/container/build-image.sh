@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the snowpipe-kafka image without a container registry: no builder image and no base
 # image to pull. Instead:
-#   1. the release binary is built on this machine (the `tls` feature, no `demo`), as
+#   1. the release binary is built on this machine (the `tls` feature), as
 #      kafka/Containerfile's builder would build it;
 #   2. a base image is made from Debian packages: the packages owning the libraries the binary
 #      links (ldd), and ca-certificates, are downloaded with `apt-get download` and unpacked
@@ -67,16 +67,12 @@ if [ -n "${BINARY:-}" ]; then
     cp "$BINARY" "$BIN.tmp"
 else
     log "building the release binary (features: tls)"
-    "${CARGO:-cargo}" build --release --locked -p snowpipe-kafka --no-default-features --features tls >&2
+    "${CARGO:-cargo}" build --release --locked -p snowpipe-kafka --features tls >&2
     cp "${CARGO_TARGET_DIR:-target}/release/snowpipe-kafka" "$BIN.tmp"
 fi
 strip "$BIN.tmp"
 chmod 0755 "$BIN.tmp"
 mv "$BIN.tmp" "$BIN"
-# The `demo` feature must be off: it carries the emulator, which the image has no use for.
-if "$BIN" --help | grep -qE '^  demo '; then
-    die "$BIN was built with the demo feature; build it with --no-default-features --features tls"
-fi
 
 # 2. The base image from Debian packages.
 # The libraries the binary needs: "name => /path (addr)" and "/lib64/ld-linux... (addr)".

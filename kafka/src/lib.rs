@@ -27,6 +27,7 @@
 //! room that fails. The rooms themselves are private, lowest first: each uses only the rooms
 //! listed before it (`module_graph_tests` checks, with this order):
 //!
+//! * `lock`: a mutex locked whether a holder panicked or not;
 //! * `error`: the crate's [`Error`];
 //! * `formats`: what a message's bytes are: the JSON check, Avro, Protobuf and JSON Schema
 //!   values and the Schema Registry client;
@@ -41,33 +42,29 @@
 //!   dead letters, and the progress and closing report;
 //! * `cli`: the command line, the settings it becomes, and `check` (the read-only plan of a run).
 //!
-//! With the default feature `demo`: `demo` (`snowpipe-kafka demo`, and the lab the tests use)
-//! and `bench` (`snowpipe-kafka bench`), which embed the emulator; without it
-//! (`--no-default-features`) the crate is the sink alone.
+//! The lab (`demo`, `bench`, `soak` and the `Lab` the tests run in, with the embedded
+//! emulator) is a package of its own, `snowpipe-kafka-lab` (`kafka/lab/`, not published): this
+//! crate is the sink alone.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 // Unsafe code is denied crate-wide; each use allows it where it stands, with its reason (the
 // FFI of librdkafka's queues, glibc's allocator and regex, the kernel's counters, one SIMD
 // scan), and a `SAFETY:` comment on the block.
 
-#[cfg(feature = "demo")]
-pub mod bench;
 mod cli;
 mod connector;
-#[cfg(feature = "demo")]
-pub mod demo;
 mod error;
 mod formats;
+mod lock;
 mod ops;
 mod rows;
 mod sink;
-#[cfg(feature = "demo")]
-pub mod soak;
 mod source;
 
-pub use cli::args::{parse_bytes, parse_duration, MemoryBudget, SinkArgs};
+pub use cli::args::{fetch_properties, parse_bytes, parse_duration, MemoryBudget, SinkArgs};
 pub use cli::audit::{run as audit, AuditArgs};
 pub use cli::check::{run as check, CheckArgs, Format as CheckFormat};
+pub use cli::entry::main;
 pub use connector::config_file::{
     expand as expand_connector_config, parse as parse_connector_config,
     translate as translate_connector_config, ConnectorConfig, ENV_PREFIX,
@@ -82,11 +79,6 @@ pub use rows::layout::LayoutKind;
 pub use sink::dead_letter::{REASON_HEADER, SOURCE_HEADERS};
 pub use sink::{run, run_with};
 pub use source::properties::secrets_on_command_line;
-
-/// Locks `m`, poisoned or not (every holder leaves the data whole).
-pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 #[cfg(test)]
 mod module_graph_tests;

@@ -8,6 +8,7 @@ use snowpipe_house::graph_rules::GraphRules;
 /// after it.
 const RULES: GraphRules = GraphRules {
     floors: Some(&[
+        &["lock"],
         &["error"],
         &["formats"],
         &["rows"],
@@ -16,9 +17,6 @@ const RULES: GraphRules = GraphRules {
         &["connector"],
         &["sink"],
         &["cli"],
-        &["demo"],
-        &["bench"],
-        &["soak"],
     ]),
     files: &["rows::row", "source::router"],
     ..GraphRules::DEFAULT

@@ -263,11 +263,10 @@ fn stale_entries(flags: &[ValueFlag], programs: &[&str], table: &[Allowed]) -> V
 }
 
 /// The check of one package's binaries: (name, executable) each; the repository is the
-/// parent of `manifest_dir`. Panics listing every flag without its row or reason.
+/// workspace root above `manifest_dir`. Panics listing every flag without its row or reason.
 pub fn check_package(manifest_dir: &str, programs: &[(&str, &str)]) {
-    let root = Path::new(manifest_dir)
-        .parent()
-        .expect("a workspace package");
+    let root = crate::walk::workspace_root(Path::new(manifest_dir));
+    let root = root.as_path();
     let rows = table_rows(root);
     assert!(rows.len() > 10, "{} has no caps rows", page::DATA);
     let (mut open, mut closed) = (Vec::new(), 0);
@@ -312,11 +311,9 @@ fn line_of(code: &str, at: usize) -> &str {
 /// (names kept in constants); test code and prefixes (`"SNOWPIPE_KAFKA_"`) aside.
 pub fn variables_read(root: &Path) -> BTreeSet<(String, PathBuf)> {
     let mut files = Vec::new();
-    crate::walk::rust_files(&root.join("src"), &mut files);
-    for entry in std::fs::read_dir(root).unwrap().flatten() {
-        let src = entry.path().join("src");
-        if src.is_dir() && entry.file_name() != "house" && entry.file_name() != "hostile" {
-            crate::walk::rust_files(&src, &mut files);
+    for member in crate::walk::members(root) {
+        if member != "house" && member != "hostile" {
+            crate::walk::rust_files(&root.join(member).join("src"), &mut files);
         }
     }
     let mut out = BTreeSet::new();

@@ -35,7 +35,7 @@ use snowpipe_streaming::default_pipe_table;
 use snowpipe_streaming::sql::SqlClient;
 
 use crate::error::{fail, Context, Error, Result};
-use crate::lock;
+use crate::lock::lock;
 use crate::rows::layout::LayoutKind;
 
 /// The comment the connector gives the columns it creates.

@@ -42,7 +42,7 @@ use snowpipe_streaming::sql::{QueryResult, SqlClient};
 
 use super::evolution_caps::{Added, EvolutionCaps};
 use crate::error::{fail, Context, Error, Result};
-use crate::lock;
+use crate::lock::lock;
 use crate::rows::validate::table::{TableColumns, DISABLED};
 use crate::rows::validate::{Columns, Structural};
 

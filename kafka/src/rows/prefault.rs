@@ -29,7 +29,7 @@
 
 use std::sync::{Arc, Condvar, Mutex};
 
-use crate::lock;
+use crate::lock::lock;
 
 /// Bytes of each size kept waiting, at most (and at least two buffers).
 pub(crate) const READY_BYTES: usize = 1 << 20;

@@ -48,7 +48,7 @@ use snowpipe_streaming::{Channel, RawRows, RowErrorSummary};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::connector::table_columns::TableCheck;
-use crate::lock;
+use crate::lock::lock;
 use crate::ops::metrics::PartitionMetrics;
 use crate::rows::batch::{check_rows, Batch, Letter, Split};
 use crate::rows::record::RowOptions;

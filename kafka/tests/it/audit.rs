@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use snowpipe_kafka::demo::{Lab, DATABASE, PIPE, SCHEMA, TABLE};
+use snowpipe_kafka_lab::demo::{Lab, DATABASE, PIPE, SCHEMA, TABLE};
 use snowpipe_streaming::{OffsetToken, StreamingIngestClient};
 
 use crate::common::{bin, client, client_builder, lab, produce_per_partition, run, run_json};

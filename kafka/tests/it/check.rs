@@ -13,7 +13,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::Value;
 use snowpipe_emulator::{Endpoint, KeyPair};
-use snowpipe_kafka::demo::{Lab, DATABASE, PIPE, SCHEMA};
+use snowpipe_kafka_lab::demo::{Lab, DATABASE, PIPE, SCHEMA};
 
 use crate::common::registry::{registry, CREDENTIALS};
 use crate::common::{bin, lab, lab_with_tables, produce_per_partition, run, run_json};

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use rdkafka::producer::FutureRecord;
 use serde_json::json;
-use snowpipe_kafka::demo::Lab;
 use snowpipe_kafka::{REASON_HEADER, SOURCE_HEADERS};
+use snowpipe_kafka_lab::demo::Lab;
 
 use crate::common::{bin, deliver, lab_with_tables, run};
 

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use snowpipe_emulator::faults::Endpoint;
-use snowpipe_kafka::demo::{Lab, DATABASE, PIPE, SCHEMA};
+use snowpipe_kafka_lab::demo::{Lab, DATABASE, PIPE, SCHEMA};
 use snowpipe_streaming::OffsetToken;
 
 use crate::common::{bin, client, lab, produce_per_partition, run};
@@ -224,7 +224,7 @@ async fn a_connector_json_file_drives_the_same_take_over() {
             "connector.class": "com.snowflake.kafka.connector.SnowflakeStreamingSinkConnector",
             "tasks.max": "2",
             "topics": TOPIC,
-            "snowflake.topic2table.map": format!("{TOPIC}:{}", snowpipe_kafka::demo::TABLE),
+            "snowflake.topic2table.map": format!("{TOPIC}:{}", snowpipe_kafka_lab::demo::TABLE),
             "snowflake.url.name": lab.emulator().url(),
             "snowflake.user.name": "KAFKA",
             "snowflake.private.key": body,

@@ -28,7 +28,7 @@ use prost_reflect::{DynamicMessage, Kind, MapKey, MessageDescriptor, Value as Pb
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::Value;
-use snowpipe_kafka::demo::Lab;
+use snowpipe_kafka_lab::demo::Lab;
 
 use crate::common::registry::{compile_proto, registry, wire, Schemas, CREDENTIALS};
 use crate::common::typed_tables;

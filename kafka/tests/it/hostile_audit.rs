@@ -27,7 +27,7 @@ use std::time::Duration;
 use serde_json::Value;
 use snowpipe_hostile::gen::{self, Class};
 use snowpipe_hostile::{check, Case, Input, Limits, Outcome, Rng, Suite, MIB};
-use snowpipe_kafka::demo::{Lab, DATABASE, PIPE, SCHEMA};
+use snowpipe_kafka_lab::demo::{Lab, DATABASE, PIPE, SCHEMA};
 use snowpipe_streaming::{OffsetToken, Positions, Rows, StreamingIngestClient};
 
 use crate::audit::{append_genuine, table_rows};

@@ -7,7 +7,7 @@
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
-use snowpipe_kafka::demo::{Lab, DATABASE, PIPE, SCHEMA};
+use snowpipe_kafka_lab::demo::{Lab, DATABASE, PIPE, SCHEMA};
 
 use crate::common::{bin, lab, produce_per_partition, run};
 

@@ -10,7 +10,7 @@
 #![cfg(unix)]
 
 use snowpipe_emulator::{Endpoint, FaultAction, FaultRule};
-use snowpipe_kafka::demo::Lab;
+use snowpipe_kafka_lab::demo::Lab;
 
 use crate::common::{bin, emulator, lab_with, produce_per_partition, run};
 

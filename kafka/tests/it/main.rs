@@ -40,7 +40,6 @@ mod registry_layouts;
 mod retention;
 mod row_errors;
 mod schema_registry;
-mod soak;
 mod stalls;
 mod topic_errors;
 mod topic_regex;

@@ -7,7 +7,7 @@ use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use snowpipe_kafka::demo::Lab;
+use snowpipe_kafka_lab::demo::Lab;
 
 use crate::common::{bin, lab, produce_per_partition, signal, wait_landed};
 use snowpipe_cli_support::process::Signal;
@@ -172,7 +172,7 @@ async fn metrics_health_and_readiness_are_served_while_the_sink_runs() {
 /// One instance takes 512 partitions (channels opened concurrently) and lands a message of
 /// each; a second instance joins (an eager rebalance: all 512 handed over, then shared) and
 /// every partition lands its next message; both leave cleanly. Each message is in the table
-/// once. How long each step took is printed (`snowpipe-kafka bench` measures it too).
+/// once. How long each step took is printed (`snowpipe-kafka-lab bench` measures it too).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_hundred_and_twelve_partitions_open_share_and_land_once() {
     const TOPIC: &str = "wide";

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use snowpipe_kafka::demo::Lab;
+use snowpipe_kafka_lab::demo::Lab;
 
 use crate::common::{bin, lab, produce_events, signal};
 use snowpipe_cli_support::process::Signal;

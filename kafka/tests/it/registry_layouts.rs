@@ -13,7 +13,7 @@ use apache_avro::types::Value as Avro;
 use apache_avro::{Decimal, Schema};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::Value;
-use snowpipe_kafka::demo::Lab;
+use snowpipe_kafka_lab::demo::Lab;
 
 use crate::common::registry::{registry, wire, Schemas, CREDENTIALS};
 use crate::common::{

@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use snowpipe_kafka::demo::Lab;
+use snowpipe_kafka_lab::demo::Lab;
 
 use crate::common::{bin, deliver_all, lab, run, Run};
 

@@ -18,8 +18,8 @@ use apache_avro::types::{Record, Value};
 use apache_avro::{Decimal, Schema};
 use base64::Engine as _;
 use rdkafka::producer::FutureRecord;
-use snowpipe_kafka::demo::Lab;
 use snowpipe_kafka::{REASON_HEADER, SOURCE_HEADERS};
+use snowpipe_kafka_lab::demo::Lab;
 
 use crate::common::registry::{
     compile_proto, registry, registry_failing, wire, Asked, Schemas, CREDENTIALS,

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use rdkafka::producer::FutureProducer;
-use snowpipe_kafka::demo::{Lab, DATABASE, SCHEMA};
+use snowpipe_kafka_lab::demo::{Lab, DATABASE, SCHEMA};
 
 use crate::common::{bin, lab_with_tables, produce_events, signal, variant};
 use snowpipe_cli_support::process::Signal;

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use snowpipe_emulator::ClassicChannel;
-use snowpipe_kafka::demo::{Lab, TABLE};
+use snowpipe_kafka_lab::demo::{Lab, TABLE};
 
 use crate::common::{bin, emulator, lab_with, produce_per_partition, run, Run};
 

@@ -348,7 +348,7 @@ impl MemoryBudget {
 ///   long. A sink is slower than its fetcher, so the queue fills again and again, and with a
 ///   second's pause each time the sink sat idle: 114,000 messages/s at 1 KB and 276,000 at
 ///   100 B, against 185,000 and 1,430,000 with 10 ms (`kafka/README.md`).
-pub(crate) fn fetch_properties(budget: MemoryBudget) -> [(&'static str, String); 3] {
+pub fn fetch_properties(budget: MemoryBudget) -> [(&'static str, String); 3] {
     [
         (
             "queued.max.messages.kbytes",

@@ -150,10 +150,9 @@ pub(super) mod tests {
 
     /// On the emulator the guard changes no result: integers, floats, numbers as text, text
     /// that is no number, arrays and absent offsets read as the bare cast reads them.
-    #[cfg(feature = "demo")]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn guarded_casts_read_as_the_bare_casts_on_the_emulator() {
-        use crate::demo::{Lab, DATABASE, SCHEMA};
+        use snowpipe_kafka_lab::demo::{Lab, DATABASE, SCHEMA};
         let lab = Lab::start(&[], std::time::Duration::ZERO)
             .await
             .expect("lab");

@@ -183,15 +183,14 @@ fn a_row_of_another_layout_leaves_the_shape_part_way() {
     agree(&mut shape, &other);
 }
 
-/// The sink bench's own events (`kafka/src/bench/events.rs`: a user id a string or `null`,
+/// The sink bench's own events (`kafka/lab/src/bench/events.rs`: a user id a string or `null`,
 /// 0–3 segments, 1–2 cart items), each as made and mutated, then each byte class at every
 /// place of a few of them after another event: serde_json's answer, and the one pass hands
 /// most rows back to the walk where an object or array closes. The events come from the
-/// bench, which is in the default `demo` feature only.
-#[cfg(feature = "demo")]
+/// lab's bench (a dev-dependency).
 #[test]
 fn the_sink_benchs_events_handed_back_to_the_walk_get_serde_jsons_answer() {
-    use crate::bench::{events::message, Events};
+    use snowpipe_kafka_lab::bench::{events::message, Events};
     let mut rng = ChaCha8Rng::seed_from_u64(seed() ^ 0xE7E_475);
     let event = |id| message(Events::Realistic, 1, id, 1024).into_bytes();
     let mut shape = Shape::default();

@@ -15,7 +15,7 @@ use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
 
 use super::{maps, message_indexes, ProtoSchema};
 use crate::formats::connect_type::{ConnectType, FieldTypes};
-use crate::lock;
+use crate::lock::lock;
 
 impl ProtoSchema {
     /// The Connect types of the fields of the message `body` (the value after the 5-byte

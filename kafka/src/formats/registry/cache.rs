@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::schema::{compile_answer, Answer, Registered};
 use super::{Failure, Registry, MAX_CACHED_BYTES, RETRY_AFTER};
-use crate::lock;
+use crate::lock::lock;
 
 /// Most ids cached (a run sees a handful; a flood of garbage ids must not grow it for good).
 const MAX_CACHED: usize = 10_000;

@@ -50,7 +50,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::lock;
+use crate::lock::lock;
 use cache::{compile_and_cache, CacheState, Cached};
 use fetch::Attempt;
 pub(crate) use schema::Registered;

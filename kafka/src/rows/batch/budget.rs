@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::lock;
+use crate::lock::lock;
 
 /// The sink-wide byte budget of the batches between the poll thread and the workers.
 #[derive(Debug)]

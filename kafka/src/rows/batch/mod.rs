@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::lock;
+use crate::lock::lock;
 use crate::rows::layout::Shape;
 use crate::rows::offset::KafkaOffset;
 use crate::rows::prefault::Prefault;

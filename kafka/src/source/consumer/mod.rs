@@ -39,7 +39,7 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
-use crate::lock;
+use crate::lock::lock;
 use crate::ops::metrics::PartitionLag;
 use crate::ops::metrics::SinkMetrics;
 use crate::rows::batch::Budget;

@@ -14,7 +14,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::error::{err, fail, Result};
-use crate::lock;
+use crate::lock::lock;
 use crate::rows::{KafkaOffset, TopicPartition};
 use crate::source::consumer::{ConsumerSetup, SinkContext, ThreadCmd};
 use crate::source::fetch_queue::{FetchQueue, FetchedMessages};

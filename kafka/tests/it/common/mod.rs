@@ -19,7 +19,7 @@ use rdkafka::producer::future_producer::Delivery;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::Value;
 use snowpipe_emulator::EmulatorConfig;
-use snowpipe_kafka::demo::Lab;
+use snowpipe_kafka_lab::demo::Lab;
 use snowpipe_streaming::{ClientBuilder, StreamingIngestClient};
 
 /// The `snowpipe-kafka` binary.
@@ -267,10 +267,13 @@ pub(crate) fn signal(child: &std::process::Child, sig: Signal) {
 pub(crate) fn env_with_unitless_idle(cmd: &mut Command, brokers: &str, topic: &str) {
     cmd.env("SNOWPIPE_KAFKA_BROKERS", brokers)
         .env("SNOWPIPE_KAFKA_TOPIC", topic)
-        .env("SNOWPIPE_KAFKA_PIPE", snowpipe_kafka::demo::PIPE)
+        .env("SNOWPIPE_KAFKA_PIPE", snowpipe_kafka_lab::demo::PIPE)
         .env("SNOWPIPE_KAFKA_GROUP", "g")
-        .env("SNOWPIPE_KAFKA_DATABASE", snowpipe_kafka::demo::DATABASE)
-        .env("SNOWPIPE_KAFKA_SCHEMA", snowpipe_kafka::demo::SCHEMA)
+        .env(
+            "SNOWPIPE_KAFKA_DATABASE",
+            snowpipe_kafka_lab::demo::DATABASE,
+        )
+        .env("SNOWPIPE_KAFKA_SCHEMA", snowpipe_kafka_lab::demo::SCHEMA)
         .env("SNOWPIPE_KAFKA_UNTIL_IDLE", "3");
 }
 

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use serde_json::Value;
-use snowpipe_kafka::demo::Lab;
+use snowpipe_kafka_lab::demo::Lab;
 
 /// The DDL of the cases' own tables (`n`: the case's table number).
 pub(crate) fn ddl<'a>(cases: impl Iterator<Item = (usize, &'a Value)>) -> String {

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use snowpipe_kafka::demo::{Lab, DATABASE, PIPE, SCHEMA};
+use snowpipe_kafka_lab::demo::{Lab, DATABASE, PIPE, SCHEMA};
 
 use crate::common::{bin, lab, produce_events, wait_landed};
 
@@ -38,8 +38,7 @@ const IMAGE_PORT: u16 = 9102;
 /// The image's name without its version: the contract with `deploy/kubernetes/`.
 const IMAGE_NAME: &str = "ghcr.io/snowpipe-streaming/snowpipe-kafka";
 /// The build command of the binary, the same in the Containerfile and the script.
-const CARGO_BUILD: &str =
-    "cargo build --release --locked -p snowpipe-kafka --no-default-features --features tls";
+const CARGO_BUILD: &str = "cargo build --release --locked -p snowpipe-kafka --features tls";
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

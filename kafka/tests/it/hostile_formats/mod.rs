@@ -28,7 +28,7 @@ use std::time::Duration;
 use rdkafka::producer::FutureRecord;
 use snowpipe_hostile::gen::Class;
 use snowpipe_hostile::{attempt, check, Case, Input, Outcome, Rng, Suite};
-use snowpipe_kafka::demo::Lab;
+use snowpipe_kafka_lab::demo::Lab;
 
 use crate::common::registry::{registry, wire, Schemas, CREDENTIALS};
 use crate::common::{bin, deliver_all, lab_with_tables, CONNECTOR_ROWS};

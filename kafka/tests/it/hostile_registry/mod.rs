@@ -25,8 +25,8 @@ use std::time::Duration;
 use rdkafka::producer::FutureRecord;
 use serde_json::Value;
 use snowpipe_hostile::{attempt, check, Case, Input, Limits, Outcome, MIB};
-use snowpipe_kafka::demo::Lab;
 use snowpipe_kafka::{REASON_HEADER, SOURCE_HEADERS};
+use snowpipe_kafka_lab::demo::Lab;
 
 use crate::common::registry::{wire, CREDENTIALS};
 use crate::common::{connector_rows, connector_rows_instance, deliver};

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use snowpipe_hostile::gen::Class;
 use snowpipe_hostile::{attempt, check, Case, Outcome, Suite};
-use snowpipe_kafka::demo::Lab;
+use snowpipe_kafka_lab::demo::Lab;
 
 use super::double::{raw, serve, Answers, Reply, Seen};
 use super::gen::{schema, Hostile};

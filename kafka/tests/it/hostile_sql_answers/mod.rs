@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use snowpipe_hostile::http::{Hook, Proxy};
 use snowpipe_hostile::{check, Case, Input, Limits, Outcome, Suite, MIB};
-use snowpipe_kafka::demo::{Lab, DATABASE, PIPE, SCHEMA};
+use snowpipe_kafka_lab::demo::{Lab, DATABASE, PIPE, SCHEMA};
 
 use crate::audit::append_genuine;
 use crate::common::{bin, client, lab, produce_per_partition};

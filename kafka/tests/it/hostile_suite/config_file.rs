@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use snowpipe_hostile::gen::{self, Class};
 use snowpipe_hostile::{attempt, check, Rng, Suite};
-use snowpipe_kafka::demo::{DATABASE, SCHEMA};
+use snowpipe_kafka_lab::demo::{DATABASE, SCHEMA};
 
 use super::{limits, TABLE_DDL};
 use crate::common::{bin, hostile_file, lab_with_tables};

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use snowpipe_hostile::gen::{self, Class};
 use snowpipe_hostile::{attempt, check, Input, Rng, Suite};
-use snowpipe_kafka::demo::{DATABASE, PIPE, SCHEMA};
+use snowpipe_kafka_lab::demo::{DATABASE, PIPE, SCHEMA};
 
 use super::{limits, TABLE_DDL};
 use crate::common::{bin, lab_with_tables};

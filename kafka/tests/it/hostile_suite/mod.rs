@@ -28,8 +28,8 @@ use rdkafka::producer::FutureRecord;
 use serde_json::Value;
 use snowpipe_hostile::gen::Class;
 use snowpipe_hostile::{attempt, check, Case, Input, Limits, Outcome, Suite, MIB};
-use snowpipe_kafka::demo::Lab;
 use snowpipe_kafka::SOURCE_HEADERS;
+use snowpipe_kafka_lab::demo::Lab;
 
 use crate::common::{bin, deliver, variant};
 

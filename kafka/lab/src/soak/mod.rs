@@ -1,4 +1,4 @@
-//! `snowpipe-kafka soak`: hours of a real topology's faults in minutes, and what they did to
+//! `snowpipe-kafka-lab soak`: hours of a real topology's faults in minutes, and what they did to
 //! memory, latency, stalls and exactly-once (issue 82, item 3).
 //!
 //! A lab subcommand beside `bench` (the `demo` feature), not a binary of its own: it needs

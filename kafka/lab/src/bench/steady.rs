@@ -1,4 +1,4 @@
-//! `snowpipe-kafka bench --steady-rate N`: what each sink costs while it keeps up with a
+//! `snowpipe-kafka-lab bench --steady-rate N`: what each sink costs while it keeps up with a
 //! producer, as a sink that runs for hours does.
 //!
 //! The backlog rounds of `bench` measure a fresh process that reads a whole backlog within one

@@ -1,9 +1,9 @@
-//! `snowpipe-kafka soak`'s options.
+//! `snowpipe-kafka-lab soak`'s options.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Options of `snowpipe-kafka soak`.
+/// Options of `snowpipe-kafka-lab soak`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SoakArgs {
     /// How long the producers write, in minutes (the faults are scheduled over this time; the
@@ -34,7 +34,7 @@ pub struct SoakArgs {
     #[arg(long, env = "SOAK_MOTO", default_value = "moto_server")]
     pub moto: PathBuf,
     /// The emulator's scoped-token lifetime (short: hours of refreshes in minutes).
-    #[arg(long, default_value = "90s", value_parser = crate::cli::args::parse_duration)]
+    #[arg(long, default_value = "90s", value_parser = snowpipe_kafka::parse_duration)]
     pub token_ttl: Duration,
     /// Each instance's `--stall-after`.
     #[arg(long, default_value = "20s")]

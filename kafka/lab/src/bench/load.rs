@@ -68,7 +68,7 @@ impl EventsFile {
             if value.is_empty() {
                 continue;
             }
-            if !value.starts_with('{') || !crate::is_one_value(value.as_bytes()) {
+            if !value.starts_with('{') || !snowpipe_kafka::is_one_value(value.as_bytes()) {
                 bail!(
                     "line {} of {shown} is not one JSON object: the bench writes every message \
                      as a row and waits for each, so the file must hold one object a line",

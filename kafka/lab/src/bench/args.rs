@@ -1,10 +1,10 @@
-//! `snowpipe-kafka bench`'s options.
+//! `snowpipe-kafka-lab bench`'s options.
 
 use std::path::PathBuf;
 
 pub use crate::bench::events::Events;
 
-/// Options of `snowpipe-kafka bench`.
+/// Options of `snowpipe-kafka-lab bench`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
     /// Message value sizes to measure, in bytes (about).
@@ -42,7 +42,7 @@ pub struct BenchArgs {
     #[arg(long, default_value = "512MiB")]
     pub memory_budget: String,
     /// A Python with `confluent-kafka` and `snowpipe-streaming` installed, for the peer
-    /// (`pip install -r kafka/benches/requirements.txt`; also `SNOWPIPE_KAFKA_PEER_PYTHON`).
+    /// (`pip install -r kafka/lab/benches/requirements.txt`; also `SNOWPIPE_KAFKA_PEER_PYTHON`).
     #[arg(long, env = "SNOWPIPE_KAFKA_PEER_PYTHON", value_name = "PYTHON")]
     pub peer_python: Option<PathBuf>,
     /// Then measure a rebalance of this many partitions (0: skip).

@@ -1,18 +1,12 @@
-//! The JSON check alone on the sink bench's own events (`snowpipe-kafka bench`'s default
-//! realistic clickstream events, `kafka/src/bench/events.rs`, seed 1, about 1 KB), in the
+//! The JSON check alone on the sink bench's own events (`snowpipe-kafka-lab bench`'s default
+//! realistic clickstream events, `kafka/lab/src/bench/events.rs`, seed 1, about 1 KB), in the
 //! bench's order: a quick and stable measure of the check where the bench's stage line is
-//! noisy. `cargo run -p snowpipe-kafka --release --example json_check_events -- [check|one]
+//! noisy. `cargo run -p snowpipe-kafka-lab --release --example json_check_events -- [check|one]
 //! [ROUNDS]` prints seconds per GB (wall time on one thread); under
 //! `valgrind --tool=cachegrind`, the instructions of `ROUNDS` rounds less those of 0 rounds,
 //! over the rows checked, are the check's instructions a row.
 
-#[path = "../src/bench/events.rs"]
-#[allow(
-    dead_code,
-    unreachable_pub,
-    reason = "the bench's generator, used in part"
-)]
-mod events;
+use snowpipe_kafka_lab::bench::events;
 
 /// Events made and checked each round.
 const EVENTS: u64 = 4_000;

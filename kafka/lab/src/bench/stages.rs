@@ -104,7 +104,7 @@ fn measure_here(load: &Load, messages: u64) -> Result<Stages> {
         let t = thread_cpu_s();
         let mut start = 0;
         for &end in &ends {
-            if !crate::is_one_value(&rows[start..end]) {
+            if !snowpipe_kafka::is_one_value(&rows[start..end]) {
                 anyhow::bail!("message {id}'s frame holds a value that is not JSON");
             }
             start = end + 1;

@@ -2,9 +2,9 @@
 """End-to-end check of python_peer.py, run by hand (not in CI; it needs PyPI):
 
     python3 -m venv /tmp/peer-venv
-    /tmp/peer-venv/bin/pip install -r kafka/benches/requirements.txt
+    /tmp/peer-venv/bin/pip install -r kafka/lab/benches/requirements.txt
     cargo build -p snowpipe-emulator
-    /tmp/peer-venv/bin/python kafka/benches/python_peer_check.py [--messages 20000] [--partitions 8]
+    /tmp/peer-venv/bin/python kafka/lab/benches/python_peer_check.py [--messages 20000] [--partitions 8]
         [--resume] [--sink] [--commit-delay 1s] [--compression none|lz4|zstd]
         [--sdk-property KEY=VALUE]... [--binary target/debug/snowpipe-emulator] [--keep]
 

@@ -1,4 +1,4 @@
-//! `snowpipe-kafka bench`: what the sink costs on this machine, beside what reading alone
+//! `snowpipe-kafka-lab bench`: what the sink costs on this machine, beside what reading alone
 //! costs and what a Python sink on the official SDK costs, on the same cluster and emulator.
 //!
 //! For each message size, a fresh [`Lab`] (librdkafka's mock cluster, or with `--brokers` a
@@ -63,7 +63,7 @@
 //! partition handed over, then half of them opened again by each).
 
 mod args;
-pub(crate) mod events;
+pub mod events;
 mod load;
 pub(crate) mod measure;
 mod stages;
@@ -105,7 +105,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
     if args.peer_python.is_none() {
         eprintln!(
-            "(no --peer-python: the Python peer is skipped; see kafka/benches/requirements.txt)"
+            "(no --peer-python: the Python peer is skipped; see kafka/lab/benches/requirements.txt)"
         );
     }
     let (sizes, file) = Load::sizes(&args)?;

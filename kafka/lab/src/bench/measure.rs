@@ -156,8 +156,7 @@ pub(crate) fn floor(brokers: &str, topics: &str, expected: u64, group: &str) -> 
     // Fetching as the sink fetches with its default budget (librdkafka's own defaults pause a
     // partition for a second whenever the queue is full, which at 100 B held this floor to a
     // fraction of what the cluster serves).
-    for (key, value) in crate::cli::args::fetch_properties(crate::cli::args::MemoryBudget::DEFAULT)
-    {
+    for (key, value) in snowpipe_kafka::fetch_properties(snowpipe_kafka::MemoryBudget::DEFAULT) {
         config.set(key, value);
     }
     let consumer: BaseConsumer = config.create()?;
@@ -436,10 +435,7 @@ pub(crate) fn fresh_mb(faults: u64) -> f64 {
 
 /// The kernel's page size.
 pub(crate) fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    #[allow(unsafe_code, reason = "the kernel's page size, through libc")]
-    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    usize::try_from(n).unwrap_or(4096)
+    usize::try_from(snowpipe_cli_support::process::page_size()).unwrap_or(4096)
 }
 
 /// The cores this process may run on.

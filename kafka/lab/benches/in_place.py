@@ -5,7 +5,7 @@ symbol (`perf record -e cpu-clock -F 999 -g -p PID`, one file a process). Prints
 bench's own medians, each part's CPU-s per GB: its share of the sink's samples (or of the
 floor's CPU ticks) times the median CPU-s per GB the bench printed.
 
-    python3 kafka/benches/in_place.py OUTDIR target/release/snowpipe-kafka \
+    python3 kafka/lab/benches/in_place.py OUTDIR target/release/snowpipe-kafka \
         --sizes 1024 --topics 24 --partitions 4 --rounds 3 --rebalance-partitions 0
 
 The process-wide samples include each process's start and end, which the bench's window

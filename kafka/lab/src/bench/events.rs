@@ -24,7 +24,7 @@ pub enum Events {
 }
 
 /// Message `id` of `events`, about `size` bytes, from `seed`.
-pub(crate) fn message(events: Events, seed: u64, id: u64, size: usize) -> String {
+pub fn message(events: Events, seed: u64, id: u64, size: usize) -> String {
     match events {
         Events::Realistic => clickstream(seed, id, size),
         Events::Padded => padded(id, size),

@@ -1,4 +1,4 @@
-//! `snowpipe-kafka demo`, and the [`Lab`] it runs in (the rebalance tests use it too): a Kafka
+//! `snowpipe-kafka-lab demo`, and the [`Lab`] it runs in (the rebalance tests use it too): a Kafka
 //! cluster (librdkafka's mock cluster: the real broker protocol, consumer groups included,
 //! listening on loopback so separate processes join it), the embedded emulator with a table
 //! for the rows, and sink instances started as separate processes of this binary.
@@ -24,7 +24,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use snowpipe_emulator::{Emulator, EmulatorConfig};
 
-use crate::sink::dead_letter::SOURCE_HEADERS;
+use snowpipe_kafka::SOURCE_HEADERS;
 
 /// Database, schema and table of the lab.
 pub const DATABASE: &str = "DEMO";
@@ -506,7 +506,7 @@ async fn settle(pending: &mut Pending, into: &mut Produced) -> Result<()> {
     Ok(())
 }
 
-/// Options of `snowpipe-kafka demo`.
+/// Options of `snowpipe-kafka-lab demo`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DemoArgs {
     /// Events to produce.
@@ -544,7 +544,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     )
     .await?;
     println!(
-        "snowpipe-kafka demo: mock Kafka cluster at {} (topic {topic}, {} partitions), emulator at {}",
+        "snowpipe-kafka-lab demo: mock Kafka cluster at {} (topic {topic}, {} partitions), emulator at {}",
         lab.brokers(),
         args.partitions,
         lab.emulator().url()

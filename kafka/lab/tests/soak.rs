@@ -1,4 +1,4 @@
-//! `snowpipe-kafka soak`, short: the real topology (tansu, the emulator in its own process with
+//! `snowpipe-kafka-lab soak`, short: the real topology (tansu, the emulator in its own process with
 //! 90 s tokens, three instances, a producer with bursts) through every fault of the schedule
 //! once (all but the broker restart, which needs `--broker-storage s3`), in 2.5 minutes of
 //! producing (`SOAK_MINUTES` for longer: the full run is `SOAK_MINUTES=60`). Asserts what the
@@ -17,7 +17,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use snowpipe_cli_support::server_start;
 
-use crate::common::bin;
+/// The lab's binary (the soak, and the sink instances it starts).
+fn bin() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka-lab"))
+}
 
 /// Whether `tool` is on the PATH; without it the test is skipped (failed under `CI=true`).
 fn have(tool: &str) -> bool {
