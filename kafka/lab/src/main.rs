@@ -37,6 +37,9 @@ enum Command {
 /// The lab's commands, by the first argument.
 const COMMANDS: [&str; 3] = ["demo", "bench", "soak"];
 
+/// First arguments about the lab binary itself (its help, its version), not a sink's run.
+const OWN: [&str; 5] = ["help", "--help", "-h", "--version", "-V"];
+
 /// The target of the fatal line in JSON format.
 const TARGET: &str = "snowpipe_kafka_lab";
 
@@ -45,7 +48,7 @@ fn main() -> ExitCode {
     let lab = argv
         .get(1)
         .and_then(|a| a.to_str())
-        .is_some_and(|a| COMMANDS.contains(&a) || a.starts_with("--help") || a == "-h");
+        .is_some_and(|a| COMMANDS.contains(&a) || OWN.contains(&a));
     if !lab {
         // An instance the lab started (or a user's run): the sink's own command line.
         return snowpipe_kafka::main(argv);
