@@ -1,4 +1,4 @@
-//! Serde wire types of the Snowpipe Streaming REST API (docs/protocol.md §4).
+//! Serde wire types of the Snowpipe Streaming REST API (docs/protocol-wire.md §4).
 //!
 //! Deserialization is lenient: unknown fields are ignored, optional fields may be missing or
 //! `null`, and error bodies may use `code` or `error_code`, or be a bare JSON string.
@@ -85,7 +85,7 @@ pub(crate) struct DropChannelResponse {
     pub(crate) last_committed_offset_token: Option<String>,
 }
 
-/// A channel's status as the server reports it (docs/protocol.md §4.3, §4.7; docs/protocol.md
+/// A channel's status as the server reports it (docs/protocol-wire.md §4.3, §4.7; docs/protocol.md
 /// "Channel status").
 ///
 /// Parsed leniently, never failing a response over an optional field: the reference lists

@@ -4,7 +4,7 @@
 //! Snowflake reads a `BINARY` value from a JSON string in the pipe's `BINARY_INPUT_FORMAT`
 //! (hex, base64 or UTF-8), which depends on the account and the pipe: the same string
 //! `"CAFE"` is the bytes `CA FE` in hex and `08 01 44` in base64, with no row error either
-//! way (docs/protocol.md "Type conversion (emulator)"). So the SDK asks the service: when a
+//! way (docs/protocol-types-and-sql.md "Type conversion (emulator)"). So the SDK asks the service: when a
 //! client opens the first channel of a pipe, it reads the pipe's format from the pipe-info
 //! call (once per pipe, cached by the client, read again by [`Channel::reopen`]), as the
 //! official SDKs do, unless [`ClientBuilder::binary_format`] names it.

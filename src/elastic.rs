@@ -1,4 +1,4 @@
-//! [`ElasticChannel`]: Snowflake's elastic channels ("table mode"; docs/protocol.md
+//! [`ElasticChannel`]: Snowflake's elastic channels ("table mode"; docs/protocol-types-and-sql.md
 //! "Elastic channels") — at-least-once, unordered appends with no open call and no offset
 //! tokens, the recommended starting point when ordering and exactly-once are not needed.
 //!

@@ -1,6 +1,6 @@
 //! [`Secret`]: a string that never reaches logs, `Debug` output or errors, and is wiped from
 //! memory when its last copy is dropped; reading a secret file (within its cap, through
-//! [`crate::bounded_read`]) and the check that warns about one other users can read.
+//! `snowpipe_cli_support::bounded_file`) and the check that warns about one other users can read.
 
 use std::fmt;
 use std::path::Path;

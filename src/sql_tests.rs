@@ -416,7 +416,7 @@ fn gzip(raw: &[u8]) -> Vec<u8> {
 }
 
 /// The client asks for gzip and decodes a gzip-encoded partition (the SQL API sends result
-/// partitions so when asked, docs/protocol.md "SQL API").
+/// partitions so when asked, docs/protocol-types-and-sql.md "SQL API").
 #[tokio::test]
 async fn a_gzip_encoded_partition_is_decoded() {
     let server = MockServer::start().await;

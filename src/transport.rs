@@ -127,7 +127,7 @@ pub(crate) struct AppendAck {
     pub(crate) session: Option<http::HeaderValue>,
 }
 
-/// Where an elastic append goes (docs/protocol.md "Elastic channels").
+/// Where an elastic append goes (docs/protocol-types-and-sql.md "Elastic channels").
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum ElasticTarget {
     /// `…/tables/{table}/rows`: the table's default pipe, created on first use.
@@ -217,7 +217,7 @@ pub(crate) trait IngestApi: Send + Sync + fmt::Debug + 'static {
         channel_names: &[String],
     ) -> Result<HashMap<String, ChannelStatusWire>>;
 
-    /// `POST …/pipes/{pipe}:pipe-info`: the pipe's parameters (docs/protocol.md §4.2).
+    /// `POST …/pipes/{pipe}:pipe-info`: the pipe's parameters (docs/protocol-wire.md §4.2).
     async fn pipe_info(&self, pipe: &PipePath) -> Result<crate::api::PipeInfoResponse> {
         let _ = pipe;
         Err(crate::Error::invalid_argument(

@@ -5,7 +5,7 @@ Run by hand (not in CI; it installs the SDK from PyPI): `emulator/scripts/offici
 
 The official SDK leaves row mode on its own: for a flush batch over
 `max_buffered_kb_for_rowset_mode` (1 MiB by default), after repeated 429s, or when a rows
-request is answered 429/503 `SWITCH_TO_FILE_MODE` (docs/protocol.md §4.6). It then uploads
+request is answered 429/503 `SWITCH_TO_FILE_MODE` (docs/protocol-wire.md §4.6). It then uploads
 encrypted zstd files to the stage `:pipe-info` names and registers them with
 `POST …/filebuffer`. This check drives it there twice, with default client properties:
 

@@ -385,7 +385,7 @@ pub(crate) fn take_due(
             if let Some(msg) = b.last_error {
                 rec.counters.last_error_message = Some(msg);
                 rec.counters.last_error_timestamp_ms = Some(now_ms);
-                // docs/protocol.md §6.2: the failing row is at or before this token. Only the
+                // docs/protocol-semantics.md §6.2: the failing row is at or before this token. Only the
                 // batch's own end token says that; without one the bound is unknown (the
                 // previous committed token would point before the bad row).
                 rec.counters.last_error_offset_upper_bound = b.end_token.clone();

@@ -49,6 +49,11 @@ pub(crate) const PROSE: &[(&str, &str, &[&str])] = &[
     ("kafka/docs/tests.md", "*", &["snowpipe-kafka"]),
     ("docs/PERFORMANCE.md", "The Kafka sink", &["snowpipe-kafka"]),
     ("emulator/README.md", "*", &["snowpipe-emulator"]),
+    (
+        "emulator/docs/sql-and-tables.md",
+        "*",
+        &["snowpipe-emulator"],
+    ),
     // The options of emulator/scripts/official_sdk_check.py.
     (
         "emulator/README.md",
@@ -61,11 +66,11 @@ pub(crate) const PROSE: &[(&str, &str, &[&str])] = &[
     ("README.md", "Loading files", &["snowpipe"]),
     ("load/README.md", "*", &["snowpipe"]),
     ("apps/README.md", "", APPS),
-    ("apps/README.md", "ski_resort", &["ski_resort"]),
-    ("apps/README.md", "ecommerce", &["ecommerce"]),
-    ("apps/README.md", "sensor_stream", &["sensor_stream"]),
-    ("apps/README.md", "table_replay", &["table_replay"]),
-    ("apps/README.md", "throughput", &["throughput"]),
+    ("apps/docs/ski_resort.md", "*", &["ski_resort"]),
+    ("apps/docs/ecommerce.md", "*", &["ecommerce"]),
+    ("apps/docs/sensor_stream.md", "*", &["sensor_stream"]),
+    ("apps/docs/table_replay.md", "*", &["table_replay"]),
+    ("apps/docs/throughput.md", "*", &["throughput"]),
 ];
 
 /// Flags a binary accepts but its `--help` hides, which the pages may still name: (binary,

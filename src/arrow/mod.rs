@@ -8,7 +8,7 @@
 //! path every append takes: the memory budget, requests of at most the request size, and the
 //! offset tokens' exactly-once rules (`docs/GUARANTEES.md`).
 //!
-//! How each Arrow type is written, and what Snowflake makes of it (docs/protocol.md "Type
+//! How each Arrow type is written, and what Snowflake makes of it (docs/protocol-types-and-sql.md "Type
 //! conversion"):
 //!
 //! | Arrow | written as | columns that take it |

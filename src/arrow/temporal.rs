@@ -1,5 +1,5 @@
 //! Arrow's dates, times and timestamps as the text Snowflake's DATE, TIME and TIMESTAMP_*
-//! columns read (docs/protocol.md "Type conversion"): `YYYY-MM-DD`, `HH:MM:SS[.f…]` and
+//! columns read (docs/protocol-types-and-sql.md "Type conversion"): `YYYY-MM-DD`, `HH:MM:SS[.f…]` and
 //! `YYYY-MM-DD HH:MM:SS[.f…][+hh:mm]`, with as many fractional digits as the column's unit
 //! holds (none, 3, 6 or 9), so nothing is rounded.
 //!

@@ -1,4 +1,4 @@
-//! Key-pair JWTs for the control plane (docs/protocol.md §2.1).
+//! Key-pair JWTs for the control plane (docs/protocol-wire.md §2.1).
 //!
 //! Header `{"typ":"JWT","alg":"RS256"}`; claims `iss = ACCOUNT.USER.SHA256:<fp>`,
 //! `sub = ACCOUNT.USER`, `iat`/`exp` in seconds with a 59-minute lifetime, and

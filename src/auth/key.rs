@@ -1,6 +1,6 @@
 //! Loading the RSA private key for key-pair authentication, and its public-key fingerprint.
 //!
-//! Accepted forms (docs/protocol.md §2.1): PKCS#8 PEM (`BEGIN PRIVATE KEY`), encrypted PKCS#8 PEM
+//! Accepted forms (docs/protocol-wire.md §2.1): PKCS#8 PEM (`BEGIN PRIVATE KEY`), encrypted PKCS#8 PEM
 //! (`BEGIN ENCRYPTED PRIVATE KEY`, PBES2, with a passphrase), and — as a convenience — PKCS#1
 //! (`BEGIN RSA PRIVATE KEY`). The PEM header and footer are optional for inline keys: a bare
 //! base64 body is accepted, as the official SDK does.

@@ -1,5 +1,5 @@
 //! Authentication: key-pair JWTs, programmatic access tokens and the scoped token exchange
-//! (docs/protocol.md §2).
+//! (docs/protocol-wire.md §2).
 //!
 //! ```text
 //!   control plane (account host)                 data plane (ingest host)
@@ -155,7 +155,7 @@ impl Authenticator for ControlAuth {
 }
 
 impl ControlAuth {
-    /// The form fields of the scoped-token exchange for this credential (docs/protocol.md §2.2,
+    /// The form fields of the scoped-token exchange for this credential (docs/protocol-wire.md §2.2,
     /// §2.3).
     pub(crate) fn exchange_form(
         &self,

@@ -1,4 +1,4 @@
-//! OAuth (authorization_type `OAUTH`, docs/protocol.md §2.4): an access token from an OAuth token
+//! OAuth (authorization_type `OAUTH`, docs/protocol-wire.md §2.4): an access token from an OAuth token
 //! endpoint (Snowflake OAuth's `{account}/oauth/token-request` by default, or an External
 //! OAuth endpoint) authenticates the control plane; it is then exchanged for the scoped token
 //! like a key-pair JWT.

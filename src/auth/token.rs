@@ -1,4 +1,4 @@
-//! The scoped-token cache (docs/protocol.md §2.2).
+//! The scoped-token cache (docs/protocol-wire.md §2.2).
 //!
 //! * The token is fetched once and cached; callers get it without any I/O.
 //! * It is refreshed when less than `refresh_ahead` (default 5 min, or half the token's

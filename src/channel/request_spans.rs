@@ -1,6 +1,6 @@
 //! Which rows a row error stands for: the server reports a rejected row only by its channel's
 //! cumulative count, its last message and the end token of the request it was in
-//! (`last_error_offset_upper_bound`, `docs/protocol.md` §6.2). The actor remembers the
+//! (`last_error_offset_upper_bound`, `docs/protocol-semantics.md` §6.2). The actor remembers the
 //! first token of each request the server accepted, by its end token, for the last
 //! [`MOST_SPANS`] requests (with the in-flight bound far below, a request's row error is
 //! reported long before its span is forgotten); the poller puts the span into the

@@ -79,7 +79,7 @@ pub(super) fn describe_error_body(b: &ErrorBody) -> String {
     }
 }
 
-/// The code of a server's instruction to move to file mode (docs/protocol.md §4.6, "Our
+/// The code of a server's instruction to move to file mode (docs/protocol-wire.md §4.6, "Our
 /// client and file mode"): the REST API has no file mode, so the request (not applied) is
 /// retried as it is, and when retries run out the error says so.
 pub(super) const SWITCH_TO_FILE_MODE: &str = "SWITCH_TO_FILE_MODE";

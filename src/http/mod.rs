@@ -1,6 +1,6 @@
 //! The HTTP layer: one reqwest client per [`StreamingIngestClient`](crate::StreamingIngestClient),
 //! request building (headers, `requestId`/`retryCount`), the retry loop and error
-//! classification (docs/protocol.md §2.6, §5.3).
+//! classification (docs/protocol-wire.md §2.6, §5.3).
 
 mod authenticator;
 mod errors;

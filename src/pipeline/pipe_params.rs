@@ -1,8 +1,8 @@
 //! What a client knows of each pipe's parameters: today its `BINARY_INPUT_FORMAT`, which
-//! decides how a [`Binary`](crate::binary::Binary) is written (docs/protocol.md "Type
+//! decides how a [`Binary`](crate::binary::Binary) is written (docs/protocol-types-and-sql.md "Type
 //! conversion (emulator)").
 //!
-//! Learned from the pipe-info call (docs/protocol.md §4.2) once per pipe and shared by the
+//! Learned from the pipe-info call (docs/protocol-wire.md §4.2) once per pipe and shared by the
 //! pipe's channels; concurrent opens of one pipe's channels make one call. A format named on
 //! the client builder replaces the call. A failed call is not an open failure (the open
 //! answers for itself); the pipe's format is then unknown, and only a row that holds a
@@ -71,7 +71,7 @@ impl PipeParams {
 }
 
 /// One pipe-info call → the pipe's format. No `binary_input_format` means `BASE64`, as the
-/// official SDK reads it (docs/protocol.md §4.2).
+/// official SDK reads it (docs/protocol-wire.md §4.2).
 async fn learn(api: &dyn IngestApi, pipe: &PipePath) -> PipeBinary {
     let shown = format!("{}.{}.{}", pipe.database, pipe.schema, pipe.pipe);
     match api.pipe_info(pipe).await {

@@ -1,5 +1,5 @@
 //! [`RestApi`]: the [`IngestApi`] over HTTP, plus hostname discovery and the token exchange
-//! (docs/protocol.md §3, §4).
+//! (docs/protocol-wire.md §3, §4).
 //!
 //! ```text
 //!  build()                         account host                      ingest host
@@ -511,7 +511,7 @@ impl IngestApi for RestApi {
         // requestId (at-least-once; the duplicate is reported through retryCount).
         let call = rows_call("append rows (elastic)", url, request);
         // The docs answer {"message":"OK"}, the official SDK wants a continuation token:
-        // any 2xx body is accepted (docs/protocol.md "Elastic channels").
+        // any 2xx body is accepted (docs/protocol-types-and-sql.md "Elastic channels").
         let resp = self.http.execute(&call, self.auth()).await?;
         Ok(ElasticAck {
             request_id: resp.request_id,

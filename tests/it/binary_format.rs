@@ -1,7 +1,7 @@
 //! A `Binary` lands as the same bytes whatever the account's `BINARY_INPUT_FORMAT`: the SDK
 //! learns each pipe's format from the pipe-info call and writes the bytes in it. On an account
 //! reading base64, the hex text `"CAFE"` would be the bytes `08 01 44`, with no row error
-//! (issue 39; docs/protocol.md "Type conversion (emulator)").
+//! (issue 39; docs/protocol-types-and-sql.md "Type conversion (emulator)").
 
 use snowpipe_streaming::{Positions, Rows};
 use std::time::Duration;

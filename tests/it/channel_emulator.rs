@@ -145,7 +145,7 @@ async fn channels_of_one_client_share_the_poller_and_close_together() {
     emu.shutdown().await;
 }
 
-/// The service asking for file mode (docs/protocol.md §4.6, "Our client and file mode"): the
+/// The service asking for file mode (docs/protocol-wire.md §4.6, "Our client and file mode"): the
 /// REST API has none, so the append (not applied) is retried as rows, whatever the status
 /// (the official SDK obeys a 429/503 one and dies on a 400 one). Every row lands once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -237,22 +237,29 @@ fn troubleshooting_rows(page: &str) -> Vec<(String, String)> {
         .split("## Troubleshooting")
         .nth(1)
         .expect("a Troubleshooting section");
-    section
-        .lines()
-        .filter(|l| {
-            l.starts_with("| ") && !l.starts_with("| What is wrong") && !l.starts_with("| ---")
-        })
-        .map(|l| {
-            let cells: Vec<&str> = l.split(" | ").collect();
-            let message = cells[1].trim();
-            let message = message
+    // Each case is a list item ("- What is wrong — The client prints: `message`; Fix: …"), its
+    // lines after the first indented.
+    let mut items: Vec<String> = Vec::new();
+    for line in section.lines() {
+        if let Some(item) = line.strip_prefix("- ") {
+            items.push(item.to_owned());
+        } else if let (Some(last), Some(more)) = (items.last_mut(), line.strip_prefix("  ")) {
+            last.push(' ');
+            last.push_str(more);
+        } else if line.starts_with("## ") {
+            break;
+        }
+    }
+    items
+        .iter()
+        .filter_map(|item| item.split_once(" — The client prints: "))
+        .map(|(case, rest)| {
+            let message = rest
                 .strip_prefix('`')
-                .and_then(|m| m.strip_suffix('`'))
-                .unwrap_or_else(|| panic!("the message of {l:?} is not in backticks"));
-            (
-                cells[0].trim_start_matches("| ").to_owned(),
-                message.to_owned(),
-            )
+                .and_then(|m| m.split_once('`'))
+                .map(|(m, _)| m)
+                .unwrap_or_else(|| panic!("the message of {case:?} is not in backticks"));
+            (case.to_owned(), message.to_owned())
         })
         .collect()
 }

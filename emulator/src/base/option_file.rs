@@ -3,8 +3,7 @@
 //! (`snowpipe_cli_support::bounded_file`, the one implementation: a regular file longer than
 //! the cap refused by its size before a byte is read; a device, a FIFO nobody writes to or a
 //! huge file refused naming the limit, never read until memory runs out or waited on without
-//! end). (The SDK reads its secret and CA files the same way, `src/bounded_read.rs`: a
-//! published library of its own, it depends on no workspace crate.)
+//! end). (The SDK reads its secret and CA files through the same module, `read_into`.)
 
 use std::path::Path;
 

@@ -116,7 +116,7 @@ pub enum LookupError {
 }
 
 impl LookupError {
-    /// The Snowflake error code the REST API answers with (docs/protocol.md §5.2).
+    /// The Snowflake error code the REST API answers with (docs/protocol-semantics.md §5.2).
     pub fn code(&self) -> &'static str {
         match self {
             Self::Database(_) => "ERR_DATABASE_DOES_NOT_EXIST_OR_NOT_AUTHORIZED",

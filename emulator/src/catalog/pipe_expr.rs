@@ -5,7 +5,7 @@
 //! Only what the emulator evaluates (`convert::pipe_eval`) gets through: anything else is
 //! refused at `CREATE PIPE` with a message naming the expression and listing what is
 //! supported ([`SUPPORTED`]), so a pipe never loads NULL in place of an expression it could
-//! not compute (docs/protocol.md "Pipe transforms (emulator)").
+//! not compute (docs/protocol-types-and-sql.md "Pipe transforms (emulator)").
 //!
 //! Names follow Snowflake: function names and `METADATA$…` ignore case; JSON path steps keep
 //! the case they are written in (`$1:Name` reads the key `Name`), quoted (`$1:"a b"`) or not.

@@ -5,7 +5,7 @@
 //!
 //! `DEFAULT_ROLE = <role>` in `ALTER USER <name> SET …` or `CREATE USER <name> …` records the
 //! user's default role ([`super::Catalog::default_role`]): the role of a request whose
-//! token names none (docs/protocol.md "Table features").
+//! token names none (docs/protocol-types-and-sql.md "Table features").
 //!
 //! The key is what Snowflake takes: the base64 body of the PEM public key, without the
 //! `-----BEGIN PUBLIC KEY-----` lines (a full PEM is accepted too). User names fold to upper

@@ -1,4 +1,4 @@
-//! Schema evolution (`ENABLE_SCHEMA_EVOLUTION = TRUE`; docs/protocol.md "Table features"):
+//! Schema evolution (`ENABLE_SCHEMA_EVOLUTION = TRUE`; docs/protocol-types-and-sql.md "Table features"):
 //! what a batch of rows needs its table to become before it is converted.
 //!
 //! A top-level field that names no column adds a column, typed from the field's first
@@ -16,7 +16,7 @@
 //! add more than [`MAX_ADDED_COLUMNS_PER_REQUEST`] columns, take its table past
 //! [`MAX_TABLE_COLUMNS`], or add a column named by more than [`MAX_COLUMN_NAME_CHARS`]
 //! characters is refused as a whole with an [`EvolutionLimit`] naming the limit, as soon as
-//! the detector meets the field that breaks it (docs/protocol.md "Table features (emulator)").
+//! the detector meets the field that breaks it (docs/protocol-types-and-sql.md "Table features (emulator)").
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -123,12 +123,12 @@ pub fn infer_type(value: &Value) -> Option<ColumnType> {
 }
 
 /// Most columns one request may add: Snowflake's default for one `COPY` with schema
-/// evolution (docs/protocol.md "Table features (emulator)", \[SEVL\]).
+/// evolution (docs/protocol-types-and-sql.md "Table features (emulator)", \[SEVL\]).
 pub const MAX_ADDED_COLUMNS_PER_REQUEST: usize = 100;
 
 /// Most columns an evolving table may reach by evolution. Snowflake documents no column
 /// limit per table; 1,000 is the emulator's guess, below SQLite's 2,000 (`SQLITE_MAX_COLUMN`)
-/// so that the `ALTER TABLE` never fails (docs/protocol.md "Still guessed").
+/// so that the `ALTER TABLE` never fails (docs/protocol-types-and-sql.md "Still guessed").
 pub const MAX_TABLE_COLUMNS: usize = 1_000;
 
 /// Longest name of an added column, in characters: the catalog's identifier limit.

@@ -3,7 +3,7 @@
 //! `serde_json` (without its `arbitrary_precision` feature, which would change every crate of
 //! the workspace) reads a number that is not a 64-bit integer as a double, so
 //! `12345678901234567890.1234567891` would reach a `NUMBER(38,10)` column rounded to 17
-//! significant digits. The service stores the decimal as sent (docs/protocol.md "Type
+//! significant digits. The service stores the decimal as sent (docs/protocol-types-and-sql.md "Type
 //! conversion (emulator)"). So a line whose top-level fields hold such numbers for NUMBER
 //! columns is read a second time, as raw JSON texts, and those fields are handed to the
 //! NUMBER conversion as the text written (a JSON string, which NUMBER reads exactly). Other

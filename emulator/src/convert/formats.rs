@@ -2,7 +2,7 @@
 //! table each, and the matcher that reads a string by them.
 //!
 //! The lists are the service's own (`TimestampFormatd.hpp`, as copied by Snowflake's Kafka
-//! connector in `XpDateTimeFormats.java`; docs/protocol.md "Type conversion (emulator)"): a
+//! connector in `XpDateTimeFormats.java`; docs/protocol-types-and-sql.md "Type conversion (emulator)"): a
 //! string is accepted when one format matches it whole (surrounding whitespace ignored), and
 //! refused otherwise. Every format is fixed-width where the service's is: two-digit hours,
 //! minutes, seconds, months and days (one or two for the `MM/DD/YYYY` forms), four-digit years,

@@ -40,7 +40,7 @@
 //! The session zone is [`ConvertOptions::timezone`] (Snowflake's `TIMEZONE`, default
 //! `America/Los_Angeles`): an epoch number is an instant, shown as a wall clock in that zone
 //! for TIMESTAMP_NTZ, DATE and TIME, as the service stores an integer epoch in TIMESTAMP_NTZ
-//! (docs/protocol.md "Type conversion (emulator)").
+//! (docs/protocol-types-and-sql.md "Type conversion (emulator)").
 //!
 //! Epoch numbers (for DATE, TIME and TIMESTAMP_*), as Snowflake reads integer strings: a JSON
 //! integer or integer string `v` is seconds when `|v| < 31536000000`, milliseconds when
@@ -150,7 +150,7 @@ fn convert_slot(
 /// after `COPY INTO t`, else the table's columns in order); the other columns get their
 /// `DEFAULT`/`AUTOINCREMENT` or NULL. Each item is evaluated (`$1:path`, casts that convert
 /// as a column of that type would, operators and the scalar functions the catalog accepts;
-/// docs/protocol.md "Pipe transforms (emulator)"), then converted to its column's type.
+/// docs/protocol-types-and-sql.md "Pipe transforms (emulator)"), then converted to its column's type.
 ///
 /// # Errors
 ///
@@ -165,7 +165,7 @@ pub fn convert_row_for_pipe(
     let Some(transform) = &pipe.transform else {
         let ignore_case = pipe.match_by_column_name != MatchByColumnName::CaseSensitive;
         // `COPY INTO … MATCH_BY_COLUMN_NAME` inserts NULL into the columns the data does not
-        // name (docs/protocol.md "Table features").
+        // name (docs/protocol-types-and-sql.md "Table features").
         return convert_matched(table, row, options, ignore_case, false).map(Some);
     };
     let ctx = pipe_eval::RowContext {
@@ -379,7 +379,7 @@ fn object(column: &Column, value: &Value) -> Result<SqlValue, RowError> {
 }
 
 /// Bytes of the compact JSON text of one VARIANT, OBJECT or ARRAY value: 16 MiB, the
-/// service's maximum size of a semi-structured value (docs/protocol.md "Type conversion
+/// service's maximum size of a semi-structured value (docs/protocol-types-and-sql.md "Type conversion
 /// (emulator)").
 pub const SEMI_STRUCTURED_MAX: usize = 16_777_216;
 

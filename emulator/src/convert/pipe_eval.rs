@@ -1,6 +1,6 @@
 //! Evaluates a pipe transform's expressions (checked at `CREATE PIPE` by the catalog) on one
 //! row: the SELECT items that fill the target columns and the `WHERE` predicate that keeps or
-//! drops the row (docs/protocol.md "Pipe transforms (emulator)").
+//! drops the row (docs/protocol-types-and-sql.md "Pipe transforms (emulator)").
 //!
 //! Values are SQL NULL, VARIANT (`$1` and paths into it, `PARSE_JSON`; a JSON `null` is a
 //! VARIANT null, which `IS NULL` does not match, as in Snowflake), VARCHAR, exact NUMBER (an

@@ -91,7 +91,7 @@ pub(super) fn varchar(
 
 /// BOOLEAN: JSON `true`/`false`, or a string token (`true/false/yes/no/on/off/1/0/t/f/y/n`,
 /// any case). A JSON number is refused: the service does not take numbers for BOOLEAN
-/// (docs/protocol.md "Type conversion (emulator)").
+/// (docs/protocol-types-and-sql.md "Type conversion (emulator)").
 pub(super) fn boolean(column: &Column, value: &Value) -> Result<SqlValue, RowError> {
     let parsed = match value {
         Value::Bool(b) => Some(*b),

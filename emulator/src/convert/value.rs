@@ -72,7 +72,7 @@ impl RowError {
 }
 
 /// The kinds of row failure, each with Snowflake's error code and SQLSTATE for it, as its
-/// SQL statements answer the same failure (docs/protocol.md "Table features"; the codes marked
+/// SQL statements answer the same failure (docs/protocol-types-and-sql.md "Table features"; the codes marked
 /// *guessed* there are the emulator's choice).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

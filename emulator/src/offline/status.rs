@@ -17,7 +17,7 @@ pub fn status_from_data_dir(
             .apply_sql(&sql)
             .map_err(|e| crate::base::error::EmulatorError::catalog(e.to_string()))?;
     }
-    // Default pipes exist from their first use (docs/protocol.md "Table features").
+    // Default pipes exist from their first use (docs/protocol-types-and-sql.md "Table features").
     let created = crate::storage::created_default_pipes(&conn).map_err(|e| {
         crate::base::error::EmulatorError::storage("")
             .with_source(crate::base::error::sqlite_cause(&e))

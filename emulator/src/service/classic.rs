@@ -1,6 +1,6 @@
 //! `SYSTEM$MIGRATE_SSV1_CHANNEL_OFFSET` (`sql_api/migrate.rs`): copies a seeded classic
 //! channel's committed offset (`crate::classic`) into a high-performance channel that has
-//! none, creating the channel record as if opened and committed (docs/protocol.md "Classic
+//! none, creating the channel record as if opened and committed (docs/protocol-types-and-sql.md "Classic
 //! channel offset migration").
 
 use serde_json::{json, Value};

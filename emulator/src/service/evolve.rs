@@ -1,4 +1,4 @@
-//! Schema evolution at run time (`ENABLE_SCHEMA_EVOLUTION = TRUE`; docs/protocol.md "Table
+//! Schema evolution at run time (`ENABLE_SCHEMA_EVOLUTION = TRUE`; docs/protocol-types-and-sql.md "Table
 //! features"): a table gains the columns an append's rows need before they are converted.
 //!
 //! One evolution at a time (`evolve_lock`): each re-checks what the table still lacks, so two

@@ -1,4 +1,4 @@
-//! File registrations of the official SDK's file mode (docs/protocol.md §4.6): the stage's
+//! File registrations of the official SDK's file mode (docs/protocol-wire.md §4.6): the stage's
 //! files checked, decrypted and decompressed into one NDJSON body (`stage::fragment`), which
 //! then takes the append path as a row append does, so its rows get the same conversions,
 //! row errors, offset tokens, fencing and commit. The fragments' ranges are marked landed

@@ -67,7 +67,7 @@ impl Shared {
 
     /// `principal` with its user's default role (DDL `ALTER USER … SET DEFAULT_ROLE`) when
     /// its token names no role, as Snowflake uses the user's default role for a session that
-    /// asks for none (docs/protocol.md "Table features").
+    /// asks for none (docs/protocol-types-and-sql.md "Table features").
     pub(crate) fn with_default_role(
         &self,
         mut principal: crate::security::auth::Principal,
@@ -190,7 +190,7 @@ impl Shared {
     }
 
     /// Creates the default pipe `key` names, if it is one and was not created yet: called after
-    /// a successful pipe-info, open or append (docs/protocol.md "Table features").
+    /// a successful pipe-info, open or append (docs/protocol-types-and-sql.md "Table features").
     pub(crate) async fn default_pipe_used(&self, key: &ChannelKey) {
         if self
             .model()

@@ -88,7 +88,7 @@ pub(super) struct ChannelState {
     /// Fenced appends of every channel since the start, dropped channels' included (`GET /`).
     pub(super) fenced_appends: AtomicU64,
     /// Default pipes created so far: a table's `<TABLE>-STREAMING` exists from its first
-    /// successful pipe-info, open or append (docs/protocol.md "Table features").
+    /// successful pipe-info, open or append (docs/protocol-types-and-sql.md "Table features").
     pub(super) default_pipes: Mutex<BTreeSet<(String, String, String)>>,
     /// Memory held by appends being decoded and pending batches (`--max-pending-bytes`).
     pub(super) pending_budget: Arc<PendingBudget>,
@@ -321,7 +321,7 @@ fn check_pipes_per_table(
     catalog: &Catalog,
     default_pipes: &BTreeSet<(String, String, String)>,
 ) -> Result<(), EmulatorError> {
-    // A default pipe counts once it exists: from its first use (docs/protocol.md "Table
+    // A default pipe counts once it exists: from its first use (docs/protocol-types-and-sql.md "Table
     // features"), which an earlier run recorded.
     let mut per_table: HashMap<String, (usize, bool)> = HashMap::new();
     for p in catalog.pipes() {

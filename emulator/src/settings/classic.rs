@@ -3,7 +3,7 @@
 //! The emulator implements only the high-performance service, so a classic channel exists
 //! only as a committed offset token given at start (`--classic-channel TABLE/CHANNEL=OFFSET`,
 //! [`EmulatorConfig::classic_channels`](crate::EmulatorConfig::classic_channels)). The SQL
-//! API's `SELECT SYSTEM$MIGRATE_SSV1_CHANNEL_OFFSET(...)` reads them (docs/protocol.md
+//! API's `SELECT SYSTEM$MIGRATE_SSV1_CHANNEL_OFFSET(...)` reads them (docs/protocol-types-and-sql.md
 //! "Classic channel offset migration").
 
 use std::fmt;

@@ -135,7 +135,7 @@ pub struct EmulatorConfig {
     /// budget gets 413 `ERR_PAYLOAD_TOO_LARGE`. Default [`DEFAULT_MAX_PENDING_BYTES`].
     pub max_pending_bytes: usize,
     /// Most bytes the stage of the official SDK's file mode holds: files uploaded and not
-    /// yet landed by their registrations (`--max-stage-bytes`; docs/protocol.md §4.6). An
+    /// yet landed by their registrations (`--max-stage-bytes`; docs/protocol-wire.md §4.6). An
     /// upload that does not fit waits for room up to the body deadline, then gets S3's 503
     /// `SlowDown`; one larger than the whole stage gets 400 `EntityTooLarge`. Default
     /// [`DEFAULT_MAX_STAGE_BYTES`](crate::DEFAULT_MAX_STAGE_BYTES).

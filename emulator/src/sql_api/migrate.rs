@@ -1,6 +1,6 @@
 //! `SELECT SYSTEM$MIGRATE_SSV1_CHANNEL_OFFSET('<table>', '<classic channel>', '<channel>',
 //! '<pipe>')`: the statement connector v4 runs when its channel has no committed offset
-//! token (docs/protocol.md "Classic channel offset migration"). Parsed here against the
+//! token (docs/protocol-types-and-sql.md "Classic channel offset migration"). Parsed here against the
 //! request's database and schema; the service (`service/classic.rs`) applies it.
 
 use serde_json::Value;

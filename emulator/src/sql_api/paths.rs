@@ -1,5 +1,5 @@
 //! Snowflake's semi-structured paths and text casts in SQL API statements, rewritten for
-//! SQLite, so the documented error-table queries run unchanged (docs/protocol.md "SQL API"):
+//! SQLite, so the documented error-table queries run unchanged (docs/protocol-types-and-sql.md "SQL API"):
 //!
 //! * `col:key`, `col:"Key"`, `col:$1`, then any of `.key`, `:key`, `[n]` →
 //!   `(col ->> '$."key"…')`, SQLite's JSON extraction of the value as SQL: a string is its

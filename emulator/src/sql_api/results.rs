@@ -1,7 +1,7 @@
 //! The SQL API's statement results between requests: statements still running (answered
 //! HTTP 202, polled on `GET /api/v2/statements/{handle}`) and results cut into partitions
 //! (`resultSetMetaData.partitionInfo`; the first partition in the answer, the others on
-//! `GET …?partition=N`), as Snowflake's SQL API serves them (docs/protocol.md "SQL API").
+//! `GET …?partition=N`), as Snowflake's SQL API serves them (docs/protocol-types-and-sql.md "SQL API").
 //!
 //! Every partition can be fetched again, as often as the client likes, while the result is
 //! held (Snowflake lets a client fetch a partition again while the result is retained; a

@@ -266,7 +266,7 @@ impl Tables<'_> {
     /// without error logging), `001003` for an `ERROR_TABLE` of more than one name, and the
     /// errors of [`current_database`] and [`current_schema`] for a name they complete.
     fn write(&self, tokens: &[Token], i: usize, out: &mut String) -> Result<usize, ApiError> {
-        // `ERROR_TABLE(<table>)`: the table's error table (docs/protocol.md "Table
+        // `ERROR_TABLE(<table>)`: the table's error table (docs/protocol-types-and-sql.md "Table
         // features").
         let error_table = matches!(&tokens[i], Token::Word(w) if w.quote_style.is_none()
             && w.value.eq_ignore_ascii_case("ERROR_TABLE"))

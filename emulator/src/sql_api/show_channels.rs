@@ -4,7 +4,7 @@
 //! `table_name`, `client_sequencer`, `row_sequencer`, `offset_token`, and the 2025_03 bundle's
 //! `parent_domain` (`PIPE`) and `parent_name` (the pipe). A client that must count a pipe's
 //! channels before it opens another (Snowflake allows 2,000 a pipe, closed ones included)
-//! asks this (docs/protocol.md "SQL API").
+//! asks this (docs/protocol-types-and-sql.md "SQL API").
 //!
 //! Without `IN`, the request's database (else the account). Names resolve in the request's
 //! database and schema; a pipe written with `-` (`"T-STREAMING"`) must be quoted. Only

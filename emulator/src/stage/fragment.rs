@@ -1,4 +1,4 @@
-//! A file registration (`POST …/channels/{channel}/filebuffer`, docs/protocol.md §4.6): a
+//! A file registration (`POST …/channels/{channel}/filebuffer`, docs/protocol-wire.md §4.6): a
 //! JSON array of fragments, each a byte range of a stage file holding AES-256-CTR
 //! encrypted zstd NDJSON. [`parse`] reads one; [`open`] checks a fragment against the
 //! stored file and the stage's key and decrypts it; the service (`service/files.rs`)

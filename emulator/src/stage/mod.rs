@@ -1,4 +1,4 @@
-//! The stage of the official SDK's file mode (docs/protocol.md §4.6, "File mode"), served by
+//! The stage of the official SDK's file mode (docs/protocol-wire.md §4.6, "File mode"), served by
 //! the emulator itself.
 //!
 //! Under load, on large batches, or when told to (`SWITCH_TO_FILE_MODE`), the official SDK
@@ -60,7 +60,7 @@ pub(crate) const ENCRYPTION_VERSION: &str = "AES-CTR-128.1";
 
 /// The key and credentials the stage hands out in `:pipe-info`.
 pub(crate) struct StageSecrets {
-    /// The pipe key: AES-256 key of every file (raw, not diversified: docs/protocol.md §4.6).
+    /// The pipe key: AES-256 key of every file (raw, not diversified: docs/protocol-wire.md §4.6).
     pub pipe_key: [u8; 32],
     pub pipe_key_id: u64,
     pub diversifier: String,
@@ -498,7 +498,7 @@ impl Stage {
         })
     }
 
-    /// The stage location `:pipe-info` hands out (docs/protocol.md §4.2): S3 at
+    /// The stage location `:pipe-info` hands out (docs/protocol-wire.md §4.2): S3 at
     /// `endpoint` (`host:port`, which the SDK reaches over HTTPS), under a prefix of its
     /// own, since the SDK numbers its files from 0 in each location it is given.
     ///

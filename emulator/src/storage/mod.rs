@@ -472,7 +472,7 @@ pub(crate) fn store_default_pipe(
 
 /// `CREATE TABLE IF NOT EXISTS "ERROR_TABLE(DB.SCHEMA.TABLE)" (…)`: the error table of a
 /// table with `ERROR_LOGGING = TRUE`, with Snowflake's fixed columns, in its order
-/// (docs/protocol.md "Table features"): when the row was rejected, the query id (none for
+/// (docs/protocol-types-and-sql.md "Table features"): when the row was rejected, the query id (none for
 /// streaming), the error code, the error's metadata and the payload as sent.
 pub(crate) fn error_table_create(table: &crate::catalog::Table) -> String {
     format!(

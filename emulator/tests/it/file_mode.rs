@@ -1,4 +1,4 @@
-//! The official SDK's file mode (docs/protocol.md §4.6), driven by a test-side writer that
+//! The official SDK's file mode (docs/protocol-wire.md §4.6), driven by a test-side writer that
 //! does what the SDK was captured doing: read the stage and key from `:pipe-info`, encrypt
 //! zstd NDJSON with AES-256-CTR under the pipe key, upload it with an S3 `PutObject` in
 //! `aws-chunked` framing with a CRC-32 trailer, signed with SigV4 by `aws-sigv4` (the AWS

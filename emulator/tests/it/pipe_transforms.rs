@@ -1,4 +1,4 @@
-//! Pipe transforms (docs/protocol.md "Pipe transforms (emulator)"): the SELECT list of
+//! Pipe transforms (docs/protocol-types-and-sql.md "Pipe transforms (emulator)"): the SELECT list of
 //! `COPY INTO t (cols) FROM (SELECT … FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING')) [WHERE …])`
 //! evaluated per row, casts that convert, `WHERE` filters, `METADATA$START_SCAN_TIME`, and
 //! the DDL that is refused (unsupported expressions, missing or mismatched column lists).

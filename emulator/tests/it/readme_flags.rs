@@ -25,11 +25,17 @@ fn help_and_readme_give_the_same_data_dir_default() {
     assert!(!option.is_empty(), "--data-dir is not in --help");
     let option = option.join(" ");
     let readme = include_str!("../../README.md");
-    let row = readme
+    // The option's item in the README's list: its first line and the indented lines after.
+    let item: Vec<&str> = readme
         .lines()
-        .find(|l| l.starts_with("| `--data-dir` |"))
-        .expect("the README's --data-dir row");
-    for text in [option.as_str(), row] {
+        .skip_while(|l| !l.starts_with("- `--data-dir`:"))
+        .enumerate()
+        .take_while(|(i, l)| *i == 0 || l.starts_with("  "))
+        .map(|(_, l)| l.trim())
+        .collect();
+    assert!(!item.is_empty(), "the README's --data-dir item");
+    let row = item.join(" ");
+    for text in [option.as_str(), row.as_str()] {
         for words in ["private temporary directory", "removed at exit"] {
             assert!(text.contains(words), "{words:?} not in {text:?}");
         }

@@ -1,4 +1,4 @@
-//! Schema evolution (docs/protocol.md "Table features"): on a table with
+//! Schema evolution (docs/protocol-types-and-sql.md "Table features"): on a table with
 //! `ENABLE_SCHEMA_EVOLUTION = TRUE`, an append's new fields become columns (typed from their
 //! values) and `NOT NULL` is dropped from columns rows leave empty; other tables drop unknown
 //! fields as before.
@@ -66,7 +66,7 @@ async fn new_fields_become_typed_columns_whose_values_land() {
     let (emu, c) = connected(cfg()).await;
     let status = append_to(&c, "EV", "1", NEW_FIELDS).await;
     assert_eq!(status["rows_error_count"], json!(0), "{status}");
-    // Upper-cased names, types from the first non-null value (docs/protocol.md "Table
+    // Upper-cased names, types from the first non-null value (docs/protocol-types-and-sql.md "Table
     // features"), and no column for a field that was only ever null. The new columns follow
     // the declared ones, in the order the rows' fields came.
     let mut cols = columns(&emu, "EV");

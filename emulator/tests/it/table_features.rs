@@ -1,4 +1,4 @@
-//! Table features users rely on (docs/protocol.md "Table features"):
+//! Table features users rely on (docs/protocol-types-and-sql.md "Table features"):
 //! DEFAULT / AUTOINCREMENT / IDENTITY columns, the default pipe created on first use, the SQL
 //! API's `database`/`schema` fields, the user's default role, error tables.
 

@@ -36,7 +36,7 @@ PROFILE_JSON is the official SDK's profile.json, passed to it as is (`profile_js
   role         optional
   max_buffered_kb_for_rowset_mode: "300000" and max_rowset_payload_size_mb: "16"
                keep the SDK in rowset mode, the path the sink takes too, so both sides are
-               measured on it (the emulator also serves file mode: docs/protocol.md §4.6).
+               measured on it (the emulator also serves file mode: docs/protocol-wire.md §4.6).
                Harmless against Snowflake.
   Optional latency knobs (any official SDK property may be added):
     max_append_request_buffer_duration_ms  the SDK's flush interval (default 1000), the

@@ -150,7 +150,7 @@ fn with_connector(args: &mut SinkArgs, connector: Option<crate::ConnectorConfig>
     args.registry_auth = c.registry_auth;
     args.registry_auth_inherit = c.registry_auth_inherit;
     // Connector v4 writes through a pipe named like the table when one exists
-    // (`kafka/docs/connector-compatibility.md` §15.5); a pipe named on the command line is used
+    // (`kafka/docs/connector-compatibility-tables.md` §15.5); a pipe named on the command line is used
     // as named.
     args.table_named_pipes |= args
         .pipes

@@ -176,7 +176,7 @@ impl TableCreator {
 /// `--table-named-pipes` (set by `--connector-config`): a table's pipe is the one named exactly
 /// like the table when it exists, else its default pipe `<TABLE>-STREAMING`, as connector v4
 /// chooses (`internal/streaming/SnowflakeSinkServiceV2.java` `startPartitions`: `desc pipe` of
-/// the table's name; `kafka/docs/connector-compatibility.md` §15.5). A team that made its own
+/// the table's name; `kafka/docs/connector-compatibility-tables.md` §15.5). A team that made its own
 /// pipe (a transform, a column mapping) for the connector keeps writing through it.
 pub struct TableNamedPipes {
     sql: SqlClient,

@@ -3,7 +3,7 @@
 //! and client-side schema evolution, as connector v4.1.0 runs them
 //! (`internal/streaming/v2/SnowpipeStreamingPartitionChannel.java` `initializeValidation` and
 //! `handleStructuralError`, `internal/schemaevolution/SnowflakeSchemaEvolutionService.java`;
-//! `kafka/docs/connector-compatibility.md` §14). The rules a row is checked by are
+//! `kafka/docs/connector-compatibility-tables.md` §14). The rules a row is checked by are
 //! `rows/validate/`, and the rows are checked where a batch is split
 //! (`rows/batch/split.rs`, `check_rows`); this module holds what needs Snowflake: the columns
 //! and the evolution, supplied through `TableColumns` (it is never handed the rows).

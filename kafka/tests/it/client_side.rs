@@ -1,5 +1,5 @@
 //! `snowflake.validation=client_side` through the real binary, beyond the one-message golden
-//! cases (`golden.rs`, `kafka/docs/connector-compatibility.md` §14): a refused value in the
+//! cases (`golden.rs`, `kafka/docs/connector-compatibility-tables.md` §14): a refused value in the
 //! middle of a partition is a dead letter and the rows after it land; two partitions that
 //! need the same new column at once add it once between them (the second finds it there);
 //! the rewritten values are in the table. And what a hostile producer sends (issue 81): a

@@ -116,7 +116,7 @@ async fn the_statement_makes_a_table_that_evolves_to_the_rows() {
 }
 
 /// Connector v4 writes a table through the pipe named exactly like it when one exists (its own
-/// transform, `kafka/docs/connector-compatibility.md` §15.5), else through the default pipe: a
+/// transform, `kafka/docs/connector-compatibility-tables.md` §15.5), else through the default pipe: a
 /// sink run from a connector file chooses the same, asking `desc pipe` first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connector_file_writes_through_a_pipe_named_like_the_table() {

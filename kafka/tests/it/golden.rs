@@ -1,7 +1,7 @@
 //! Golden rows: connector v4's own expectations run through the real sink.
 //!
 //! `kafka/tests/golden/cases.json` holds 123 cases taken from the Kafka connector's unit and
-//! end-to-end tests at v4.1.0 (`kafka/docs/connector-compatibility.md` §17 describes the file).
+//! end-to-end tests at v4.1.0 (`kafka/docs/connector-compatibility-tables.md` §17 describes the file).
 //! Each case is a message (key, value, headers, timestamp), the connector configuration, and
 //! the row v4 appends. Here every case that `ours_today` marks `same` and that this harness
 //! can produce is sent by a test-side producer into librdkafka's mock cluster (its value in

@@ -8,7 +8,7 @@
 //! rows' buffers go back to their pool at once, to be filled again.
 //!
 //! The frame states no content size (it is not known when the frame starts): the official
-//! SDK's append bodies state none either (`docs/protocol.md`, §4.4), so the service reads such
+//! SDK's append bodies state none either (`docs/protocol-wire.md`, §4.4), so the service reads such
 //! frames. Its window is small ([`FRAME_WINDOW_LOG`]) so that a context costs little next to
 //! the rows it replaces: zstd's streaming mode keeps a window-sized copy of the input.
 
@@ -184,7 +184,7 @@ mod tests {
     }
 
     /// Whatever the pieces, the body is one zstd frame that decodes to them in order and
-    /// states no content size (as the official SDK's bodies, `docs/protocol.md` §4.4).
+    /// states no content size (as the official SDK's bodies, `docs/protocol-wire.md` §4.4).
     #[test]
     fn a_frame_fed_in_pieces_is_one_frame_of_the_pieces_in_order() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(17);

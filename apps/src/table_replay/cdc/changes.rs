@@ -14,7 +14,7 @@
 //!
 //! The current state is the latest row per key (every key column, `key.rs`) by `(_EPOCH, _BINLOG_FILE, _BINLOG_POS, _ROW)` with
 //! deletes removed and every row before the latest truncate removed (the view in
-//! `apps/README.md`, [`current_state_view`]).
+//! `apps/docs/table_replay.md`, [`current_state_view`]).
 
 use mysql_async::Value;
 use serde_json::{Map, Value as Json};

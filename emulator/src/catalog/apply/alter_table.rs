@@ -29,7 +29,7 @@ const BINARY_MAX: u64 = 8_388_608;
 
 impl Catalog {
     /// `ALTER TABLE t ADD [COLUMN] [IF NOT EXISTS] <column>` (what schema evolution stores,
-    /// docs/protocol.md "Table features"), `ALTER TABLE t ALTER [COLUMN] c DROP|SET NOT
+    /// docs/protocol-types-and-sql.md "Table features"), `ALTER TABLE t ALTER [COLUMN] c DROP|SET NOT
     /// NULL` and `ALTER TABLE t ALTER [COLUMN] c SET DATA TYPE <type>` (a widening, see the
     /// module docs); `Ok(false)` when no operation of the statement is modelled (other
     /// `ALTER`s, Iceberg, dynamic and external tables).

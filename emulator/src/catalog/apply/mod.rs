@@ -363,7 +363,7 @@ impl Catalog {
                     name: format!("{}.{missing}", target.display()),
                 });
             }
-            // docs/protocol.md "Pipe transforms (emulator)": a transform that filters or
+            // docs/protocol-types-and-sql.md "Pipe transforms (emulator)": a transform that filters or
             // computes names its target columns; a plain projection of `$1` paths may fill the
             // table's columns in order.
             if targets.is_none() {

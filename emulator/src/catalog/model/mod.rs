@@ -22,7 +22,7 @@ pub struct Table {
     /// `ERROR_LOGGING = TRUE`: rejected rows go to the table's error table.
     pub error_logging: bool,
     /// `ENABLE_SCHEMA_EVOLUTION = TRUE`: appended rows add columns for their new fields and
-    /// drop `NOT NULL` from the columns they leave empty (docs/protocol.md "Table features").
+    /// drop `NOT NULL` from the columns they leave empty (docs/protocol-types-and-sql.md "Table features").
     pub schema_evolution: bool,
 }
 
@@ -81,7 +81,7 @@ impl Table {
 }
 
 /// Longest identifier (a table's, a column's), in characters: Snowflake's identifier limit,
-/// 255 (docs/protocol.md "Table features (emulator)", \[IDN\]).
+/// 255 (docs/protocol-types-and-sql.md "Table features (emulator)", \[IDN\]).
 pub const MAX_COLUMN_NAME_CHARS: usize = 255;
 
 /// Refuses a name longer than Snowflake's identifier limit ([`MAX_COLUMN_NAME_CHARS`]), or
@@ -131,7 +131,7 @@ pub struct Column {
 }
 
 /// A column's `DEFAULT` or `AUTOINCREMENT`/`IDENTITY`, filled by the engine when a row omits
-/// the column (docs/protocol.md "Table features").
+/// the column (docs/protocol-types-and-sql.md "Table features").
 #[derive(Debug, Clone, PartialEq)]
 pub enum ColumnDefault {
     /// `DEFAULT <constant>`: the constant as JSON (`DEFAULT 'x'` → `"x"`, `DEFAULT 5` → `5`,

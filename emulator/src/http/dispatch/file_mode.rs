@@ -1,4 +1,4 @@
-//! The routes of the official SDK's file mode (docs/protocol.md §4.6): uploads to the
+//! The routes of the official SDK's file mode (docs/protocol-wire.md §4.6): uploads to the
 //! emulator's stage (`PUT /snowpipe-emulator/<key>`, S3's `PutObject`, answered as S3 answers)
 //! and file registrations (`POST …/channels/{channel}/filebuffer`, answered as an append).
 

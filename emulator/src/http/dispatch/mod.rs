@@ -355,7 +355,7 @@ async fn append(
     )
     .await?;
     if key.channel == ELASTIC {
-        // Elastic requests must not carry tokens (docs/protocol.md "Elastic channels").
+        // Elastic requests must not carry tokens (docs/protocol-types-and-sql.md "Elastic channels").
         if let Some(name) = [
             "offsetToken",
             "startOffsetToken",
@@ -453,7 +453,7 @@ pub(super) fn url_form(b: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The `:pipe-info` response the official SDK requires (docs/protocol.md §4.2). The stage is
+/// The `:pipe-info` response the official SDK requires (docs/protocol-wire.md §4.2). The stage is
 /// the emulator itself (`stage`), at the host and port the request reached it on, so the
 /// SDK's file mode uploads here, with S3 credentials of `owner`'s (the caller and database)
 /// for that location only, until the `expiry_time_ms` (`stage::credentials`).

@@ -402,7 +402,7 @@ impl Shared {
             binary_format: self.settings.binary_format,
             timezone: self.settings.timezone,
             // METADATA$START_SCAN_TIME of a transform: the append's arrival, by the emulator's
-            // clock (docs/protocol.md "Pipe transforms (emulator)").
+            // clock (docs/protocol-types-and-sql.md "Pipe transforms (emulator)").
             scan_time: chrono::DateTime::from_timestamp_micros(self.clock.now_us()),
             // A transform's rows share one deadline (docs/SECURITY.md "A pipe's per-row
             // cost").
@@ -504,7 +504,7 @@ pub(super) enum Converted {
 }
 
 /// A rejected row for the error table, in the shape Snowflake documents for Snowpipe
-/// Streaming (docs/protocol.md "Table features"): `ERROR_METADATA` holds the error (its code,
+/// Streaming (docs/protocol-types-and-sql.md "Table features"): `ERROR_METADATA` holds the error (its code,
 /// message, column as `error_source`, SQLSTATE), `service` and the `details` (pipe, channel,
 /// whether the payload was truncated, its content type); `ERROR_DATA:"$1"` holds the line as
 /// sent, as text (base64 when it is not UTF-8). The offset-token bounds are added by

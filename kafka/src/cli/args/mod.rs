@@ -246,12 +246,12 @@ pub struct SinkArgs {
     /// `--connector-config`): each table's columns are read (`DESC TABLE`) and values checked
     /// and rewritten by column type as connector v4's `RowValidator` does, refused ones
     /// dead-lettered, new columns added by the connector's schema evolution
-    /// (`kafka/docs/connector-compatibility.md` §14).
+    /// (`kafka/docs/connector-compatibility-tables.md` §14).
     #[arg(long, hide = true)]
     pub client_side_validation: bool,
     /// With `snowflake.validation=client_side`, let the server validate instead (values the
     /// connector would rewrite by column type are the server's to convert or reject, new
-    /// columns the server's evolution types; `kafka/docs/connector-compatibility.md` §14).
+    /// columns the server's evolution types; `kafka/docs/connector-compatibility-tables.md` §14).
     #[arg(long)]
     pub accept_server_side_validation: bool,
     /// Under client-side validation, the most new columns schema evolution adds for one

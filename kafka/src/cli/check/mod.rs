@@ -17,7 +17,7 @@
 //!   default pipe's table described with `--create-tables` (`desc table`, never created), and
 //!   the partitions' channels read with the bulk channel-status call, which opens no channel
 //!   (opening one would fence its owner) and answers for a pipe that does not exist or may not
-//!   be used with "does not exist or not authorized" (`docs/protocol.md` §4.7: a name never
+//!   be used with "does not exist or not authorized" (`docs/protocol-wire.md` §4.7: a name never
 //!   written is a cheap probe of the pipe).
 //!
 //! Then it prints the plan: per topic its table and pipe (existing, to be created, or missing

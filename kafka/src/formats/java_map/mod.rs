@@ -1,5 +1,5 @@
 //! The order a `java.util.HashMap` iterates its entries, for the Connect maps Confluent's
-//! converters build (`kafka/docs/connector-compatibility.md` §5.19, §6.14, §7).
+//! converters build (`kafka/docs/connector-compatibility-registry.md` §5.19, §6.14, §7).
 //!
 //! **Why.** `ProtobufData.toConnectData` (`new HashMap<>()`), `AvroData.toConnectData`
 //! (`new HashMap<>(original.size())`) and `JsonSchemaData` (`new HashMap<>()`) put a map's

@@ -1,7 +1,7 @@
 //! JSON Schema values as Snowflake's Kafka connector v4 writes them: the payload read through
 //! the Connect schema that Confluent's `JsonSchemaData` (v7.9.2, the connector's
 //! `confluent.version`) builds from the registry's JSON Schema, then written by the connector's
-//! `KafkaRecordConverter` (`kafka/docs/connector-compatibility.md` §7).
+//! `KafkaRecordConverter` (`kafka/docs/connector-compatibility-registry.md` §7).
 //!
 //! **The schema** ([`JsonSchema::parse`]) is read as the `everit` loader and `toConnectSchema`
 //! read it, with `JsonSchemaDataConfig`'s defaults (`use.optional.for.nonrequired=false`,

@@ -1,5 +1,5 @@
 //! Protobuf `map` fields in the order Snowflake's Kafka connector v4 writes them
-//! (`kafka/docs/connector-compatibility.md` §6.13, §6.14).
+//! (`kafka/docs/connector-compatibility-registry.md` §6.13, §6.14).
 //!
 //! **Why.** `ProtobufData.toConnectData` (schema-registry v7.9.2) reads a map field as the
 //! list of its entry messages, in the order they came on the wire (protobuf-java's

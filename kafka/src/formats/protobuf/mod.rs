@@ -14,7 +14,7 @@
 //! Snowflake's Kafka connector v4 writes for the record read with Confluent's
 //! `ProtobufConverter` in its default configuration (the message as a Connect struct by
 //! `ProtobufData`, then v4.1.0's `KafkaRecordConverter`; row by row:
-//! `kafka/docs/connector-compatibility.md` §6):
+//! `kafka/docs/connector-compatibility-registry.md` §6):
 //!
 //! * field names as in the `.proto`, in declaration order;
 //! * integers as JSON numbers (64-bit ones exact; `uint64` above `i64::MAX` as the unsigned
@@ -454,7 +454,7 @@ fn write_single(
                 | "google.protobuf.ListValue" => {
                     return Err(format!(
                         "{name} is not read: the shape Connect gives it is not verified \
-                         (kafka/docs/connector-compatibility.md §6.19)"
+                         (kafka/docs/connector-compatibility-registry.md §6.19)"
                     ))
                 }
                 _ => write_message(m, out, at.deeper(), maps)?,

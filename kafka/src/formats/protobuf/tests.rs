@@ -233,7 +233,7 @@ fn a_message_nested_past_the_limit_is_a_dead_letter_not_a_stack_overflow() {
     }
 }
 
-/// Connector v4's shapes (`kafka/docs/connector-compatibility.md` §6): a oneof as
+/// Connector v4's shapes (`kafka/docs/connector-compatibility-registry.md` §6): a oneof as
 /// `<name>_<index>`, a Timestamp as its ISO text, wrappers and Durations as plain
 /// messages, maps with other keys as `[key, value]` pairs, NaN and infinities as strings,
 /// an unset proto2 `optional` as null.
@@ -475,7 +475,7 @@ pub(super) fn peak_rss() -> String {
 }
 
 /// Connect maps in the order of the Java `HashMap` `ProtobufData` puts the entries in, wire
-/// order first (`kafka/docs/connector-compatibility.md` §6.13, §6.14; each expectation printed
+/// order first (`kafka/docs/connector-compatibility-registry.md` §6.13, §6.14; each expectation printed
 /// by a JDK 17 `HashMap` filled in the same order).
 #[test]
 fn maps_are_written_in_java_hash_map_order() {

@@ -2,7 +2,7 @@
 //! `RowValidator.validateAndNormalizeColumnValue` and the `DataValidationUtil` functions it
 //! calls (`src/main/java/com/snowflake/kafka/connector/internal/validation/`): the value kept,
 //! rewritten (its new JSON text), or refused with v4's message. `kafka/docs/
-//! connector-compatibility.md` §14 lists each rule with its source.
+//! connector-compatibility-tables.md` §14 lists each rule with its source.
 
 use serde_json::value::RawValue;
 
