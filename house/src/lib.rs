@@ -15,8 +15,9 @@
 //! * every crate two or more packages use comes from `[workspace.dependencies]`
 //!   ([`shared_deps`]);
 //! * `CHANGELOG.md`'s `[Unreleased]` section is the fold of `changelog.d/` ([`changelog`]);
-//! * no production source file over 700 lines ([`file_size`]) and no commit subject over 72
-//!   characters from a base commit on ([`commit_subjects`]): both on the whole repository, from
+//! * no production source file over 700 lines ([`file_size`]), no hand-written page over 600
+//!   lines or with a line over 400 characters ([`page_size`]), and no commit subject over 72
+//!   characters from a base commit on ([`commit_subjects`]): all on the whole repository, from
 //!   this package's own tests.
 //!
 //! Each check panics with what is wrong and how to fix it; each has a test here that shows it
@@ -35,6 +36,7 @@ pub mod graph;
 pub mod graph_rules;
 pub mod markdown;
 pub mod module_style;
+pub mod page_size;
 pub mod paths;
 #[cfg(test)]
 mod scratch;
