@@ -4,28 +4,21 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Subcommand};
 use snowpipe_emulator::option_file::{MAX_DDL_FILE_BYTES, MAX_SMALL_FILE_BYTES};
 use snowpipe_emulator::{
     offline, DuplicateAppendPolicy, Emulator, EmulatorConfig, FaultPlan, TlsMode,
 };
 
-/// A local Snowpipe Streaming server (REST API, high-performance architecture).
-#[derive(Parser, Debug)]
-#[command(
-    name = "snowpipe-emulator",
-    version,
-    args_conflicts_with_subcommands = true
-)]
-struct Cli {
-    /// `--log-format`.
-    #[command(flatten)]
-    log: snowpipe_cli_support::log::LogArgs,
-    #[command(subcommand)]
-    command: Option<Command>,
-    #[command(flatten)]
-    serve: ServeArgs,
-}
+/// The emulator's command line: a subcommand, or the server's options.
+type Cli = snowpipe_cli_support::invocation::Invocation<Command, ServeArgs>;
+
+/// Who the binary is, for `--help` and `--version`.
+const BINARY: snowpipe_cli_support::invocation::Binary = snowpipe_cli_support::invocation::Binary {
+    name: "snowpipe-emulator",
+    version: env!("CARGO_PKG_VERSION"),
+    about: "A local Snowpipe Streaming server (REST API, high-performance architecture).",
+};
 
 #[derive(Subcommand, Debug)]
 enum Command {
@@ -442,7 +435,7 @@ fn main() -> ExitCode {
     }
     // Every option also from `SNOWPIPE_EMULATOR_<FLAG>` (`--data-dir` is
     // `SNOWPIPE_EMULATOR_DATA_DIR`).
-    let cli: Cli = snowpipe_cli_support::env::parse(ENV_PREFIX, std::env::args_os().collect(), &[]);
+    let cli = Cli::parse(BINARY, ENV_PREFIX, std::env::args_os().collect());
     cli.log.init("info");
     if legacy_filter {
         tracing::warn!("SNOWPIPE_EMULATOR_LOG is read as RUST_LOG: name the filter RUST_LOG");
@@ -465,7 +458,7 @@ fn main() -> ExitCode {
             .map(|v| println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default()))
             .map_err(|e| Failure::of(&e)),
         None => match tokio::runtime::Runtime::new() {
-            Ok(rt) => rt.block_on(serve(cli.serve)),
+            Ok(rt) => rt.block_on(serve(cli.run)),
             Err(e) => Err(format!("cannot start the Tokio runtime: {e}").into()),
         },
     };

@@ -76,7 +76,19 @@ pub fn try_parse<C: clap::Parser>(
     argv: Vec<OsString>,
     skip: &[&str],
 ) -> Result<C, clap::Error> {
-    let command = C::command();
+    try_parse_as(C::command(), prefix, argv, skip)
+}
+
+/// [`try_parse`] with `command` for `C`'s.
+///
+/// # Errors
+/// As [`try_parse`].
+pub fn try_parse_as<C: clap::FromArgMatches>(
+    command: Command,
+    prefix: &str,
+    argv: Vec<OsString>,
+    skip: &[&str],
+) -> Result<C, clap::Error> {
     let level = level_of(&command, &argv, skip);
     let (command, argv) = match level {
         Level::None => (command, argv),
@@ -100,8 +112,19 @@ pub fn try_parse<C: clap::Parser>(
 /// (`--log-format json` or `<prefix>LOG_FORMAT=json`) an error is one JSON object on stderr
 /// (`crate::log::lines`), its exit status clap's.
 pub fn parse<C: clap::Parser>(prefix: &str, argv: Vec<OsString>, skip: &[&str]) -> C {
+    parse_as(C::command(), prefix, argv, skip)
+}
+
+/// [`parse`] with `command` for `C`'s (a generic command line named by its binary:
+/// [`crate::invocation::Invocation`]).
+pub fn parse_as<C: clap::FromArgMatches>(
+    command: Command,
+    prefix: &str,
+    argv: Vec<OsString>,
+    skip: &[&str],
+) -> C {
     let json = LogFormat::from_args(&argv, prefix) == LogFormat::Json;
-    try_parse(prefix, argv, skip).unwrap_or_else(|e| {
+    try_parse_as(command, prefix, argv, skip).unwrap_or_else(|e| {
         if json && e.use_stderr() {
             let target = prefix.trim_end_matches('_').to_lowercase();
             crate::log::lines::clap_error_json(&target, &e)

@@ -6,7 +6,6 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::Parser;
 use snowpipe_cli_support::log::LogFormat;
 use snowpipe_cli_support::signal::terminated;
 
@@ -16,20 +15,20 @@ use crate::error::Result;
 /// The lab's commands (`snowpipe-kafka-lab`), named here to point there.
 const LAB_COMMANDS: [&str; 3] = ["demo", "bench", "soak"];
 
-/// A Kafka consumer-group sink for Snowpipe Streaming: one channel per partition, exactly once
-/// across rebalances, kills and restarts.
-#[derive(Debug, Parser)]
-#[command(
-    name = "snowpipe-kafka",
-    version,
-    args_conflicts_with_subcommands = true
-)]
-struct Cli {
-    /// `--log-format` (read before parsing: [`LogFormat::from_args`]).
-    #[command(flatten)]
-    log: snowpipe_cli_support::log::LogArgs,
-    #[command(subcommand)]
-    command: Option<Command>,
+/// The sink's command line: `check`, `audit`, or the sink's options.
+type Cli = snowpipe_cli_support::invocation::Invocation<Command, Run>;
+
+/// Who the binary is, for `--help` and `--version`.
+const BINARY: snowpipe_cli_support::invocation::Binary = snowpipe_cli_support::invocation::Binary {
+    name: "snowpipe-kafka",
+    version: env!("CARGO_PKG_VERSION"),
+    about: "A Kafka consumer-group sink for Snowpipe Streaming: one channel per partition, \
+            exactly once across rebalances, kills and restarts.",
+};
+
+/// The run's options, absent when a subcommand is named.
+#[derive(Debug, clap::Args)]
+struct Run {
     #[command(flatten)]
     sink: Option<SinkArgs>,
 }
@@ -95,7 +94,7 @@ pub fn main(argv: Vec<OsString>) -> ExitCode {
         }
     };
     // Every option also from `SNOWPIPE_KAFKA_<FLAG>`.
-    let cli: Cli = snowpipe_cli_support::env::parse(env_prefix, argv, &[]);
+    let cli = Cli::parse(BINARY, env_prefix, argv);
     let mut connector = connector;
     let result = match cli.command {
         Some(Command::Check(mut args)) => {
@@ -108,7 +107,7 @@ pub fn main(argv: Vec<OsString>) -> ExitCode {
         }
         None => None,
     };
-    let result = match (result, cli.sink) {
+    let result = match (result, cli.run.sink) {
         (Some(result), _) => result,
         (None, Some(mut args)) => {
             with_connector(&mut args, connector.take());
@@ -230,12 +229,13 @@ async fn sink(mut args: SinkArgs, on_command_line: bool) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser as _;
-
-    use super::Cli;
+    use super::{Cli, BINARY};
 
     fn parse(args: &str) -> std::result::Result<Cli, clap::Error> {
-        Cli::try_parse_from(std::iter::once("snowpipe-kafka").chain(args.split_whitespace()))
+        use clap::FromArgMatches as _;
+        let argv = std::iter::once("snowpipe-kafka").chain(args.split_whitespace());
+        let mut matches = Cli::command(BINARY).try_get_matches_from(argv)?;
+        Cli::from_arg_matches_mut(&mut matches)
     }
 
     #[test]
@@ -246,12 +246,13 @@ mod tests {
              --until-idle 3s -X session.timeout.ms=6000 -X a=b"
         ))
         .unwrap();
-        let sink = cli.sink.unwrap();
+        let sink = cli.run.sink.unwrap();
         assert_eq!(sink.topics, ["t"]);
         assert_eq!(sink.channel_name("t", 4), "g_t_4");
         assert_eq!(sink.properties.len(), 2);
         assert!(parse(&format!("{base} --topic-map map.toml"))
             .unwrap()
+            .run
             .sink
             .is_some());
         let err = parse(base).unwrap_err().to_string();
@@ -266,6 +267,7 @@ mod tests {
         assert!(
             parse("--brokers h:9092 --group g --database D --schema S --topic t --pipe P")
                 .unwrap()
+                .run
                 .sink
                 .is_some()
         );
@@ -281,6 +283,7 @@ mod tests {
             "--topic2table-regex-replacement"
         ))
         .unwrap()
+        .run
         .sink
         .unwrap();
         sink.validate().unwrap();
@@ -291,12 +294,14 @@ mod tests {
             r"{base} --topic-regex orders\..* --dead-letter-topic orders.dlq"
         ))
         .unwrap()
+        .run
         .sink
         .unwrap();
         let err = sink.validate().unwrap_err().to_string();
         assert!(err.contains("matches --topic-regex"), "{err}");
         let sink = parse(&format!("{base} --topic-regex (?=x) --pipe P"))
             .unwrap()
+            .run
             .sink
             .unwrap();
         assert!(format!("{:#}", sink.validate().unwrap_err()).contains("--topic-regex"));
@@ -309,6 +314,7 @@ mod tests {
             file.display()
         ))
         .unwrap()
+        .run
         .sink
         .unwrap();
         let err = sink.load_topic_map().unwrap_err().to_string();
