@@ -102,6 +102,8 @@ mod tests {
 
     #[test]
     fn this_repository_keeps_the_rule() {
-        check(&crate::walk::workspace_root(Path::new(env!("CARGO_MANIFEST_DIR"))));
+        check(&crate::walk::workspace_root(Path::new(env!(
+            "CARGO_MANIFEST_DIR"
+        ))));
     }
 }

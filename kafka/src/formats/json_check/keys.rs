@@ -6,8 +6,9 @@
 //! Keys are compared as the text they stand for: `"a"` and `"\u0061"` are one key. A key
 //! without a backslash is its own bytes; one with escapes is decoded (a lone surrogate, which
 //! the check lets pass as serde_json does, as its three WTF-8 bytes, which no character's
-//! UTF-8 equals). An object's first [`LINEAR_KEYS`] keys are compared one by one (most
-//! objects of a row have a few); past that, each key's hash goes into a set (seeded per
+//! UTF-8 equals). An object's first [`LINEAR_KEYS`] keys are compared one by one, each by a
+//! [`tag`] of its length and end bytes before its bytes (most objects of a row have a few
+//! dozen keys at most); past that, each key's hash goes into a set (seeded per
 //! thread, so no input can aim collisions), a hit confirmed against the keys themselves. At
 //! most [`MOST_KEYS`] keys of one object are tracked (`docs/SECURITY.md`'s caps table): the
 //! keys after those are not checked (a duplicate among them the server refuses as a row
@@ -21,19 +22,21 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::hash_map::RandomState;
 use std::collections::HashSet;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
-/// Keys of one object compared one by one before a hash set is built.
-pub(super) const LINEAR_KEYS: usize = 8;
+/// Keys of one object compared one by one (by their [`tag`] first) before a hash set is built.
+pub(super) const LINEAR_KEYS: usize = 32;
 /// The most keys of one object tracked.
 pub(super) const MOST_KEYS: usize = 65_536;
 
-/// One key: where its text (between its quotes) is in the row, and whether it has escapes.
+/// One key: where its text (between its quotes) is in the row, whether it has escapes, and
+/// its [`tag`].
 #[derive(Clone, Copy)]
 struct Key {
     start: usize,
     end: usize,
     escaped: bool,
+    tag: u64,
 }
 
 /// The buffers a thread's checks reuse.
@@ -43,9 +46,32 @@ struct Buffers {
     keys: Vec<Key>,
     /// For each open object: where its keys start in `keys`, and its set of key hashes once
     /// it has more than [`LINEAR_KEYS`].
-    objects: Vec<(usize, Option<HashSet<u64>>)>,
+    objects: Vec<(usize, Option<Hashes>)>,
     /// Sets of closed objects, empty, for the next wide object.
-    spare: Vec<HashSet<u64>>,
+    spare: Vec<Hashes>,
+}
+
+/// A set of key hashes: each is already a keyed hash ([`SEED`]), so the set takes it as is.
+type Hashes = HashSet<u64, BuildHasherDefault<Taken>>;
+
+/// The hasher of [`Hashes`]: the value it is given, which is a hash already.
+#[derive(Default)]
+struct Taken(u64);
+
+impl Hasher for Taken {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 thread_local! {
@@ -120,10 +146,16 @@ impl Keys {
             return true;
         }
         let raw = &row[start..end];
+        let escaped = memchr::memchr(b'\\', raw).is_some();
         let key = Key {
             start,
             end,
-            escaped: memchr::memchr(b'\\', raw).is_some(),
+            escaped,
+            tag: if escaped {
+                tag(&decoded(raw))
+            } else {
+                tag(raw)
+            },
         };
         let mine = &b.keys[*first..];
         if let Some(set) = set {
@@ -131,7 +163,7 @@ impl Keys {
             if !set.insert(h) && mine.iter().any(|k| same(row, *k, key)) {
                 return false;
             }
-        } else if mine.iter().any(|k| same(row, *k, key)) {
+        } else if mine.iter().any(|k| k.tag == key.tag && same(row, *k, key)) {
             return false;
         } else if seen + 1 > LINEAR_KEYS {
             let mut all = b.spare.pop().unwrap_or_default();
@@ -142,6 +174,73 @@ impl Keys {
         b.keys.push(key);
         true
     }
+}
+
+/// Whether `row`, one JSON value already checked, names no key twice in one object: a pass that
+/// reads only what keys need (a `{` opens an object, a `}` closes one, a string followed by a
+/// `:` is a key), jumping over everything else with `memchr`, for a row whose grammar was
+/// checked without its keys (the shape's walk took part of it).
+pub(super) fn once_in_checked(row: &[u8]) -> bool {
+    let mut keys = Keys::default();
+    let mut i = 0;
+    while let Some(at) = memchr::memchr3(b'"', b'{', b'}', &row[i..]) {
+        let at = i + at;
+        match row[at] {
+            b'{' => {
+                keys.open();
+                i = at + 1;
+            }
+            b'}' => {
+                keys.close();
+                i = at + 1;
+            }
+            _ => {
+                let start = at + 1;
+                let Some(end) = string_end(row, start) else {
+                    return true;
+                };
+                i = end + 1;
+                let next = row[i..]
+                    .iter()
+                    .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+                if next.is_some_and(|n| row[i + n] == b':') && !keys.is_new(row, start, end) {
+                    return false;
+                }
+            }
+        }
+    }
+    true
+}
+
+/// Where the string whose text starts at `row[start]` ends: the index of its closing quote.
+fn string_end(row: &[u8], start: usize) -> Option<usize> {
+    let mut i = start;
+    loop {
+        let at = i + memchr::memchr2(b'"', b'\\', &row[i..])?;
+        if row[at] == b'"' {
+            return Some(at);
+        }
+        // An escape: its next byte is never the end (`\"`, `\\`, `\u…`).
+        i = at + 2;
+        if i > row.len() {
+            return None;
+        }
+    }
+}
+
+/// What two keys' texts must share to be one: their length and their first and last three
+/// bytes, packed (a filter before the bytes are compared).
+fn tag(text: &[u8]) -> u64 {
+    let n = text.len();
+    let at = |i: usize| u64::from(text.get(i).copied().unwrap_or(0));
+    let back = |i: usize| u64::from(n.checked_sub(i + 1).map_or(0, |j| text[j]));
+    ((n as u64 & 0xFFFF) << 48)
+        | (at(0) << 40)
+        | (at(1) << 32)
+        | (at(2) << 24)
+        | (back(0) << 16)
+        | (back(1) << 8)
+        | back(2)
 }
 
 /// Whether keys `a` and `b` of `row` stand for the same text.

@@ -23,8 +23,9 @@
 //! not learned (learning the rest cost more than the next row's walk saved, on events that
 //! vary as the sink bench's do); a row whose walk stopped at its first run is, when the one
 //! pass accepts it, and a row it refuses leaves the shape as it was. When [`POOR_ROWS`] rows in
-//! a row stop in their first eighth (rows of no one shape), rows go to the one pass alone for
-//! [`REST_ROWS`] rows, then a shape is learned afresh. A value's scan that fails where the
+//! a row stop in their first eighth (rows of no one shape) or part way at all (the keys of a
+//! row the walk left are checked in a pass of their own, which with the walk costs more than
+//! the one pass), rows go to the one pass alone for [`REST_ROWS`] rows, then a shape is learned afresh. A value's scan that fails where the
 //! one pass would make the same scan (a string after its quote, a number from `-` or a digit,
 //! a literal from `t`, `f` or `n`) is the one pass's answer.
 //!
@@ -228,7 +229,7 @@ thread_local! {
 /// Whether `bytes`, one JSON value, name no key twice in one object ([`super::keys`]): for a
 /// row the walk took part of, whose keys there were not the shape's row's.
 fn keys_once(bytes: &[u8]) -> bool {
-    one_pass(bytes).is_some()
+    super::keys::once_in_checked(bytes)
 }
 
 /// [`Shape::check`] with this thread's shape.
@@ -267,7 +268,9 @@ impl Shape {
                 ..
             } => (at, Stack::from_word(top, depth), after_value, breaks, true),
         };
-        self.note_poor(at < bytes.len() / POOR_PART);
+        // A walk that stops part way saves little too: its row's keys are checked after, in a
+        // pass of their own, which with the walk costs more than the one pass alone.
+        self.note_poor(part_way || at < bytes.len() / POOR_PART);
         if part_way && !self.breaks {
             // Not learned either; the walk may take the row on again further. The keys of
             // the part the walk took were not the shape's row's: checked after, whole.

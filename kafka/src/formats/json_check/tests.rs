@@ -373,7 +373,8 @@ fn a_key_twice_is_refused() {
 /// them is refused; all distinct pass; past [`keys::MOST_KEYS`] keys are not tracked.
 #[test]
 fn a_key_twice_among_many() {
-    for n in [2, 7, 8, 9, 10, 64, 1_000] {
+    let linear = keys::LINEAR_KEYS;
+    for n in [2, linear - 1, linear, linear + 1, 64, 1_000] {
         let keys: Vec<String> = (0..n).map(|k| format!("\"k{k}\":{k}")).collect();
         let distinct = format!("{{{}}}", keys.join(","));
         assert!(is_one_value(distinct.as_bytes()), "{n}");
@@ -392,6 +393,13 @@ fn a_key_twice_among_many() {
     );
     let within = format!("{{{},\"k0\":1}}", keys[..n - 1].join(","));
     assert!(!is_one_value(within.as_bytes()));
+    // Keys of one length and the same first and last three bytes (one tag): told apart by
+    // their bytes.
+    let alike: Vec<String> = (0..10).map(|k| format!("\"abc{k}def\":{k}")).collect();
+    let row = format!("{{{}}}", alike.join(","));
+    assert!(is_one_value(row.as_bytes()));
+    let row = format!("{{{},\"abc7def\":0}}", alike.join(","));
+    assert!(!is_one_value(row.as_bytes()));
 }
 
 /// A key twice after a shape was learned: where the row leaves the shape part way (another
@@ -440,4 +448,62 @@ fn reused_key_buffers_judge_each_row_afresh() {
         agree(nested.as_bytes());
         agree(escaped.as_bytes());
     }
+}
+
+/// The keys-only pass for a row whose grammar was checked (`keys::once_in_checked`) against
+/// serde_json reading each object's keys into a set: strings that look like keys but are
+/// values or array elements, quotes and braces inside strings, white space before a colon,
+/// escaped spellings of one key, and random objects of few key names at random depths.
+#[test]
+fn the_keys_only_pass_agrees_with_a_set_of_each_objects_keys() {
+    let said = |t: &str| {
+        assert!(
+            serde_json::from_str::<IgnoredAny>(t).is_ok(),
+            "not one value: {t}"
+        );
+        assert_eq!(
+            super::keys::once_in_checked(t.as_bytes()),
+            !names_a_key_twice(t),
+            "{t}"
+        );
+    };
+    for t in [
+        r#"{"a":"a","b":["a","a"],"c":{"a":1}}"#,
+        r#"{"a":"x\":","a" :1}"#,
+        r#"{"a":"}{","b":{"a":"{"},"b" : 2}"#,
+        r#"{"\u0061":1,"\\":2,"a":3}"#,
+        r#"{"\\":1,"\u005c":2}"#,
+        r#"[{"a":1},{"a":1},{"b":[{"a":1,"a":2}]}]"#,
+        r#"{ "a" : { "b" : 1 } , "c" : [ "a" , { "a" : "a" } ] }"#,
+        r#""a""#,
+        r#"{"a\"":1,"a":2,"a\"" :3}"#,
+    ] {
+        said(t);
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed() ^ 0x4B_E75);
+    for _ in 0..5_000 {
+        let t = random_object(&mut rng, 0);
+        said(&t);
+    }
+}
+
+/// An object of 0–6 members whose keys come from a few spellings of three names, its values
+/// strings that look like keys, numbers, arrays and objects, up to depth 3.
+fn random_object(rng: &mut ChaCha8Rng, depth: u32) -> String {
+    const KEYS: [&str; 6] = ["a", "\\u0061", "b", "\\\"", "\\u0022", "c"];
+    let members: Vec<String> = (0..rng.gen_range(0..7))
+        .map(|_| {
+            let key = KEYS[rng.gen_range(0..KEYS.len())];
+            let value = match rng.gen_range(0..5) {
+                0 if depth < 3 => random_object(rng, depth + 1),
+                1 if depth < 3 => format!("[{},\"a\",\"{{\"]", random_object(rng, depth + 1)),
+                2 => format!("\"{}\"", KEYS[rng.gen_range(0..KEYS.len())]),
+                3 => "\":\"".replace(':', " : "),
+                _ => rng.gen_range(0..100).to_string(),
+            };
+            let space = if rng.gen_bool(0.3) { " " } else { "" };
+            format!("\"{key}\"{space}:{space}{value}")
+        })
+        .collect();
+    format!("{{{}}}", members.join(","))
 }
