@@ -8,7 +8,9 @@
 //! the check lets pass as serde_json does, as its three WTF-8 bytes, which no character's
 //! UTF-8 equals). An object's first [`LINEAR_KEYS`] keys are compared one by one, each by a
 //! [`tag`] of its length and end bytes before its bytes (most objects of a row have a few
-//! dozen keys at most); past that, each key's hash goes into a set (seeded per
+//! dozen keys at most), and only when a 64-bit filter of the object's tags so far (a bit a
+//! tag) says the key may be there: most keys of a row meet no other with their bit and are
+//! compared with none. Past that, each key's hash goes into a set (seeded per
 //! thread, so no input can aim collisions), a hit confirmed against the keys themselves. At
 //! most [`MOST_KEYS`] keys of one object are tracked (`docs/SECURITY.md`'s caps table): the
 //! keys after those are not checked (a duplicate among them the server refuses as a row
@@ -29,13 +31,14 @@ pub(super) const LINEAR_KEYS: usize = 32;
 /// The most keys of one object tracked.
 pub(super) const MOST_KEYS: usize = 65_536;
 
-/// One key: where its text (between its quotes) is in the row, whether it has escapes, and
-/// its [`tag`].
+/// One key: where its text (between its quotes) is, in the row or in the runs of the shape
+/// the row was walked along (`in_shape`), whether it has escapes, and its [`tag`].
 #[derive(Clone, Copy)]
 struct Key {
     start: usize,
     end: usize,
     escaped: bool,
+    in_shape: bool,
     tag: u64,
 }
 
@@ -44,9 +47,9 @@ struct Key {
 struct Buffers {
     /// Every open object's keys so far, one after another.
     keys: Vec<Key>,
-    /// For each open object: where its keys start in `keys`, and its set of key hashes once
-    /// it has more than [`LINEAR_KEYS`].
-    objects: Vec<(usize, Option<Hashes>)>,
+    /// For each open object: where its keys start in `keys`, the filter of its keys' tags
+    /// ([`bit`]), and its set of key hashes once it has more than [`LINEAR_KEYS`].
+    objects: Vec<(usize, u64, Option<Hashes>)>,
     /// Sets of closed objects, empty, for the next wide object.
     spare: Vec<Hashes>,
 }
@@ -80,30 +83,40 @@ thread_local! {
     static SEED: RandomState = RandomState::new();
 }
 
-/// The keys of the objects open around the scan, innermost last: this thread's buffers,
-/// given back when dropped.
-pub(super) struct Keys {
+/// The keys of the objects open around the scan of `row`, innermost last, some of them
+/// perhaps in the runs of the `shape` the row was walked along (the shape's row's keys, which
+/// the row shares where it has the shape's runs): this thread's buffers, given back when
+/// dropped.
+pub(super) struct Keys<'a> {
     b: Buffers,
     hasher: RandomState,
+    row: &'a [u8],
+    shape: &'a [u8],
 }
 
-impl Default for Keys {
-    fn default() -> Self {
+impl<'a> Keys<'a> {
+    /// No object open yet, for the keys of `row` and of `shape`'s runs.
+    pub(super) fn new(row: &'a [u8], shape: &'a [u8]) -> Self {
         let b = BUFFERS
             .try_with(|b| b.try_borrow_mut().map(|mut b| std::mem::take(&mut *b)).ok())
             .ok()
             .flatten()
             .unwrap_or_default();
         let hasher = SEED.try_with(RandomState::clone).unwrap_or_default();
-        Self { b, hasher }
+        Self {
+            b,
+            hasher,
+            row,
+            shape,
+        }
     }
 }
 
-impl Drop for Keys {
+impl Drop for Keys<'_> {
     fn drop(&mut self) {
         let mut b = std::mem::take(&mut self.b);
         b.keys.clear();
-        for (_, set) in b.objects.drain(..) {
+        for (_, _, set) in b.objects.drain(..) {
             if let Some(mut set) = set {
                 set.clear();
                 b.spare.push(set);
@@ -117,15 +130,15 @@ impl Drop for Keys {
     }
 }
 
-impl Keys {
+impl Keys<'_> {
     /// An object opens.
     pub(super) fn open(&mut self) {
-        self.b.objects.push((self.b.keys.len(), None));
+        self.b.objects.push((self.b.keys.len(), 0, None));
     }
 
     /// The innermost object closes.
     pub(super) fn close(&mut self) {
-        if let Some((start, set)) = self.b.objects.pop() {
+        if let Some((start, _, set)) = self.b.objects.pop() {
             self.b.keys.truncate(start);
             if let Some(mut set) = set {
                 set.clear();
@@ -135,126 +148,142 @@ impl Keys {
     }
 
     /// The innermost object's next key, `row[start..end]` (between its quotes, checked
-    /// already): whether it is new there.
-    pub(super) fn is_new(&mut self, row: &[u8], start: usize, end: usize) -> bool {
-        let (b, hasher) = (&mut self.b, &self.hasher);
-        let Some((first, set)) = b.objects.last_mut() else {
-            return true;
-        };
-        let seen = b.keys.len() - *first;
-        if seen >= MOST_KEYS {
-            return true;
-        }
-        let raw = &row[start..end];
-        let escaped = memchr::memchr(b'\\', raw).is_some();
-        let key = Key {
+    /// already; `escaped` when it holds a backslash): whether it is new there.
+    #[inline(always)]
+    pub(super) fn is_new(&mut self, start: usize, end: usize, escaped: bool) -> bool {
+        let tag = tag_of(&self.row[start..end], escaped);
+        self.insert(Key {
             start,
             end,
             escaped,
-            tag: if escaped {
-                tag(&decoded(raw))
-            } else {
-                tag(raw)
-            },
+            in_shape: false,
+            tag,
+        })
+    }
+
+    /// [`is_new`](Self::is_new) for a key in the shape's runs, `shape[start..end]`, whose
+    /// [`tag_of`] is `tag`.
+    pub(super) fn is_new_in_shape(
+        &mut self,
+        start: usize,
+        end: usize,
+        escaped: bool,
+        tag: u64,
+    ) -> bool {
+        self.insert(Key {
+            start,
+            end,
+            escaped,
+            in_shape: true,
+            tag,
+        })
+    }
+
+    /// Whether `key` is new in the innermost object, which then has it. The linear keys'
+    /// path here; an object of more keys in [`insert_wide`](Self::insert_wide).
+    #[inline]
+    fn insert(&mut self, key: Key) -> bool {
+        let b = &mut self.b;
+        let Some((first, filter, set)) = b.objects.last_mut() else {
+            return true;
         };
-        let mine = &b.keys[*first..];
-        if let Some(set) = set {
-            let h = hash(hasher, row, key);
-            if !set.insert(h) && mine.iter().any(|k| same(row, *k, key)) {
+        let first = *first;
+        if set.is_some() || b.keys.len() - first >= LINEAR_KEYS {
+            return self.insert_wide(key);
+        }
+        let bit = bit(key.tag);
+        if *filter & bit != 0 {
+            let texts = (self.row, self.shape);
+            let mine = &b.keys[first..];
+            if mine
+                .iter()
+                .any(|k| k.tag == key.tag && same(texts, *k, key))
+            {
                 return false;
             }
-        } else if mine.iter().any(|k| k.tag == key.tag && same(row, *k, key)) {
-            return false;
-        } else if seen + 1 > LINEAR_KEYS {
+        }
+        *filter |= bit;
+        b.keys.push(key);
+        true
+    }
+
+    /// [`insert`](Self::insert) into an object of [`LINEAR_KEYS`] keys or more: by a set of
+    /// their hashes, made from its keys so far when it has none yet.
+    #[cold]
+    #[inline(never)]
+    fn insert_wide(&mut self, key: Key) -> bool {
+        let (b, hasher, texts) = (&mut self.b, &self.hasher, (self.row, self.shape));
+        let Some((first, _, set)) = b.objects.last_mut() else {
+            return true;
+        };
+        let mine = &b.keys[*first..];
+        if mine.len() >= MOST_KEYS {
+            return true;
+        }
+        let set = set.get_or_insert_with(|| {
             let mut all = b.spare.pop().unwrap_or_default();
-            all.extend(mine.iter().map(|k| hash(hasher, row, *k)));
-            all.insert(hash(hasher, row, key));
-            *set = Some(all);
+            all.extend(mine.iter().map(|k| hash(hasher, texts, *k)));
+            all
+        });
+        if !set.insert(hash(hasher, texts, key)) && mine.iter().any(|k| same(texts, *k, key)) {
+            return false;
         }
         b.keys.push(key);
         true
     }
 }
 
-/// Whether `row`, one JSON value already checked, names no key twice in one object: a pass that
-/// reads only what keys need (a `{` opens an object, a `}` closes one, a string followed by a
-/// `:` is a key), jumping over everything else with `memchr`, for a row whose grammar was
-/// checked without its keys (the shape's walk took part of it).
-pub(super) fn once_in_checked(row: &[u8]) -> bool {
-    let mut keys = Keys::default();
-    let mut i = 0;
-    while let Some(at) = memchr::memchr3(b'"', b'{', b'}', &row[i..]) {
-        let at = i + at;
-        match row[at] {
-            b'{' => {
-                keys.open();
-                i = at + 1;
-            }
-            b'}' => {
-                keys.close();
-                i = at + 1;
-            }
-            _ => {
-                let start = at + 1;
-                let Some(end) = string_end(row, start) else {
-                    return true;
-                };
-                i = end + 1;
-                let next = row[i..]
-                    .iter()
-                    .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
-                if next.is_some_and(|n| row[i + n] == b':') && !keys.is_new(row, start, end) {
-                    return false;
-                }
-            }
-        }
-    }
-    true
-}
-
-/// Where the string whose text starts at `row[start]` ends: the index of its closing quote.
-fn string_end(row: &[u8], start: usize) -> Option<usize> {
-    let mut i = start;
-    loop {
-        let at = i + memchr::memchr2(b'"', b'\\', &row[i..])?;
-        if row[at] == b'"' {
-            return Some(at);
-        }
-        // An escape: its next byte is never the end (`\"`, `\\`, `\u…`).
-        i = at + 2;
-        if i > row.len() {
-            return None;
-        }
+/// The [`tag`] of a key whose text between its quotes is `raw` (`escaped`: it holds a
+/// backslash, so its tag is its decoded text's).
+#[inline]
+pub(super) fn tag_of(raw: &[u8], escaped: bool) -> u64 {
+    if escaped {
+        tag(&decoded(raw))
+    } else {
+        tag(raw)
     }
 }
 
-/// What two keys' texts must share to be one: their length and their first and last three
-/// bytes, packed (a filter before the bytes are compared).
+/// What two keys' texts must share to be one: their length and their first and last four
+/// bytes, mixed into a word (a filter before the bytes are compared).
+#[inline]
 fn tag(text: &[u8]) -> u64 {
     let n = text.len();
-    let at = |i: usize| u64::from(text.get(i).copied().unwrap_or(0));
-    let back = |i: usize| u64::from(n.checked_sub(i + 1).map_or(0, |j| text[j]));
-    ((n as u64 & 0xFFFF) << 48)
-        | (at(0) << 40)
-        | (at(1) << 32)
-        | (at(2) << 24)
-        | (back(0) << 16)
-        | (back(1) << 8)
-        | back(2)
+    let ends = match (text.first_chunk::<4>(), text.last_chunk::<4>()) {
+        (Some(head), Some(tail)) => {
+            u64::from(u32::from_le_bytes(*head)) << 32 | u64::from(u32::from_le_bytes(*tail))
+        }
+        _ => text.iter().fold(0, |t, &c| t << 8 | u64::from(c)),
+    };
+    ends ^ (n as u64).rotate_right(16)
 }
 
-/// Whether keys `a` and `b` of `row` stand for the same text.
-fn same(row: &[u8], a: Key, b: Key) -> bool {
-    let (ra, rb) = (&row[a.start..a.end], &row[b.start..b.end]);
+/// The bit of an object's key filter that `tag` sets: its top six bits, mixed.
+fn bit(tag: u64) -> u64 {
+    1 << (tag.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58)
+}
+
+/// The bytes between the quotes of key `k`: in the row, or in the shape's runs.
+fn text<'t>((row, shape): (&'t [u8], &'t [u8]), k: Key) -> &'t [u8] {
+    if k.in_shape {
+        &shape[k.start..k.end]
+    } else {
+        &row[k.start..k.end]
+    }
+}
+
+/// Whether keys `a` and `b` stand for the same text.
+fn same(texts: (&[u8], &[u8]), a: Key, b: Key) -> bool {
+    let (ra, rb) = (text(texts, a), text(texts, b));
     if !a.escaped && !b.escaped {
         return ra == rb;
     }
     decoded(ra) == decoded(rb)
 }
 
-/// The hash of the text key `k` of `row` stands for.
-fn hash(hasher: &RandomState, row: &[u8], k: Key) -> u64 {
-    let raw = &row[k.start..k.end];
+/// The hash of the text key `k` stands for.
+fn hash(hasher: &RandomState, texts: (&[u8], &[u8]), k: Key) -> u64 {
+    let raw = text(texts, k);
     if k.escaped {
         hasher.hash_one(decoded(raw).as_ref())
     } else {

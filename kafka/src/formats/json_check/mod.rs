@@ -6,8 +6,8 @@
 //! before (the property tests below compare the two on generated, mutated and random input),
 //! except an object that names a key twice, at any depth, which the server refuses as a row
 //! error and this check therefore refuses too ([`keys`]; a row that walks the whole shape has
-//! the shape's row's keys, checked when it was learned; a row the walk took part of is checked
-//! for keys whole after):
+//! the shape's row's keys, checked when it was learned; a row the walk took part of has the
+//! shape's keys of the parts it walked, taken from the shape, and its own elsewhere):
 //!
 //! * RFC 8259 JSON, white space being space, tab, line feed and carriage return;
 //! * any depth: `IgnoredAny` keeps its own stack and no depth limit;
@@ -89,7 +89,7 @@ pub(crate) fn is_one_value_with_any_keys(bytes: &[u8]) -> bool {
 /// [`line_breaks_of_one_value`] by the one pass alone, with no shape.
 fn one_pass(bytes: &[u8]) -> Option<bool> {
     let mut scan = Scan::new(bytes, ());
-    scan.keys = Some(Keys::default());
+    scan.keys = Some(Keys::new(bytes, &[]));
     scan.document().then_some(scan.breaks)
 }
 
@@ -120,8 +120,10 @@ struct Scan<'a, V> {
     /// Where the scan stopped for `stop_below`: the objects and arrays still open.
     stopped: Option<(u64, u32)>,
     /// The keys of the open objects, to refuse a key given twice ([`keys`]); `None` for a
-    /// scan that starts part way through a row (its caller checks the keys after).
-    keys: Option<Keys>,
+    /// scan that need not check them.
+    keys: Option<Keys<'a>>,
+    /// A string read so far held an escape (reset before a key, for [`Keys::is_new`]).
+    escapes: bool,
 }
 
 /// The open objects (`true`) and arrays (`false`) around the scan, innermost last: 64 levels in
@@ -181,6 +183,7 @@ impl<'a, V: Values> Scan<'a, V> {
             stop_below: 0,
             stopped: None,
             keys: None,
+            escapes: false,
         }
     }
 
@@ -311,12 +314,12 @@ impl<'a, V: Values> Scan<'a, V> {
         }
         self.i += 1;
         let start = self.i;
+        self.escapes = false;
         if !self.string() {
             return false;
         }
-        let b = self.b;
         if let Some(keys) = &mut self.keys {
-            if !keys.is_new(b, start, self.i - 1) {
+            if !keys.is_new(start, self.i - 1, self.escapes) {
                 return false;
             }
         }
@@ -411,6 +414,7 @@ impl<'a, V: Values> Scan<'a, V> {
                 }
                 Some(b'\\') => {
                     self.i += 1;
+                    self.escapes = true;
                     if !self.escape() {
                         return false;
                     }

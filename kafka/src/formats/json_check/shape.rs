@@ -23,11 +23,18 @@
 //! not learned (learning the rest cost more than the next row's walk saved, on events that
 //! vary as the sink bench's do); a row whose walk stopped at its first run is, when the one
 //! pass accepts it, and a row it refuses leaves the shape as it was. When [`POOR_ROWS`] rows in
-//! a row stop in their first eighth (rows of no one shape) or part way at all (the keys of a
-//! row the walk left are checked in a pass of their own, which with the walk costs more than
-//! the one pass), rows go to the one pass alone for [`REST_ROWS`] rows, then a shape is learned afresh. A value's scan that fails where the
+//! a row stop in their first eighth (rows of no one shape), rows go to the one pass alone for
+//! [`REST_ROWS`] rows, then a shape is learned afresh. A value's scan that fails where the
 //! one pass would make the same scan (a string after its quote, a number from `-` or a digit,
 //! a literal from `t`, `f` or `n`) is the one pass's answer.
+//!
+//! **Keys named twice** ([`super::keys`]). A row the walk takes whole has the shape's row's
+//! keys, each object's checked when the shape was learned. A row the walk takes part of gets
+//! the one pass's key check where the one pass reads it, and, for each part the walk took,
+//! the shape's [`Mark`]s of that part (its objects opening and closing, its keys), so that the
+//! keys of an object the walk and the one pass share are all compared: a walked part's keys
+//! are the shape's very bytes, compared where they stand in the shape's runs. An object that
+//! opens and closes inside one walked part is the shape's row's own, and is skipped.
 //!
 //! **Why a row the walk accepts is one the one pass accepts.** The one pass is a machine whose
 //! state at each byte (the stack of open objects and arrays, and what may come next) follows
@@ -65,7 +72,8 @@
 
 use std::cell::RefCell;
 
-use super::{keys::Keys, one_pass, Scan, Stack, Values};
+use super::keys::{tag_of, Keys};
+use super::{one_pass, Scan, Stack, Values};
 
 /// The longest row whose shape is learned.
 pub(super) const MOST_BYTES: usize = 64 << 10;
@@ -180,6 +188,29 @@ impl Point {
     }
 }
 
+/// An object opening or closing, or a key, in the shape's runs ([`Shape::replay`]).
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    /// Where in the runs: the `{`, the `}`, or the key's opening quote.
+    at: u32,
+    what: What,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum What {
+    /// `{`, with the index of the mark that closes it.
+    Open {
+        close: u32,
+    },
+    Close,
+    /// A key, its text from just after `at` to `end`.
+    Key {
+        end: u32,
+        escaped: bool,
+        tag: u64,
+    },
+}
+
 /// How far a row walked along a shape.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Walk {
@@ -211,6 +242,8 @@ pub(super) struct Shape {
     breaks: bool,
     /// Where the one pass may hand a row back to the walk, in the runs' order.
     points: Vec<Point>,
+    /// The shape's row's objects and keys, in the runs' order.
+    marks: Vec<Mark>,
     /// Rows in a row whose walk stopped in their first part ([`Shape::note_poor`]).
     poor: u32,
     /// Rows still to go to the one pass alone.
@@ -224,12 +257,6 @@ pub(super) struct Shape {
 
 thread_local! {
     static SHAPE: RefCell<Shape> = RefCell::default();
-}
-
-/// Whether `bytes`, one JSON value, name no key twice in one object ([`super::keys`]): for a
-/// row the walk took part of, whose keys there were not the shape's row's.
-fn keys_once(bytes: &[u8]) -> bool {
-    super::keys::once_in_checked(bytes)
 }
 
 /// [`Shape::check`] with this thread's shape.
@@ -254,43 +281,47 @@ impl Shape {
             return one_pass(bytes);
         }
         let walk = self.walk(bytes);
-        let (at, stack, after_value, breaks, part_way) = match walk {
+        let (at, stack, after_value, breaks, shape_at) = match walk {
             Walk::Done(answer) => {
                 self.poor = 0;
                 return answer;
             }
-            Walk::Start => (0, Stack::default(), false, false, false),
+            Walk::Start => (0, Stack::default(), false, false, 0),
             Walk::Resume {
                 at,
                 stack: (top, depth),
                 after_value,
                 breaks,
-                ..
-            } => (at, Stack::from_word(top, depth), after_value, breaks, true),
+                shape_at,
+            } => (
+                at,
+                Stack::from_word(top, depth),
+                after_value,
+                breaks,
+                shape_at,
+            ),
         };
-        // A walk that stops part way saves little too: its row's keys are checked after, in a
-        // pass of their own, which with the walk costs more than the one pass alone.
-        self.note_poor(part_way || at < bytes.len() / POOR_PART);
+        let part_way = at > 0;
+        self.note_poor(at < bytes.len() / POOR_PART);
         if part_way && !self.breaks {
-            // Not learned either; the walk may take the row on again further. The keys of
-            // the part the walk took were not the shape's row's: checked after, whole.
-            return self.resynced(bytes, walk).filter(|_| keys_once(bytes));
+            // Not learned either; the walk may take the row on again further.
+            return self.resynced(bytes, walk);
         }
         if bytes.len() > MOST_BYTES || part_way {
             // A row that leaves the shape part way is not learned: learning the rest costs
             // more than the next row's walk would save, where rows vary.
-            let mut scan = Scan::new(bytes, ());
-            (scan.i, scan.breaks) = (at, breaks);
-            if !part_way {
-                scan.keys = Some(Keys::default());
+            let mut keys = Keys::new(bytes, &self.runs);
+            if !self.replay(&mut keys, 0, shape_at) {
+                return None;
             }
+            let mut scan = Scan::new(bytes, ());
+            (scan.i, scan.breaks, scan.keys) = (at, breaks, Some(keys));
             return scan
                 .resume::<false>(stack, after_value)
-                .then_some(scan.breaks)
-                .filter(|_| !part_way || keys_once(bytes));
+                .then_some(scan.breaks);
         }
         let mut scan = Scan::new(bytes, std::mem::take(&mut self.spans));
-        scan.keys = Some(Keys::default());
+        scan.keys = Some(Keys::new(bytes, &[]));
         scan.values.clear();
         let ok = scan.resume::<false>(stack, after_value);
         let breaks = scan.breaks;
@@ -401,9 +432,15 @@ impl Shape {
     fn resynced(&self, bytes: &[u8], mut walk: Walk) -> Option<bool> {
         let mut breaks = false;
         let mut tries = MOST_HANDBACKS;
+        // The keys: the walked parts' from the shape's marks, from `from` in the runs on.
+        let mut keys = Keys::new(bytes, &self.runs);
+        let mut from = 0;
         loop {
             let (at, (top, depth), after_value, shape_at) = match walk {
-                Walk::Done(answer) => return answer.map(|b| b || breaks),
+                Walk::Done(answer) => {
+                    let answer = answer.map(|b| b || breaks);
+                    return answer.filter(|_| self.replay(&mut keys, from, usize::MAX));
+                }
                 Walk::Start => return one_pass(bytes),
                 Walk::Resume {
                     at,
@@ -416,8 +453,11 @@ impl Shape {
                     (at, stack, after_value, shape_at)
                 }
             };
+            if !self.replay(&mut keys, from, shape_at) {
+                return None;
+            }
             let mut scan = Scan::new(bytes, ());
-            (scan.i, scan.breaks) = (at, breaks);
+            (scan.i, scan.breaks, scan.keys) = (at, breaks, Some(keys));
             scan.stop_below = if tries > 0 { depth as usize + 1 } else { 0 };
             let (mut stack, mut after_value) = (Stack::from_word(top, depth), after_value);
             walk = loop {
@@ -437,11 +477,12 @@ impl Shape {
                     #[cfg(test)]
                     self.handbacks.set(self.handbacks.get() + 1);
                     breaks = scan.breaks;
-                    let at = p.at as usize;
+                    keys = scan.keys.take()?;
+                    from = p.at as usize;
                     break self.walk_from(
                         bytes,
                         scan.i,
-                        at,
+                        from,
                         p.step as usize,
                         p.rest as usize,
                         Some(p),
@@ -453,6 +494,38 @@ impl Shape {
                 (stack, after_value) = (Stack::from_word(top, depth), true);
             };
         }
+    }
+
+    /// Tells `keys` the shape's row's objects and keys in the runs from `from` to `to`, a part
+    /// a row was walked along (the module docs): whether each key is new in its object. An
+    /// object that opens and closes in between is skipped: the shape's row's own, its keys
+    /// checked when it was learned.
+    fn replay(&self, keys: &mut Keys<'_>, from: usize, to: usize) -> bool {
+        let mut k = self.marks.partition_point(|m| (m.at as usize) < from);
+        while let Some(m) = self.marks.get(k) {
+            if m.at as usize >= to {
+                break;
+            }
+            k += 1;
+            match m.what {
+                What::Open { close } => {
+                    let inside = |c: &Mark| (c.at as usize) < to;
+                    if self.marks.get(close as usize).is_some_and(inside) {
+                        k = close as usize + 1;
+                    } else {
+                        keys.open();
+                    }
+                }
+                What::Close => keys.close(),
+                What::Key { end, escaped, tag } => {
+                    let start = m.at as usize + 1;
+                    if !keys.is_new_in_shape(start, end as usize, escaped, tag) {
+                        return false;
+                    }
+                }
+            }
+        }
+        true
     }
 
     /// Whether no shape is known (none learned yet, or forgotten after a rest).
@@ -481,6 +554,7 @@ impl Shape {
         self.runs.clear();
         self.steps.clear();
         self.points.clear();
+        self.marks.clear();
         let mut from = 0;
         let mut before = (0, 0);
         for span in spans {
@@ -510,6 +584,19 @@ impl Shape {
             last.after = self.tail as u32;
         }
         self.breaks = breaks;
+        // Each `{`'s mark learns which mark closes it.
+        let mut open = Vec::new();
+        for k in 0..self.marks.len() {
+            match self.marks[k].what {
+                What::Open { .. } => open.push(k),
+                What::Close => {
+                    if let Some(o) = open.pop() {
+                        self.marks[o].what = What::Open { close: k as u32 };
+                    }
+                }
+                What::Key { .. } => {}
+            }
+        }
     }
 }
 
@@ -520,19 +607,48 @@ impl Shape {
     fn points_in(&mut self, run: &[u8], step: usize, before: (u64, u32)) {
         let mut stack = Stack::from_word(before.0, before.1);
         let (mut in_key, mut escaped) = (false, false);
+        // The key being read: where its opening quote is, and whether it has an escape.
+        let (mut key_at, mut key_escaped) = (0, false);
+        let base = self.runs.len();
         for (k, &c) in run.iter().enumerate() {
             if in_key {
+                key_escaped |= c == b'\\';
                 (in_key, escaped) = (escaped || c != b'"', !escaped && c == b'\\');
+                if !in_key {
+                    let (at, end) = (base + key_at, base + k);
+                    self.marks.push(Mark {
+                        at: at as u32,
+                        what: What::Key {
+                            end: end as u32,
+                            escaped: key_escaped,
+                            tag: tag_of(&run[key_at + 1..k], key_escaped),
+                        },
+                    });
+                }
                 continue;
             }
             match c {
-                b'"' => in_key = true,
-                b'{' | b'[' => stack.push(c == b'{'),
+                b'"' => (in_key, key_at, key_escaped) = (true, k, false),
+                b'{' | b'[' => {
+                    stack.push(c == b'{');
+                    if c == b'{' {
+                        let at = (base + k) as u32;
+                        let what = What::Open { close: u32::MAX };
+                        self.marks.push(Mark { at, what });
+                    }
+                }
                 b'}' | b']' if stack.depth > 0 => {
+                    if c == b'}' {
+                        let at = (base + k) as u32;
+                        self.marks.push(Mark {
+                            at,
+                            what: What::Close,
+                        });
+                    }
                     stack.pop();
                     if let Some((top, depth)) = stack.as_word() {
                         self.points.push(Point {
-                            at: (self.runs.len() + k + 1) as u32,
+                            at: (base + k + 1) as u32,
                             step: step as u32,
                             rest: (run.len() - k - 1) as u32,
                             top,

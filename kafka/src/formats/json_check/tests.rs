@@ -450,60 +450,88 @@ fn reused_key_buffers_judge_each_row_afresh() {
     }
 }
 
-/// The keys-only pass for a row whose grammar was checked (`keys::once_in_checked`) against
-/// serde_json reading each object's keys into a set: strings that look like keys but are
-/// values or array elements, quotes and braces inside strings, white space before a colon,
-/// escaped spellings of one key, and random objects of few key names at random depths.
+/// Keys along a shape against serde_json reading each object's keys into a set: a random
+/// object is learned, then rows made from it by a member added just after a `{` or just
+/// before a `}` (so the walk takes part of the row, the one pass the rest, and the shape's
+/// marks the keys of the parts walked), each with a key of a few spellings of three names,
+/// and with the learned row itself and a fresh random object after them.
 #[test]
-fn the_keys_only_pass_agrees_with_a_set_of_each_objects_keys() {
-    let said = |t: &str| {
-        assert!(
-            serde_json::from_str::<IgnoredAny>(t).is_ok(),
-            "not one value: {t}"
-        );
-        assert_eq!(
-            super::keys::once_in_checked(t.as_bytes()),
-            !names_a_key_twice(t),
-            "{t}"
-        );
-    };
-    for t in [
-        r#"{"a":"a","b":["a","a"],"c":{"a":1}}"#,
-        r#"{"a":"x\":","a" :1}"#,
-        r#"{"a":"}{","b":{"a":"{"},"b" : 2}"#,
-        r#"{"\u0061":1,"\\":2,"a":3}"#,
-        r#"{"\\":1,"\u005c":2}"#,
-        r#"[{"a":1},{"a":1},{"b":[{"a":1,"a":2}]}]"#,
-        r#"{ "a" : { "b" : 1 } , "c" : [ "a" , { "a" : "a" } ] }"#,
-        r#""a""#,
-        r#"{"a\"":1,"a":2,"a\"" :3}"#,
-    ] {
-        said(t);
-    }
+fn keys_along_a_shape_agree_with_a_set_of_each_objects_keys() {
     let mut rng = ChaCha8Rng::seed_from_u64(seed() ^ 0x4B_E75);
-    for _ in 0..5_000 {
-        let t = random_object(&mut rng, 0);
-        said(&t);
+    let (mut refused, mut passed) = (0, 0);
+    for _ in 0..3_000 {
+        let learned = random_object(&mut rng, 0);
+        let mut shape = shape::Shape::default();
+        let said = |shape: &mut shape::Shape, t: &str| {
+            let answer = shape.check(t.as_bytes()).is_some();
+            assert_eq!(answer, serde_says(t.as_bytes()), "{learned} then {t}");
+            answer
+        };
+        if !said(&mut shape, &learned) || shape.is_empty() {
+            continue;
+        }
+        let braces: Vec<usize> = outside_strings(&learned, b"{}");
+        for _ in 0..4 {
+            let Some(&at) = braces.get(rng.gen_range(0..braces.len().max(1))) else {
+                break;
+            };
+            let member = random_member(&mut rng, 1);
+            let row = if learned.as_bytes()[at] == b'{' {
+                format!("{}{member},{}", &learned[..=at], &learned[at + 1..])
+            } else {
+                format!("{},{member}{}", &learned[..at], &learned[at..])
+            };
+            if said(&mut shape, &row) {
+                passed += 1;
+            } else {
+                refused += 1;
+            }
+            said(&mut shape, &learned);
+        }
+        said(&mut shape, &random_object(&mut rng, 0));
     }
+    assert!(
+        refused > 500 && passed > 500,
+        "{refused} refused, {passed} passed"
+    );
 }
 
-/// An object of 0–6 members whose keys come from a few spellings of three names, its values
+/// Where in `t` (JSON) the bytes `of` stand outside strings.
+fn outside_strings(t: &str, of: &[u8]) -> Vec<usize> {
+    let (mut in_string, mut escaped) = (false, false);
+    let mut at = Vec::new();
+    for (i, &c) in t.as_bytes().iter().enumerate() {
+        if in_string {
+            (in_string, escaped) = (escaped || c != b'"', !escaped && c == b'\\');
+        } else if c == b'"' {
+            in_string = true;
+        } else if of.contains(&c) {
+            at.push(i);
+        }
+    }
+    at
+}
+
+/// An object of 0–6 members whose keys come from a few spellings of six names, its values
 /// strings that look like keys, numbers, arrays and objects, up to depth 3.
 fn random_object(rng: &mut ChaCha8Rng, depth: u32) -> String {
-    const KEYS: [&str; 6] = ["a", "\\u0061", "b", "\\\"", "\\u0022", "c"];
     let members: Vec<String> = (0..rng.gen_range(0..7))
-        .map(|_| {
-            let key = KEYS[rng.gen_range(0..KEYS.len())];
-            let value = match rng.gen_range(0..5) {
-                0 if depth < 3 => random_object(rng, depth + 1),
-                1 if depth < 3 => format!("[{},\"a\",\"{{\"]", random_object(rng, depth + 1)),
-                2 => format!("\"{}\"", KEYS[rng.gen_range(0..KEYS.len())]),
-                3 => "\":\"".replace(':', " : "),
-                _ => rng.gen_range(0..100).to_string(),
-            };
-            let space = if rng.gen_bool(0.3) { " " } else { "" };
-            format!("\"{key}\"{space}:{space}{value}")
-        })
+        .map(|_| random_member(rng, depth))
         .collect();
     format!("{{{}}}", members.join(","))
+}
+
+/// One member of [`random_object`].
+fn random_member(rng: &mut ChaCha8Rng, depth: u32) -> String {
+    const KEYS: [&str; 9] = ["a", "\\u0061", "b", "\\\"", "\\u0022", "c", "d", "e", "f"];
+    let key = KEYS[rng.gen_range(0..KEYS.len())];
+    let value = match rng.gen_range(0..5) {
+        0 if depth < 3 => random_object(rng, depth + 1),
+        1 if depth < 3 => format!("[{},\"a\",\"{{\"]", random_object(rng, depth + 1)),
+        2 => format!("\"{}\"", KEYS[rng.gen_range(0..KEYS.len())]),
+        3 => "\":\"".replace(':', " : "),
+        _ => rng.gen_range(0..100).to_string(),
+    };
+    let space = if rng.gen_bool(0.3) { " " } else { "" };
+    format!("\"{key}\"{space}:{space}{value}")
 }
