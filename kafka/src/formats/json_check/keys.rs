@@ -163,6 +163,7 @@ impl Keys<'_> {
 
     /// [`is_new`](Self::is_new) for a key in the shape's runs, `shape[start..end]`, whose
     /// [`tag_of`] is `tag`.
+    #[inline]
     pub(super) fn is_new_in_shape(
         &mut self,
         start: usize,
@@ -181,7 +182,7 @@ impl Keys<'_> {
 
     /// Whether `key` is new in the innermost object, which then has it. The linear keys'
     /// path here; an object of more keys in [`insert_wide`](Self::insert_wide).
-    #[inline]
+    #[inline(always)]
     fn insert(&mut self, key: Key) -> bool {
         let b = &mut self.b;
         let Some((first, filter, set)) = b.objects.last_mut() else {

@@ -198,9 +198,10 @@ struct Mark {
 
 #[derive(Debug, Clone, Copy)]
 enum What {
-    /// `{`, with the index of the mark that closes it.
+    /// `{`, with the index of the mark that closes it and where that `}` is.
     Open {
         close: u32,
+        close_at: u32,
     },
     Close,
     /// A key, its text from just after `at` to `end`.
@@ -508,9 +509,8 @@ impl Shape {
             }
             k += 1;
             match m.what {
-                What::Open { close } => {
-                    let inside = |c: &Mark| (c.at as usize) < to;
-                    if self.marks.get(close as usize).is_some_and(inside) {
+                What::Open { close, close_at } => {
+                    if (close_at as usize) < to {
                         k = close as usize + 1;
                     } else {
                         keys.open();
@@ -591,7 +591,11 @@ impl Shape {
                 What::Open { .. } => open.push(k),
                 What::Close => {
                     if let Some(o) = open.pop() {
-                        self.marks[o].what = What::Open { close: k as u32 };
+                        let close_at = self.marks[k].at;
+                        self.marks[o].what = What::Open {
+                            close: k as u32,
+                            close_at,
+                        };
                     }
                 }
                 What::Key { .. } => {}
@@ -633,7 +637,10 @@ impl Shape {
                     stack.push(c == b'{');
                     if c == b'{' {
                         let at = (base + k) as u32;
-                        let what = What::Open { close: u32::MAX };
+                        let what = What::Open {
+                            close: u32::MAX,
+                            close_at: u32::MAX,
+                        };
                         self.marks.push(Mark { at, what });
                     }
                 }
