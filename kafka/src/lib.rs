@@ -64,7 +64,7 @@ mod source;
 pub use cli::args::{fetch_properties, parse_bytes, parse_duration, MemoryBudget, SinkArgs};
 pub use cli::audit::{run as audit, AuditArgs};
 pub use cli::check::{run as check, CheckArgs, Format as CheckFormat};
-pub use cli::entry::main;
+pub use cli::entry::{main, runtime};
 pub use connector::config_file::{
     expand as expand_connector_config, parse as parse_connector_config,
     translate as translate_connector_config, ConnectorConfig, ENV_PREFIX,

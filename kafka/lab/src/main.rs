@@ -56,11 +56,7 @@ fn main() -> ExitCode {
     snowpipe_cli_support::log::init(LogFormat::from_args(&argv, "SNOWPIPE_KAFKA_LAB_"), "warn");
     // The lab's flags are its own: no `SNOWPIPE_KAFKA_*` variable is read for them.
     let cli = Cli::parse_from(argv);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_stack_size(snowpipe_kafka::STACK_BYTES)
-        .build()
-    {
+    let runtime = match snowpipe_kafka::runtime() {
         Ok(rt) => rt,
         Err(e) => {
             snowpipe_cli_support::log::fatal(TARGET, &e);

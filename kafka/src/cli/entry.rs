@@ -99,11 +99,19 @@ pub fn main(argv: Vec<OsString>) -> ExitCode {
     let result = match cli.command {
         Some(Command::Check(mut args)) => {
             with_connector(&mut args.sink, connector.take());
-            Some(runtime().and_then(|rt| rt.block_on(crate::check(*args))))
+            Some(
+                runtime()
+                    .map_err(Into::into)
+                    .and_then(|rt| rt.block_on(crate::check(*args))),
+            )
         }
         Some(Command::Audit(mut args)) => {
             with_connector(&mut args.sink, connector.take());
-            Some(runtime().and_then(|rt| rt.block_on(crate::audit(*args))))
+            Some(
+                runtime()
+                    .map_err(Into::into)
+                    .and_then(|rt| rt.block_on(crate::audit(*args))),
+            )
         }
         None => None,
     };
@@ -112,7 +120,9 @@ pub fn main(argv: Vec<OsString>) -> ExitCode {
         (None, Some(mut args)) => {
             with_connector(&mut args, connector.take());
             crate::keep_freed_memory(args.memory_budget.bytes());
-            runtime().and_then(|rt| rt.block_on(sink(args, x_on_command_line)))
+            runtime()
+                .map_err(Into::into)
+                .and_then(|rt| rt.block_on(sink(args, x_on_command_line)))
         }
         (None, None) => {
             snowpipe_cli_support::log::fatal_chain(
@@ -157,12 +167,19 @@ fn with_connector(args: &mut SinkArgs, connector: Option<crate::ConnectorConfig>
         .all(|p| snowpipe_streaming::default_pipe_table(p).is_some());
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
+/// The Tokio runtime the sink's commands run on: multi-threaded, every driver on, each
+/// thread's stack [`STACK_BYTES`](crate::STACK_BYTES) (values are decoded on these threads;
+/// the Avro depth limit is measured against it). For a binary that runs the sink's library
+/// (the lab's `demo`, `bench` and `soak`).
+///
+/// # Errors
+///
+/// The runtime's own, when its threads cannot be started.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        // Values are decoded on these threads; the Avro depth limit is measured against it.
         .thread_stack_size(crate::STACK_BYTES)
-        .build()?)
+        .build()
 }
 
 async fn sink(mut args: SinkArgs, on_command_line: bool) -> Result<()> {

@@ -157,13 +157,9 @@ pub fn expand(argv: Vec<OsString>) -> Result<(Vec<OsString>, Option<ConnectorCon
             a.strip_prefix("--connector-config=").map(str::to_owned)
         }
     });
-    // The lab tools `demo` and `bench` take no configuration from the environment.
-    let lab = matches!(text.get(1).map(String::as_str), Some("demo" | "bench"));
     let path = path.or_else(|| {
         let var = var_for_flag(ENV_PREFIX, "--connector-config");
-        std::env::var(var)
-            .ok()
-            .filter(|p| !lab && !p.trim().is_empty())
+        std::env::var(var).ok().filter(|p| !p.trim().is_empty())
     });
     let Some(path) = path else {
         return Ok((argv, None));
