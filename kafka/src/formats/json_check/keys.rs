@@ -52,6 +52,8 @@ struct Buffers {
     objects: Vec<(usize, u64, Option<Hashes>)>,
     /// Sets of closed objects, empty, for the next wide object.
     spare: Vec<Hashes>,
+    /// Which of the backing keys ([`Keys::back_outermost`]) the row's outermost object named.
+    suspects: Vec<u32>,
 }
 
 /// A set of key hashes: each is already a keyed hash ([`SEED`]), so the set takes it as is.
@@ -92,6 +94,18 @@ pub(super) struct Keys<'a> {
     hasher: RandomState,
     row: &'a [u8],
     shape: &'a [u8],
+    /// The shape's outermost object's keys, not told one by one ([`Keys::back_outermost`]).
+    backing: &'a [Backing],
+}
+
+/// A key of the outermost object of the shape a row is walked along: where its text is in the
+/// shape's runs, whether it has escapes, and its [`tag`].
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Backing {
+    pub(super) start: u32,
+    pub(super) end: u32,
+    pub(super) escaped: bool,
+    pub(super) tag: u64,
 }
 
 impl<'a> Keys<'a> {
@@ -108,7 +122,23 @@ impl<'a> Keys<'a> {
             hasher,
             row,
             shape,
+            backing: &[],
         }
+    }
+
+    /// The row's outermost object is the shape's outermost one where the row was walked
+    /// along it, and its keys there are `backing`'s (distinct: the shape's row's), which are
+    /// therefore not told one by one. Each key of the row's own (read by the one pass) in the
+    /// outermost object is compared with them, and those it names are kept in
+    /// [`suspects`](Self::suspects): a key named twice when the row was walked where that
+    /// backing key stands.
+    pub(super) fn back_outermost(&mut self, backing: &'a [Backing]) {
+        self.backing = backing;
+    }
+
+    /// The indexes in the backing keys of those the row's own keys named.
+    pub(super) fn suspects(&self) -> &[u32] {
+        &self.b.suspects
     }
 }
 
@@ -116,6 +146,7 @@ impl Drop for Keys<'_> {
     fn drop(&mut self) {
         let mut b = std::mem::take(&mut self.b);
         b.keys.clear();
+        b.suspects.clear();
         for (_, _, set) in b.objects.drain(..) {
             if let Some(mut set) = set {
                 set.clear();
@@ -152,13 +183,36 @@ impl Keys<'_> {
     #[inline(always)]
     pub(super) fn is_new(&mut self, start: usize, end: usize, escaped: bool) -> bool {
         let tag = tag_of(&self.row[start..end], escaped);
-        self.insert(Key {
+        let key = Key {
             start,
             end,
             escaped,
             in_shape: false,
             tag,
-        })
+        };
+        if !self.backing.is_empty() && self.b.objects.len() == 1 {
+            self.suspect(key);
+        }
+        self.insert(key)
+    }
+
+    /// Keeps which backing key, if any, `key` (of the outermost object) names.
+    #[cold]
+    fn suspect(&mut self, key: Key) {
+        let texts = (self.row, self.shape);
+        let named = self.backing.iter().position(|k| {
+            let k = Key {
+                start: k.start as usize,
+                end: k.end as usize,
+                escaped: k.escaped,
+                in_shape: true,
+                tag: k.tag,
+            };
+            k.tag == key.tag && same(texts, k, key)
+        });
+        if let Some(i) = named {
+            self.b.suspects.push(i as u32);
+        }
     }
 
     /// [`is_new`](Self::is_new) for a key in the shape's runs, `shape[start..end]`, whose

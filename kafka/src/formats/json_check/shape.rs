@@ -31,10 +31,15 @@
 //! **Keys named twice** ([`super::keys`]). A row the walk takes whole has the shape's row's
 //! keys, each object's checked when the shape was learned. A row the walk takes part of gets
 //! the one pass's key check where the one pass reads it, and, for each part the walk took,
-//! the shape's [`Mark`]s of that part (its objects opening and closing, its keys), so that the
-//! keys of an object the walk and the one pass share are all compared: a walked part's keys
-//! are the shape's very bytes, compared where they stand in the shape's runs. An object that
-//! opens and closes inside one walked part is the shape's row's own, and is skipped.
+//! the shape's [`Mark`]s of that part (its objects opening and closing, their keys), so that
+//! the keys of an object the walk and the one pass share are all compared: a walked part's
+//! keys are the shape's very bytes, compared where they stand in the shape's runs. An object
+//! that opens and closes inside one walked part is the shape's row's own, and is skipped. The
+//! outermost object's keys, most of a row's marks, are not told one by one: every walked part
+//! of the row's outermost object is the shape's outermost object, whose keys are distinct, so
+//! only the row's own keys there (read by the one pass) can name one twice. Each is compared
+//! with the shape's outermost keys as it is read, and one it names counts against the row
+//! when the row was walked where that key stands ([`Shape::outermost_once`]).
 //!
 //! **Why a row the walk accepts is one the one pass accepts.** The one pass is a machine whose
 //! state at each byte (the stack of open objects and arrays, and what may come next) follows
@@ -72,7 +77,7 @@
 
 use std::cell::RefCell;
 
-use super::keys::{tag_of, Keys};
+use super::keys::{tag_of, Backing, Keys};
 use super::{one_pass, Scan, Stack, Values};
 
 /// The longest row whose shape is learned.
@@ -204,7 +209,8 @@ enum What {
         close_at: u32,
     },
     Close,
-    /// A key, its text from just after `at` to `end`.
+    /// A key of an object inside the outermost one (the outermost object's keys are in
+    /// [`Shape::outermost`]), its text from just after `at` to `end`.
     Key {
         end: u32,
         escaped: bool,
@@ -245,6 +251,8 @@ pub(super) struct Shape {
     points: Vec<Point>,
     /// The shape's row's objects and keys, in the runs' order.
     marks: Vec<Mark>,
+    /// The keys of the shape's row's outermost object, when it is one.
+    outermost: Vec<Backing>,
     /// Rows in a row whose walk stopped in their first part ([`Shape::note_poor`]).
     poor: u32,
     /// Rows still to go to the one pass alone.
@@ -312,13 +320,15 @@ impl Shape {
             // A row that leaves the shape part way is not learned: learning the rest costs
             // more than the next row's walk would save, where rows vary.
             let mut keys = Keys::new(bytes, &self.runs);
+            keys.back_outermost(&self.outermost);
             if !self.replay(&mut keys, 0, shape_at) {
                 return None;
             }
             let mut scan = Scan::new(bytes, ());
             (scan.i, scan.breaks, scan.keys) = (at, breaks, Some(keys));
-            return scan
-                .resume::<false>(stack, after_value)
+            let ok = scan.resume::<false>(stack, after_value);
+            let walked = [(0, shape_at)];
+            return (ok && self.outermost_once(scan.keys.as_ref()?, &walked))
                 .then_some(scan.breaks);
         }
         let mut scan = Scan::new(bytes, std::mem::take(&mut self.spans));
@@ -433,14 +443,29 @@ impl Shape {
     fn resynced(&self, bytes: &[u8], mut walk: Walk) -> Option<bool> {
         let mut breaks = false;
         let mut tries = MOST_HANDBACKS;
-        // The keys: the walked parts' from the shape's marks, from `from` in the runs on.
+        // The keys: the walked parts' from the shape's marks, from `from` in the runs on, the
+        // parts being `walked[..parts]`.
         let mut keys = Keys::new(bytes, &self.runs);
+        keys.back_outermost(&self.outermost);
         let mut from = 0;
+        let mut walked = [(0, 0); MOST_HANDBACKS as usize + 1];
+        let mut parts = 0;
         loop {
+            let to = match walk {
+                Walk::Resume { shape_at, .. } => shape_at,
+                _ => usize::MAX,
+            };
+            let Some(part) = walked.get_mut(parts) else {
+                return one_pass(bytes);
+            };
+            *part = (from, to);
+            parts += 1;
             let (at, (top, depth), after_value, shape_at) = match walk {
                 Walk::Done(answer) => {
                     let answer = answer.map(|b| b || breaks);
-                    return answer.filter(|_| self.replay(&mut keys, from, usize::MAX));
+                    let once = self.replay(&mut keys, from, to)
+                        && self.outermost_once(&keys, &walked[..parts]);
+                    return answer.filter(|_| once);
                 }
                 Walk::Start => return one_pass(bytes),
                 Walk::Resume {
@@ -463,7 +488,8 @@ impl Shape {
             let (mut stack, mut after_value) = (Stack::from_word(top, depth), after_value);
             walk = loop {
                 if scan.resume::<true>(stack, after_value) {
-                    return Some(scan.breaks);
+                    let once = self.outermost_once(scan.keys.as_ref()?, &walked[..parts]);
+                    return once.then_some(scan.breaks);
                 }
                 let (top, depth) = scan.stopped.take()?;
                 tries -= 1;
@@ -495,6 +521,15 @@ impl Shape {
                 (stack, after_value) = (Stack::from_word(top, depth), true);
             };
         }
+    }
+
+    /// Whether no key the row's outermost object named itself is one of the shape's outermost
+    /// object's keys in a `walked` part ([`Keys::back_outermost`]).
+    fn outermost_once(&self, keys: &Keys<'_>, walked: &[(usize, usize)]) -> bool {
+        keys.suspects().iter().all(|&k| {
+            let at = self.outermost[k as usize].start as usize - 1;
+            !walked.iter().any(|&(from, to)| from <= at && at < to)
+        })
     }
 
     /// Tells `keys` the shape's row's objects and keys in the runs from `from` to `to`, a part
@@ -555,6 +590,7 @@ impl Shape {
         self.steps.clear();
         self.points.clear();
         self.marks.clear();
+        self.outermost.clear();
         let mut from = 0;
         let mut before = (0, 0);
         for span in spans {
@@ -620,14 +656,24 @@ impl Shape {
                 (in_key, escaped) = (escaped || c != b'"', !escaped && c == b'\\');
                 if !in_key {
                     let (at, end) = (base + key_at, base + k);
-                    self.marks.push(Mark {
-                        at: at as u32,
-                        what: What::Key {
+                    let tag = tag_of(&run[key_at + 1..k], key_escaped);
+                    if stack.depth == 1 {
+                        self.outermost.push(Backing {
+                            start: at as u32 + 1,
                             end: end as u32,
                             escaped: key_escaped,
-                            tag: tag_of(&run[key_at + 1..k], key_escaped),
-                        },
-                    });
+                            tag,
+                        });
+                    } else {
+                        self.marks.push(Mark {
+                            at: at as u32,
+                            what: What::Key {
+                                end: end as u32,
+                                escaped: key_escaped,
+                                tag,
+                            },
+                        });
+                    }
                 }
                 continue;
             }
