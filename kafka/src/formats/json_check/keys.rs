@@ -95,7 +95,80 @@ pub(super) struct Keys<'a> {
     row: &'a [u8],
     shape: &'a [u8],
     /// The shape's outermost object's keys, not told one by one ([`Keys::back_outermost`]).
-    backing: &'a [Backing],
+    backing: Option<&'a Outermost>,
+}
+
+/// The keys of the outermost object of the shape a row is walked along, distinct (the
+/// shape's row's), to look a key up among: one by one by their tags up to [`LINEAR_KEYS`] of
+/// them, past that by their keyed hashes, sorted (so that a row of many keys against a shape
+/// of many keys costs a lookup a key, not a pass over the shape's).
+#[derive(Debug, Default)]
+pub(super) struct Outermost {
+    keys: Vec<Backing>,
+    /// Each key's hash (the thread's [`SEED`]) and its index in `keys`, sorted; empty up to
+    /// [`LINEAR_KEYS`] keys.
+    by_hash: Vec<(u64, u32)>,
+}
+
+impl Outermost {
+    /// None, for the next shape.
+    pub(super) fn clear(&mut self) {
+        self.keys.clear();
+        self.by_hash.clear();
+    }
+
+    /// One more key, `runs[start..end]` of the shape's runs, with escapes or not, its
+    /// [`tag_of`] `tag`.
+    pub(super) fn push(&mut self, start: usize, end: usize, escaped: bool, tag: u64) {
+        self.keys.push(Backing {
+            start: start as u32,
+            end: end as u32,
+            escaped,
+            tag,
+        });
+    }
+
+    /// Done pushing: the hashes sorted when there are more than [`LINEAR_KEYS`] keys.
+    pub(super) fn seal(&mut self, runs: &[u8]) {
+        self.by_hash.clear();
+        if self.keys.len() <= LINEAR_KEYS {
+            return;
+        }
+        let hasher = SEED.try_with(RandomState::clone).unwrap_or_default();
+        for (i, k) in self.keys.iter().enumerate() {
+            let key = k.key();
+            self.by_hash
+                .push((hash(&hasher, (&[], runs), key), i as u32));
+        }
+        self.by_hash.sort_unstable();
+    }
+
+    /// Key `i`.
+    pub(super) fn get(&self, i: u32) -> Option<&Backing> {
+        self.keys.get(i as usize)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Which key, if any, stands for the same text as `key` (compared in `texts`).
+    fn find(&self, hasher: &RandomState, texts: (&[u8], &[u8]), key: Key) -> Option<u32> {
+        if self.by_hash.is_empty() {
+            let named = self.keys.iter().position(|k| {
+                let k = k.key();
+                k.tag == key.tag && same(texts, k, key)
+            });
+            return named.map(|i| i as u32);
+        }
+        let h = hash(hasher, texts, key);
+        let from = self.by_hash.partition_point(|&(x, _)| x < h);
+        self.by_hash[from..]
+            .iter()
+            .take_while(|&&(x, _)| x == h)
+            .find(|&&(_, i)| same(texts, self.keys[i as usize].key(), key))
+            .map(|&(_, i)| i)
+    }
 }
 
 /// A key of the outermost object of the shape a row is walked along: where its text is in the
@@ -103,9 +176,22 @@ pub(super) struct Keys<'a> {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Backing {
     pub(super) start: u32,
-    pub(super) end: u32,
-    pub(super) escaped: bool,
-    pub(super) tag: u64,
+    end: u32,
+    escaped: bool,
+    tag: u64,
+}
+
+impl Backing {
+    /// As a key of the shape's runs.
+    fn key(&self) -> Key {
+        Key {
+            start: self.start as usize,
+            end: self.end as usize,
+            escaped: self.escaped,
+            in_shape: true,
+            tag: self.tag,
+        }
+    }
 }
 
 impl<'a> Keys<'a> {
@@ -122,7 +208,7 @@ impl<'a> Keys<'a> {
             hasher,
             row,
             shape,
-            backing: &[],
+            backing: None,
         }
     }
 
@@ -132,8 +218,8 @@ impl<'a> Keys<'a> {
     /// outermost object is compared with them, and those it names are kept in
     /// [`suspects`](Self::suspects): a key named twice when the row was walked where that
     /// backing key stands.
-    pub(super) fn back_outermost(&mut self, backing: &'a [Backing]) {
-        self.backing = backing;
+    pub(super) fn back_outermost(&mut self, backing: &'a Outermost) {
+        self.backing = (!backing.is_empty()).then_some(backing);
     }
 
     /// The indexes in the backing keys of those the row's own keys named.
@@ -190,7 +276,7 @@ impl Keys<'_> {
             in_shape: false,
             tag,
         };
-        if !self.backing.is_empty() && self.b.objects.len() == 1 {
+        if self.backing.is_some() && self.b.objects.len() == 1 {
             self.suspect(key);
         }
         self.insert(key)
@@ -200,18 +286,9 @@ impl Keys<'_> {
     #[cold]
     fn suspect(&mut self, key: Key) {
         let texts = (self.row, self.shape);
-        let named = self.backing.iter().position(|k| {
-            let k = Key {
-                start: k.start as usize,
-                end: k.end as usize,
-                escaped: k.escaped,
-                in_shape: true,
-                tag: k.tag,
-            };
-            k.tag == key.tag && same(texts, k, key)
-        });
+        let named = self.backing.and_then(|b| b.find(&self.hasher, texts, key));
         if let Some(i) = named {
-            self.b.suspects.push(i as u32);
+            self.b.suspects.push(i);
         }
     }
 

@@ -450,6 +450,36 @@ fn reused_key_buffers_judge_each_row_afresh() {
     }
 }
 
+/// A shape whose outermost object has more keys than are compared one by one, so that a
+/// row's own outermost keys are looked up among them by hash: a row that leaves the shape at
+/// its first value names every other key of it again as its own and passes; naming the first
+/// key (walked) or one of its own again is refused.
+#[test]
+fn outermost_keys_past_the_linear_ones_are_looked_up_by_hash() {
+    for n in [keys::LINEAR_KEYS - 1, keys::LINEAR_KEYS + 1, 1_000] {
+        let members = |first: &str| {
+            let rest = (1..n).map(|k| format!("\"k{k}\":{k}"));
+            std::iter::once(format!("\"k0\":{first}"))
+                .chain(rest)
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let mut shape = shape::Shape::default();
+        let learned = format!("{{{}}}", members("0"));
+        assert_eq!(shape.check(learned.as_bytes()), Some(false), "{n}");
+        for (row, once) in [
+            (format!("{{{}}}", members("\"s\"")), true),
+            (format!("{{{},\"k0\":1}}", members("\"s\"")), false),
+            (format!("{{{},\"k{}\":1}}", members("\"s\""), n - 1), false),
+            (format!("{{{},\"x\":1}}", members("\"s\"")), true),
+        ] {
+            assert_eq!(shape.check(row.as_bytes()).is_some(), once, "{n}: {row}");
+            assert_eq!(serde_says(row.as_bytes()), once, "{n}: {row}");
+            assert!(!shape.is_empty(), "{n}: the shape is kept");
+        }
+    }
+}
+
 /// Keys along a shape against serde_json reading each object's keys into a set: a random
 /// object is learned, then rows made from it by a member added just after a `{` or just
 /// before a `}` (so the walk takes part of the row, the one pass the rest, and the shape's

@@ -2,7 +2,8 @@
 //! order, learned with the shape's [`Point`]s in one scan of each run, and told to a row's
 //! [`Keys`] for the parts the walk took of it (the parent module's docs, "Keys named twice").
 
-use super::{tag_of, Backing, Keys, Point, Shape, Stack};
+use super::super::keys::tag_of;
+use super::{Keys, Point, Shape, Stack};
 
 /// An object opening or closing, or a key, in the shape's runs ([`Shape::replay`]).
 #[derive(Debug, Clone, Copy)]
@@ -34,7 +35,10 @@ impl Shape {
     /// object's keys in a `walked` part ([`Keys::back_outermost`]).
     pub(super) fn outermost_once(&self, keys: &Keys<'_>, walked: &[(usize, usize)]) -> bool {
         keys.suspects().iter().all(|&k| {
-            let at = self.outermost[k as usize].start as usize - 1;
+            let Some(key) = self.outermost.get(k) else {
+                return true;
+            };
+            let at = key.start as usize - 1;
             !walked.iter().any(|&(from, to)| from <= at && at < to)
         })
     }
@@ -107,12 +111,7 @@ impl Shape {
                     let (at, end) = (base + key_at, base + k);
                     let tag = tag_of(&run[key_at + 1..k], key_escaped);
                     if stack.depth == 1 {
-                        self.outermost.push(Backing {
-                            start: at as u32 + 1,
-                            end: end as u32,
-                            escaped: key_escaped,
-                            tag,
-                        });
+                        self.outermost.push(at + 1, end, key_escaped, tag);
                     } else {
                         self.marks.push(Mark {
                             at: at as u32,

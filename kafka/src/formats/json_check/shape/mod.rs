@@ -82,7 +82,7 @@ use std::cell::RefCell;
 
 mod marks;
 
-use super::keys::{tag_of, Backing, Keys};
+use super::keys::{Keys, Outermost};
 use super::{one_pass, Scan, Stack, Values};
 use marks::Mark;
 
@@ -233,7 +233,7 @@ pub(super) struct Shape {
     /// The shape's row's objects and keys, in the runs' order.
     marks: Vec<Mark>,
     /// The keys of the shape's row's outermost object, when it is one.
-    outermost: Vec<Backing>,
+    outermost: Outermost,
     /// Rows in a row whose walk stopped in their first part ([`Shape::note_poor`]).
     poor: u32,
     /// Rows still to go to the one pass alone.
@@ -562,6 +562,7 @@ impl Shape {
         }
         self.breaks = breaks;
         self.link_marks();
+        self.outermost.seal(&self.runs);
     }
 }
 
