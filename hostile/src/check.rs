@@ -124,7 +124,6 @@ mod tests {
             stdout: Vec::new(),
             stderr: stderr.as_bytes().to_vec(),
             peak_rss_bytes: rss_mib << 20,
-            rss_floor_bytes: 0,
             cpu: Duration::from_millis(cpu_ms),
         }
     }

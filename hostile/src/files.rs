@@ -83,8 +83,7 @@ pub const HUGE_REFUSAL_RSS_BYTES: u64 = 64 * MIB;
 /// hang, within `limits`' memory, refusing it with an error that names `file`, and, for a kind
 /// refused for its size ([`FileKind::is_oversized`]), names `limit` too (`None`: the error
 /// need not name one). A [`FileKind::Huge`] one is refused unread: peak RSS under
-/// [`HUGE_REFUSAL_RSS_BYTES`], whatever the budget (or under what the peak may carry of this
-/// test process, [`Outcome::rss_floor_bytes`], when the child exited before it was sampled).
+/// [`HUGE_REFUSAL_RSS_BYTES`], whatever the budget.
 ///
 /// # Panics
 /// When `file` is not UTF-8 (the test's own path).
@@ -101,7 +100,7 @@ pub fn check_refused(
     if let Some(limit) = limit.filter(|_| case.class.is_oversized()) {
         check::refused_naming(case, o, &[limit]);
     }
-    let allowed = HUGE_REFUSAL_RSS_BYTES.max(o.rss_floor_bytes);
+    let allowed = HUGE_REFUSAL_RSS_BYTES;
     if case.class == FileKind::Huge && o.peak_rss_bytes > allowed {
         case.fail(format!(
             "peak RSS {} MiB refusing a sparse 2 GiB file, over {} MiB: a regular file over \

@@ -1,23 +1,24 @@
 //! Runs a real binary the way the suite needs: under an address-space cap, with stdin fed from
 //! the test, killed after a wall-clock limit, and measured by the kernel (`wait4`'s rusage).
 //!
-//! The cap (`RLIMIT_AS`, set in the child between `fork` and `exec`) is a safety net so a
-//! hostile case cannot take the machine down; the assertion on memory is the measured peak
-//! RSS ([`crate::check`]). CPU is user + system time, not wall time: on a busy two-core
-//! machine it is the number that stays put.
+//! The cap (`RLIMIT_AS`) is a safety net so a hostile case cannot take the machine down; the
+//! assertion on memory is the measured peak RSS ([`crate::check`]). CPU is user + system
+//! time, not wall time: on a busy two-core machine it is the number that stays put.
 //!
-//! The peak RSS is the child's own. `ru_maxrss` alone is not: Linux carries the forked copy
-//! of this (test) process's resident size into the child across `exec`, so a child of a test
-//! process that holds a large input reports at least that. `reap` samples the child's
-//! `VmHWM` (its own address space's high-water mark, from `exec` on) every 10 ms until it
-//! exits, and `peak_rss` takes `ru_maxrss` only when it is above anything this process
-//! ever held (then it is the child's own), else the sampled mark. A child that exits before
-//! the first sample (a few milliseconds on a busy machine) has no sampled mark; it gets
-//! `ru_maxrss`, an upper bound on its own peak.
+//! The peak RSS is the child's own. Linux carries a forked copy's resident size into the
+//! child's `ru_maxrss` across `exec`, so a binary forked from a test process that holds a large
+//! input (or whose other tests do) would report that as its own peak. So the binary is not
+//! forked from this process: a small helper (`spawn/main.rs`, built by `build.rs`) is, with
+//! the cap set between its `fork` and `exec`; it starts the binary (which inherits the cap,
+//! the stdio, the environment and the directory), reports its pid on a pipe, waits for it
+//! and reports its wait status and rusage. The binary's `ru_maxrss` then carries at most the
+//! helper's own couple of MiB.
 
-use std::io::{Read, Write};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -76,13 +77,9 @@ pub struct Outcome {
     pub stdout: Vec<u8>,
     /// Its stderr.
     pub stderr: Vec<u8>,
-    /// Peak resident set size (`ru_maxrss`), bytes.
+    /// Peak resident set size (`ru_maxrss`: its own, plus at most the spawn helper's couple
+    /// of MiB), bytes.
     pub peak_rss_bytes: u64,
-    /// What `peak_rss_bytes` may hold of this (test) process rather than the child's own:
-    /// this process's `VmHWM` when the peak is `ru_maxrss` (a child that exited before the
-    /// first sample), 0 when it is the child's own sampled mark. A bound on the child's own
-    /// peak below this cannot be checked from here.
-    pub rss_floor_bytes: u64,
     /// User + system CPU time.
     pub cpu: Duration,
 }
@@ -126,95 +123,160 @@ impl Outcome {
 /// # Errors
 /// When the binary cannot be started or waited for.
 pub fn run(mut cmd: Command, input: Input, limits: &Limits) -> std::io::Result<Outcome> {
-    capped(&mut cmd, limits);
     no_error_backtraces(&mut cmd);
-    cmd.stdin(match input {
+    let stdin = match input {
         Input::Null => Stdio::null(),
         _ => Stdio::piped(),
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd.spawn()?;
-    let pid = child.id() as libc::pid_t;
-    let writer = child
+    };
+    let mut started = start(&cmd, limits, stdin)?;
+    let pid = started.pid;
+    let writer = started
+        .helper
         .stdin
         .take()
         .map(|stdin| thread::spawn(move || feed(stdin, input)));
-    let out = drain(child.stdout.take());
-    let err = drain(child.stderr.take());
-    let rx = reaper(pid);
+    let out = drain(started.helper.stdout.take());
+    let err = drain(started.helper.stderr.take());
+    let rx = reaper(started);
     let (waited, timed_out) = match rx.recv_timeout(limits.wall) {
         Ok(w) => (w, false),
         Err(_) => {
-            // `pid` is our own child and not yet reaped (the reaper has not returned).
+            // `pid` is not reaped yet: the helper reaps it and then reports, and it has not.
             kill(pid, Signal::Kill);
             (rx.recv().map_err(std::io::Error::other)?, true)
         }
     };
-    let (status, usage, sampled) = waited?;
+    let ended = waited?;
     if let Some(w) = writer {
         let _ = w.join();
     }
     let stdout = out.join().unwrap_or_default();
     let stderr = err.join().unwrap_or_default();
-    Ok(outcome(status, &usage, sampled, timed_out, stdout, stderr))
+    Ok(outcome(ended, timed_out, stdout, stderr))
 }
 
-/// What `reap` returns: the wait status, the rusage and the sampled `VmHWM` (bytes).
-type Reaped = std::io::Result<(i32, libc::rusage, u64)>;
+/// The spawn helper `build.rs` compiled (`spawn/main.rs`).
+const HELPER: &str = env!("SNOWPIPE_HOSTILE_SPAWN");
 
-/// Reaps `pid` on a thread of its own (`reap`); its result comes on the channel.
-fn reaper(pid: libc::pid_t) -> mpsc::Receiver<Reaped> {
+/// How the binary ended: its wait status, peak RSS (bytes) and CPU, from the helper.
+struct Ended {
+    status: i32,
+    peak_rss_bytes: u64,
+    cpu: Duration,
+}
+
+/// What `reap` returns.
+type Reaped = std::io::Result<Ended>;
+
+/// A binary started through the helper.
+struct Started {
+    /// The helper: its stdio pipes are the binary's.
+    helper: Child,
+    /// The binary's pid (the helper's child).
+    pid: libc::pid_t,
+    /// The helper's reports, after the `pid` line.
+    report: BufReader<File>,
+}
+
+/// Starts `cmd` (its program, arguments, environment and directory) through the helper under
+/// `limits`, with `stdin` and piped stdout and stderr, and returns once it runs.
+fn start(cmd: &Command, limits: &Limits, stdin: Stdio) -> std::io::Result<Started> {
+    let mut helper = Command::new(HELPER);
+    helper.arg(cmd.get_program()).args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => helper.env(key, value),
+            None => helper.env_remove(key),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        helper.current_dir(dir);
+    }
+    let (read, write) = report_pipe()?;
+    capped(&mut helper, limits, write.as_raw_fd());
+    helper
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let spawned = helper.spawn();
+    drop(write);
+    let mut helper = spawned?;
+    let mut report = BufReader::new(read);
+    let mut line = String::new();
+    report.read_line(&mut line)?;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words.as_slice() {
+        ["pid", pid] => Ok(Started {
+            helper,
+            pid: pid.parse().map_err(std::io::Error::other)?,
+            report,
+        }),
+        ["error", errno, ..] => {
+            let _ = helper.wait();
+            Err(match errno.parse() {
+                Ok(errno) if errno != 0 => std::io::Error::from_raw_os_error(errno),
+                _ => std::io::Error::other(line.trim().to_owned()),
+            })
+        }
+        _ => {
+            let status = helper.wait()?;
+            Err(std::io::Error::other(format!(
+                "the spawn helper {HELPER} ended ({status}) without starting {:?}",
+                cmd.get_program()
+            )))
+        }
+    }
+}
+
+/// A pipe for the helper's reports: both ends close-on-exec (the helper gets the write end
+/// as fd 3, `capped`).
+fn report_pipe() -> std::io::Result<(File, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is a valid two-int array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both fds were just opened by `pipe2` and are owned by nothing else.
+    Ok(unsafe { (File::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Reaps the binary on a thread of its own (`reap`); its result comes on the channel.
+fn reaper(started: Started) -> mpsc::Receiver<Reaped> {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
-        let _ = tx.send(reap(pid));
+        let _ = tx.send(reap(started));
     });
     rx
 }
 
-/// Waits for `pid` to exit, sampling its `VmHWM` every 10 ms meanwhile (only before it is
-/// reaped, so never another process's that took its pid), and reaps it.
-fn reap(pid: libc::pid_t) -> Reaped {
-    let mut sampled = 0;
-    loop {
-        sampled = sampled.max(vm_hwm(&format!("/proc/{pid}/status")).unwrap_or(0));
-        let mut status = 0;
-        // SAFETY: an all-zero rusage is a valid value; wait4 fills it.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: valid pointers to our locals; `pid` is our child.
-        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
-        if r == pid {
-            return Ok((status, usage, sampled));
+/// Waits for the helper's `end` report, and for the helper.
+fn reap(mut started: Started) -> Reaped {
+    let mut line = String::new();
+    let read = started.report.read_line(&mut line);
+    let helper = started.helper.wait();
+    read?;
+    let numbers: Result<Vec<i64>, _> = line
+        .strip_prefix("end ")
+        .unwrap_or("")
+        .split_whitespace()
+        .map(str::parse)
+        .collect();
+    match numbers.as_deref() {
+        Ok(&[status, maxrss_kb, utime_s, utime_us, stime_s, stime_us]) => {
+            let micros = |s: i64, us: i64| {
+                Duration::from_secs(s.max(0) as u64) + Duration::from_micros(us.max(0) as u64)
+            };
+            Ok(Ended {
+                status: status as i32,
+                // Linux reports kilobytes.
+                peak_rss_bytes: maxrss_kb.max(0) as u64 * 1024,
+                cpu: micros(utime_s, utime_us) + micros(stime_s, stime_us),
+            })
         }
-        if r < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(e);
-            }
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// The `VmHWM` line of a `/proc/…/status` file, bytes (`None` once the process has exited).
-fn vm_hwm(status: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(status).ok()?;
-    let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
-/// The child's own peak RSS: `ru_maxrss` when it is above this process's own high-water mark
-/// (what the child could have inherited at `fork`), else the sampled `VmHWM`; `ru_maxrss`
-/// (an upper bound) when the child exited before it could be sampled.
-fn peak_rss(usage: &libc::rusage, sampled: u64) -> u64 {
-    // Linux reports kilobytes.
-    let reported = usage.ru_maxrss as u64 * 1024;
-    let ours = vm_hwm("/proc/self/status").unwrap_or(u64::MAX);
-    if reported > ours || sampled == 0 {
-        reported
-    } else {
-        sampled
+        _ => Err(std::io::Error::other(format!(
+            "the spawn helper ended ({:?}) without reporting how pid {} ended (it said {line:?})",
+            helper, started.pid
+        ))),
     }
 }
 
@@ -227,12 +289,23 @@ fn no_error_backtraces(cmd: &mut Command) {
     }
 }
 
-/// Sets the child's limits between `fork` and `exec`: `RLIMIT_AS`, and no core file.
-fn capped(cmd: &mut Command, limits: &Limits) {
+/// Sets the helper's limits (which the binary inherits) between `fork` and `exec`:
+/// `RLIMIT_AS`, and no core file; and puts the report pipe's write end `report` at fd 3.
+fn capped(cmd: &mut Command, limits: &Limits, report: RawFd) {
     let cap = limits.address_space_bytes;
-    // SAFETY: `setrlimit` is async-signal-safe; the closure touches nothing else.
+    // SAFETY: `setrlimit`, `dup2` and `fcntl` are async-signal-safe; the closure touches
+    // nothing else.
     unsafe {
         cmd.pre_exec(move || {
+            // `dup2` onto itself would keep close-on-exec: clear it instead.
+            let placed = if report == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(report, 3)
+            };
+            if placed < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
             let lim = libc::rlimit {
                 rlim_cur: cap as libc::rlim_t,
                 rlim_max: cap as libc::rlim_t,
@@ -270,14 +343,10 @@ pub struct Running {
 ///
 /// # Errors
 /// When the binary cannot be started.
-pub fn spawn(mut cmd: Command, limits: &Limits) -> std::io::Result<Running> {
-    capped(&mut cmd, limits);
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn()?;
-    let pid = child.id() as libc::pid_t;
-    let out = child.stdout.take();
+pub fn spawn(cmd: Command, limits: &Limits) -> std::io::Result<Running> {
+    let mut started = start(&cmd, limits, Stdio::null())?;
+    let pid = started.pid;
+    let out = started.helper.stdout.take();
     let (tx, lines) = mpsc::channel();
     thread::spawn(move || {
         use std::io::BufRead as _;
@@ -289,10 +358,10 @@ pub fn spawn(mut cmd: Command, limits: &Limits) -> std::io::Result<Running> {
             }
         }
     });
-    let err = drain(child.stderr.take());
+    let err = drain(started.helper.stderr.take());
     Ok(Running {
         pid,
-        reaped: reaper(pid),
+        reaped: reaper(started),
         ended: None,
         lines,
         seen: Vec::new(),
@@ -358,14 +427,12 @@ impl Running {
             kill(self.pid, signal);
             self.wait_or_kill()?
         };
-        let (status, usage, sampled) = waited?;
+        let ended = waited?;
         self.seen.extend(self.lines.try_iter());
         let mut stdout = self.seen.join("\n").into_bytes();
         stdout.push(b'\n');
         Ok(outcome(
-            status,
-            &usage,
-            sampled,
+            ended,
             timed_out,
             stdout,
             self.err.join().unwrap_or_default(),
@@ -373,27 +440,16 @@ impl Running {
     }
 }
 
-fn outcome(
-    status: i32,
-    usage: &libc::rusage,
-    sampled: u64,
-    timed_out: bool,
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-) -> Outcome {
+fn outcome(ended: Ended, timed_out: bool, stdout: Vec<u8>, stderr: Vec<u8>) -> Outcome {
+    let status = ended.status;
     Outcome {
         code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
         signal: libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status)),
         timed_out,
         stdout,
         stderr,
-        peak_rss_bytes: peak_rss(usage, sampled),
-        rss_floor_bytes: if sampled == 0 {
-            vm_hwm("/proc/self/status").unwrap_or(0)
-        } else {
-            0
-        },
-        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+        peak_rss_bytes: ended.peak_rss_bytes,
+        cpu: ended.cpu,
     }
 }
 
@@ -427,11 +483,7 @@ fn drain<R: Read + Send + 'static>(r: Option<R>) -> thread::JoinHandle<Vec<u8>> 
     })
 }
 
-fn tv(t: libc::timeval) -> Duration {
-    Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-}
-
-/// Sends `sig` to our child `pid`; an error (it has ended) is left to the wait that follows.
+/// Sends `sig` to the binary `pid`; an error (it has ended) is left to the wait that follows.
 fn kill(pid: libc::pid_t, sig: Signal) {
     if let Ok(pid) = u32::try_from(pid) {
         let _ = process::signal(pid, sig);
@@ -528,12 +580,36 @@ mod tests {
     }
 
     #[test]
-    fn a_child_gone_before_its_first_sample_reports_the_kernels_upper_bound() {
-        // SAFETY: an all-zero rusage is a valid value.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        usage.ru_maxrss = 3000;
-        assert_eq!(peak_rss(&usage, 0), 3000 * 1024);
-        // Sampled, and below what this process holds: the sample is the child's own.
-        assert_eq!(peak_rss(&usage, 1024), 1024);
+    fn a_child_gone_at_once_from_a_large_test_process_measures_small() {
+        // Gone before any sampling could see it: the kernel's figure must be its own.
+        let held = vec![1u8; 256 * crate::MIB as usize];
+        std::hint::black_box(&held);
+        let limits = Limits::with_budget(64 * crate::MIB);
+        for _ in 0..5 {
+            let o = run(sh("exit 0"), Input::Null, &limits).unwrap();
+            assert_eq!(o.code, Some(0));
+            assert!(
+                o.peak_rss_bytes < 64 * crate::MIB,
+                "a shell measured at {} MiB",
+                o.peak_rss_bytes >> 20
+            );
+        }
+        drop(held);
+    }
+
+    #[test]
+    fn a_missing_binary_is_an_error_naming_it_and_the_environment_passes() {
+        let limits = Limits::with_budget(64 * crate::MIB);
+        let e = run(
+            Command::new("/nonexistent/hostile-binary"),
+            Input::Null,
+            &limits,
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "{e}");
+        let mut cmd = sh("echo \"$HOSTILE_PROBE\"; pwd");
+        cmd.env("HOSTILE_PROBE", "seen").current_dir("/tmp");
+        let o = run(cmd, Input::Null, &limits).unwrap();
+        assert_eq!(o.stdout_text(), "seen\n/tmp\n");
     }
 }

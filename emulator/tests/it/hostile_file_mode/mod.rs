@@ -231,7 +231,6 @@ fn cpu_only(cpu: Duration) -> snowpipe_hostile::Outcome {
         stdout: Vec::new(),
         stderr: Vec::new(),
         peak_rss_bytes: 0,
-        rss_floor_bytes: 0,
         cpu,
     }
 }
