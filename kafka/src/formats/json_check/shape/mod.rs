@@ -432,37 +432,37 @@ impl Shape {
         let mut walked = [(0, 0); MOST_HANDBACKS as usize + 1];
         let mut parts = 0;
         loop {
+            // The walked part ends where the row left the shape, or at the shape's end.
             let to = match walk {
+                Walk::Start => return one_pass(bytes),
+                Walk::Done(_) => usize::MAX,
                 Walk::Resume { shape_at, .. } => shape_at,
-                _ => usize::MAX,
             };
             let Some(part) = walked.get_mut(parts) else {
                 return one_pass(bytes);
             };
             *part = (from, to);
             parts += 1;
-            let (at, (top, depth), after_value, shape_at) = match walk {
-                Walk::Done(answer) => {
-                    let answer = answer.map(|b| b || breaks);
-                    let once = self.replay(&mut keys, from, to)
-                        && self.outermost_once(&keys, &walked[..parts]);
-                    return answer.filter(|_| once);
-                }
+            if !self.replay(&mut keys, from, to) {
+                return None;
+            }
+            let (at, (top, depth), after_value) = match walk {
                 Walk::Start => return one_pass(bytes),
+                Walk::Done(answer) => {
+                    let once = self.outermost_once(&keys, &walked[..parts]);
+                    return answer.map(|b| b || breaks).filter(|_| once);
+                }
                 Walk::Resume {
                     at,
                     stack,
                     after_value,
                     breaks: before,
-                    shape_at,
+                    ..
                 } => {
                     breaks |= before;
-                    (at, stack, after_value, shape_at)
+                    (at, stack, after_value)
                 }
             };
-            if !self.replay(&mut keys, from, shape_at) {
-                return None;
-            }
             let mut scan = Scan::new(bytes, ());
             (scan.i, scan.breaks, scan.keys) = (at, breaks, Some(keys));
             scan.stop_below = if tries > 0 { depth as usize + 1 } else { 0 };
@@ -476,7 +476,7 @@ impl Shape {
                 tries -= 1;
                 // The points after where the row left the shape, a few (a hostile row's
                 // shape may hold thousands).
-                let ahead = self.points.partition_point(|p| p.at as usize <= shape_at);
+                let ahead = self.points.partition_point(|p| p.at as usize <= to);
                 let next = self.points[ahead..]
                     .iter()
                     .take(POINTS_AHEAD)
