@@ -265,6 +265,12 @@ pub(super) async fn follow(
             }
             _ => {}
         }
+        // Idle is time with nothing to read, not time spent on what was read: an event that
+        // took longer than `--until-idle` to write (a row of 60 MB) must not end the run
+        // with the next one already waiting.
+        if h.log_pos() != 0 {
+            idle_since = tokio::time::Instant::now();
+        }
     }
     Ok(out)
 }
