@@ -29,6 +29,7 @@ pub mod mariadb;
 mod replay;
 mod row_errors;
 mod row_size;
+pub mod row_text;
 pub mod sample;
 pub mod schema;
 mod secret;

@@ -10,14 +10,17 @@ use snowpipe_streaming::{Channel, Error};
 use crate::common::thousands;
 use crate::table_replay::schema::SourceTable;
 
+/// What a page's text is first sized by, per row: a snapshot row of a dozen columns.
+pub(crate) const ROW_BYTES_GUESS: usize = 256;
+
 /// Rows whose JSON is surely under this many bytes are not measured: far below the SDK's
 /// limit on a row (3,984,119 bytes), so no row that could be refused is passed over.
 const SURELY_FITS: usize = 1 << 20;
 
-/// `Ok` when `channel` can send `object` (a row of `table`, its columns named `names`, made
-/// of `values`), else why not: a dead letter's reason ([`reason`]). A row whose JSON is
-/// surely small (`bound`, from `values` without writing them) is not measured: measuring
-/// writes the row once more than its append does.
+/// `Ok` when `channel` can send the row `text` (a row of `table`, its columns named `names`,
+/// made of `values`; its JSON text from its `{`, without the closing `}`), else why not: a
+/// dead letter's reason ([`reason`]). A row whose JSON is surely small (`bound`, from
+/// `values`) is not measured: measuring parses the row back and writes it once more.
 ///
 /// # Errors
 /// The reason, when the SDK would refuse the row.
@@ -26,14 +29,23 @@ pub(crate) fn check(
     table: &SourceTable,
     names: &[String],
     values: &[mysql_async::Value],
-    object: &Map<String, Json>,
+    text: &[u8],
 ) -> Result<(), String> {
     if bound(names, values) < SURELY_FITS {
         return Ok(());
     }
-    match channel.check_row(object) {
+    let mut whole = String::from_utf8_lossy(text).into_owned();
+    whole.push('}');
+    let unreadable =
+        |e| format!("the row's JSON does not read back ({e}): a bug, please report it");
+    // Sent as written: not parsed unless it is refused (the reason names its largest column).
+    let raw = serde_json::value::RawValue::from_string(whole).map_err(unreadable)?;
+    match channel.check_row(&raw) {
         Ok(_) => Ok(()),
-        Err(Error::RowTooLarge { size, max, .. }) => Err(reason(table, names, object, size, max)),
+        Err(Error::RowTooLarge { size, max, .. }) => {
+            let object: Map<String, Json> = serde_json::from_str(raw.get()).map_err(unreadable)?;
+            Err(reason(table, names, &object, size, max))
+        }
         Err(e) => Err(format!("the row cannot be sent: {e}")),
     }
 }

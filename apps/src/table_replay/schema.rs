@@ -29,6 +29,9 @@ use anyhow::{bail, Result};
 use mysql_async::Value;
 use serde_json::Value as Json;
 
+pub use crate::table_replay::row_text::hex;
+use crate::table_replay::row_text::Mapped;
+
 /// The MySQL type of a column, as far as the mapping cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
@@ -348,14 +351,24 @@ pub fn key_value(v: &Value) -> Result<u64> {
     }
 }
 
-/// Converts one MySQL value (binary protocol) to the JSON value sent for its column.
+/// Converts one MySQL value (binary protocol) to the JSON value sent for its column
+/// ([`map`] made a `serde_json::Value`).
+///
+/// # Errors
+/// As [`map`].
+pub fn to_json(kind: &Kind, v: &Value) -> Result<Json> {
+    map(kind, v).map(Mapped::into_json)
+}
+
+/// One MySQL value (binary protocol) as the JSON value sent for its column, borrowing its
+/// text: the mapping in the table above.
 ///
 /// # Errors
 /// When the value does not fit its declared type (invalid UTF-8 in a text column, invalid
 /// JSON in a JSON column), or is longer than Snowflake's column can hold ([`VARCHAR_MAX`],
 /// [`BINARY_MAX`]): the server would reject the row after its offset token committed, and
 /// the row would be lost (found by `hostile_mariadb_rows`).
-pub fn to_json(kind: &Kind, v: &Value) -> Result<Json> {
+pub fn map<'a>(kind: &Kind, v: &'a Value) -> Result<Mapped<'a>> {
     if let Value::Bytes(b) = v {
         let max = match kind {
             Kind::Binary { .. } => BINARY_MAX,
@@ -375,14 +388,15 @@ pub fn to_json(kind: &Kind, v: &Value) -> Result<Json> {
         }
     }
     Ok(match (kind, v) {
-        (_, Value::NULL) => Json::Null,
-        (Kind::Bool, Value::Int(i)) => Json::Bool(*i != 0),
-        (Kind::Bool, Value::UInt(u)) => Json::Bool(*u != 0),
-        (Kind::Int { .. } | Kind::Year, Value::Int(i)) => Json::from(*i),
-        (Kind::Int { .. } | Kind::Year, Value::UInt(u)) => Json::from(*u),
-        (Kind::Float, Value::Float(f)) => float_json(f.to_string().parse().unwrap_or(*f as f64)),
-        (Kind::Float | Kind::Double, Value::Double(d)) => float_json(*d),
-        (Kind::Date, Value::Date(0, 0, 0, ..)) => Json::Null,
+        (_, Value::NULL) => Mapped::Null,
+        (Kind::Bool, Value::Int(i)) => Mapped::Bool(*i != 0),
+        (Kind::Bool, Value::UInt(u)) => Mapped::Bool(*u != 0),
+        (Kind::Int { .. } | Kind::Year, Value::Int(i)) => Mapped::I64(*i),
+        (Kind::Int { .. } | Kind::Year, Value::UInt(u)) => Mapped::U64(*u),
+        // A FLOAT by its shortest decimal: 0.1 stays 0.1, not 0.10000000149011612.
+        (Kind::Float, Value::Float(f)) => Mapped::F64(f.to_string().parse().unwrap_or(*f as f64)),
+        (Kind::Float | Kind::Double, Value::Double(d)) => Mapped::F64(*d),
+        (Kind::Date, Value::Date(0, 0, 0, ..)) => Mapped::Null,
         (Kind::Date | Kind::DateTime { .. } | Kind::Timestamp { .. }, Value::Date(y, m, d, ..))
             if (*y, *m, *d) != (0, 0, 0) && !valid_date(*y, *m, *d) =>
         {
@@ -392,14 +406,19 @@ pub fn to_json(kind: &Kind, v: &Value) -> Result<Json> {
                  fix the value in the source"
             )
         }
-        (Kind::Date, Value::Date(y, m, d, ..)) => Json::String(format!("{y:04}-{m:02}-{d:02}")),
-        (Kind::DateTime { .. } | Kind::Timestamp { .. }, Value::Date(0, 0, 0, ..)) => Json::Null,
-        (Kind::DateTime { .. }, Value::Date(y, mo, d, h, mi, s, us)) => Json::String(format!(
-            "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}"
-        )),
-        (Kind::Timestamp { .. }, Value::Date(y, mo, d, h, mi, s, us)) => Json::String(format!(
-            "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{us:06}+00:00"
-        )),
+        (Kind::Date, Value::Date(y, m, d, ..)) => Mapped::Date {
+            y: *y,
+            m: *m,
+            d: *d,
+        },
+        (Kind::DateTime { .. } | Kind::Timestamp { .. }, Value::Date(0, 0, 0, ..)) => Mapped::Null,
+        (Kind::DateTime { .. } | Kind::Timestamp { .. }, Value::Date(y, mo, d, h, mi, s, us)) => {
+            Mapped::DateTime {
+                date: (*y, *mo, *d),
+                time: (*h, *mi, *s, *us),
+                utc: matches!(kind, Kind::Timestamp { .. }),
+            }
+        }
         (Kind::Time { fsp }, Value::Time(neg, days, h, m, s, us)) => {
             let hours = u64::from(*days) * 24 + u64::from(*h);
             let sign = if *neg { "-" } else { "" };
@@ -412,24 +431,26 @@ pub fn to_json(kind: &Kind, v: &Value) -> Result<Json> {
             } else {
                 String::new()
             };
-            Json::String(format!("{sign}{hours:02}:{m:02}:{s:02}{frac}"))
+            Mapped::Text(format!("{sign}{hours:02}:{m:02}:{s:02}{frac}"))
         }
-        (Kind::Decimal { .. }, Value::Bytes(b)) => Json::String(text(b, "DECIMAL")?),
+        (Kind::Decimal { .. }, Value::Bytes(b)) => Mapped::Str(text(b, "DECIMAL")?),
         (
             Kind::Text { .. } | Kind::Enum { .. } | Kind::Set { .. } | Kind::Inet6,
             Value::Bytes(b),
-        ) => Json::String(text(b, "text")?),
-        (Kind::Binary { .. }, Value::Bytes(b)) => Json::String(hex(b)),
-        (Kind::Json, Value::Bytes(b)) => serde_json::from_slice(b)
-            .map_err(|e| anyhow::anyhow!("invalid JSON in a JSON column: {e}"))?,
-        (Kind::Bit, Value::Bytes(b)) => Json::from(
+        ) => Mapped::Str(text(b, "text")?),
+        (Kind::Binary { .. }, Value::Bytes(b)) => Mapped::Hex(b),
+        (Kind::Json, Value::Bytes(b)) => Mapped::Json(
+            serde_json::from_slice(b)
+                .map_err(|e| anyhow::anyhow!("invalid JSON in a JSON column: {e}"))?,
+        ),
+        (Kind::Bit, Value::Bytes(b)) => Mapped::U64(
             b.iter()
                 .fold(0u64, |acc, byte| (acc << 8) | u64::from(*byte)),
         ),
-        (Kind::Bit, Value::UInt(u)) => Json::from(*u),
-        (Kind::Bit, Value::Int(i)) => Json::from(*i),
+        (Kind::Bit, Value::UInt(u)) => Mapped::U64(*u),
+        (Kind::Bit, Value::Int(i)) => Mapped::I64(*i),
         // The text protocol (or a driver surprise): parse the text by kind.
-        (_, Value::Bytes(b)) => Json::String(text(b, "value")?),
+        (_, Value::Bytes(b)) => Mapped::Str(text(b, "value")?),
         (kind, other) => bail!("unexpected value {other:?} for a {kind:?} column"),
     })
 }
@@ -448,24 +469,8 @@ fn valid_date(y: u16, m: u8, d: u8) -> bool {
     (1..=days).contains(&d)
 }
 
-fn float_json(f: f64) -> Json {
-    serde_json::Number::from_f64(f)
-        .map(Json::Number)
-        .unwrap_or_else(|| Json::String(f.to_string()))
-}
-
-fn text(b: &[u8], what: &str) -> Result<String> {
-    String::from_utf8(b.to_vec()).map_err(|_| anyhow::anyhow!("{what} value is not valid UTF-8"))
-}
-
-/// Lowercase hex.
-pub fn hex(b: &[u8]) -> String {
-    use std::fmt::Write as _;
-    b.iter()
-        .fold(String::with_capacity(b.len() * 2), |mut s, x| {
-            let _ = write!(s, "{x:02x}");
-            s
-        })
+fn text<'a>(b: &'a [u8], what: &str) -> Result<&'a str> {
+    std::str::from_utf8(b).map_err(|_| anyhow::anyhow!("{what} value is not valid UTF-8"))
 }
 
 #[cfg(test)]

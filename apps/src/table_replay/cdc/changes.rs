@@ -17,8 +17,9 @@
 //! `apps/docs/table_replay.md`, [`current_state_view`]).
 
 use mysql_async::Value;
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 
+use crate::table_replay::row_text::{Mapped, RowText};
 use crate::table_replay::schema::{self, ident, snowflake_name, snowflake_type, SourceTable};
 
 /// The change table of a destination table: `<DEST>_CHANGES`.
@@ -180,61 +181,63 @@ pub fn ddl(table: &SourceTable, database: &str, schema_name: &str, dest: &str) -
     )
 }
 
-/// One change as its row: the source columns of `values` (for a delete, the key's alone; for a
-/// truncate, none: `values` is not read) and the origin's columns.
+/// One change as its row, written into `row`: the source columns of `values` (for a delete,
+/// the key's alone; for a truncate, none: `values` is not read) and the origin's columns.
 ///
 /// # Errors
 /// When a value cannot become a value (`column c (TYPE): …`), as the replay says it.
-pub fn row(
+pub fn write_row(
     table: &SourceTable,
     names: &[String],
     values: &[Value],
     origin: &Origin<'_>,
-) -> Result<Map<String, Json>, String> {
-    let mut object = if matches!(origin.op, Op::Truncate | Op::Resnapshot) {
-        Map::new()
+    row: &mut RowText<'_>,
+) -> Result<(), String> {
+    if matches!(origin.op, Op::Truncate | Op::Resnapshot) {
     } else if origin.op == Op::Delete {
-        let mut m = Map::new();
         for &k in &table.keys {
             let c = &table.columns[k];
-            let key = schema::to_json(&c.kind, &values[k])
+            let key = schema::map(&c.kind, &values[k])
                 .map_err(|e| format!("column {} ({}): {e}", c.name, c.column_type))?;
-            m.insert(names[k].clone(), key);
+            // A key is named even when NULL (a `--key` column may hold one).
+            if key == Mapped::Null {
+                row.field_json(&names[k], &Json::Null);
+            } else {
+                row.field(&names[k], &key);
+            }
         }
-        m
     } else {
-        crate::table_replay::replay::convert_row(table, names, values)?
-    };
-    object.insert("_OP".into(), Json::from(origin.op.code()));
-    object.insert("_BINLOG_FILE".into(), Json::from(origin.file));
-    object.insert("_BINLOG_POS".into(), Json::from(origin.pos));
-    object.insert("_ROW".into(), Json::from(origin.row));
+        crate::table_replay::replay::write_columns(table, names, values, row)?;
+    }
+    row.field_json("_OP", origin.op.code());
+    row.field_json("_BINLOG_FILE", origin.file);
+    row.field_json("_BINLOG_POS", &origin.pos);
+    row.field_json("_ROW", &origin.row);
     if let Some(g) = origin.gtid {
-        object.insert("_GTID".into(), Json::from(g));
+        row.field_json("_GTID", g);
     }
     if origin.epoch > 0 {
-        object.insert(EPOCH.into(), Json::from(origin.epoch));
+        row.field_json(EPOCH, &origin.epoch);
     }
-    object.insert(
-        "_COMMIT_TS".into(),
-        Json::from(commit_ts_text(origin.commit_ts)),
-    );
-    Ok(object)
+    with_commit_ts_text(origin.commit_ts, |ts| row.field_json("_COMMIT_TS", ts));
+    Ok(())
 }
 
-/// `_COMMIT_TS` of a commit at `ts` (epoch seconds), `YYYY-MM-DDTHH:MM:SS+00:00`: written
-/// once per second met, not once per row (a snapshot's rows, and a transaction's, share one).
-fn commit_ts_text(ts: i64) -> String {
+/// `f` of `_COMMIT_TS` of a commit at `ts` (epoch seconds), `YYYY-MM-DDTHH:MM:SS+00:00`:
+/// the text is made once per second met, not once per row (a snapshot's rows, and a
+/// transaction's, share one).
+fn with_commit_ts_text<T>(ts: i64, f: impl FnOnce(&str) -> T) -> T {
     thread_local! {
         static LAST: std::cell::RefCell<Option<(i64, String)>> = const { std::cell::RefCell::new(None) };
     }
     LAST.with_borrow_mut(|last| match last {
-        Some((at, text)) if *at == ts => text.clone(),
+        Some((at, text)) if *at == ts => f(text),
         _ => {
             let t = chrono::DateTime::from_timestamp(ts, 0).unwrap_or_default();
             let text = t.format("%Y-%m-%dT%H:%M:%S+00:00").to_string();
-            *last = Some((ts, text.clone()));
-            text
+            let out = f(&text);
+            *last = Some((ts, text));
+            out
         }
     })
 }
@@ -348,6 +351,23 @@ pub fn after_last_truncate(changes: &str, alias: &str, epoch: bool) -> String {
 mod tests {
     use super::*;
     use crate::table_replay::schema::{Kind, SourceColumn};
+    use serde_json::Map;
+
+    /// One change as its row ([`write_row`]) made a map.
+    fn row(
+        table: &SourceTable,
+        names: &[String],
+        values: &[Value],
+        origin: &Origin<'_>,
+    ) -> Result<Map<String, Json>, String> {
+        let mut text = Vec::new();
+        let mut row = RowText::begin(&mut text);
+        write_row(table, names, values, origin, &mut row)?;
+        row.end();
+        serde_json::from_slice(&text).map_err(|e| {
+            format!("the row's JSON does not read back ({e}): a bug, please report it")
+        })
+    }
 
     fn composite() -> SourceTable {
         let col = |name: &str, kind: Kind| SourceColumn {

@@ -89,8 +89,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use mysql_async::binlog::row::BinlogRow;
 use mysql_async::Value;
-use serde_json::{Map, Value as Json};
-use snowpipe_streaming::{Channel, OffsetToken, Positions, Rows, StreamingIngestClient};
+use snowpipe_streaming::{Channel, OffsetToken, StreamingIngestClient};
+
+use crate::table_replay::row_text::Page;
 
 use crate::common::say::{say, say_warn};
 use crate::table_replay::schema::{self, SourceTable};
@@ -253,42 +254,46 @@ impl Followed<'_> {
         Ok((values, refused))
     }
 
-    /// A change as its row, or why it is a dead letter: a value the type mapping refuses
-    /// (`changes::row`), or a row the change channel cannot send for its size (measured by
-    /// the SDK's rule before the append: `row_size.rs`).
+    /// A change as its row at `token`, written into `page`; or why it is a dead letter (the
+    /// page as before): a value the type mapping refuses (`changes::write_row`), or a row the
+    /// change channel cannot send for its size (measured by the SDK's rule before the append:
+    /// `row_size.rs`).
     ///
     /// # Errors
     /// The dead letter's reason.
     pub(super) fn row(
         &self,
+        page: &mut Page,
+        token: OffsetToken,
         values: &[Value],
         origin: &changes::Origin<'_>,
-    ) -> std::result::Result<Map<String, Json>, String> {
-        let object = changes::row(&self.table, &self.names, values, origin)?;
-        crate::table_replay::row_size::check(
-            &self.channel,
-            &self.table,
-            &self.names,
-            values,
-            &object,
-        )?;
-        Ok(object)
+    ) -> std::result::Result<(), String> {
+        page.push(token, |row| {
+            changes::write_row(&self.table, &self.names, values, origin, row)?;
+            crate::table_replay::row_size::check(
+                &self.channel,
+                &self.table,
+                &self.names,
+                values,
+                row.text(),
+            )
+        })
     }
 
-    /// Appends rows with their tokens.
+    /// Appends a page of rows with their tokens.
     ///
     /// # Errors
     /// When the append fails.
-    pub async fn append(&mut self, rows: Vec<(Map<String, Json>, OffsetToken)>) -> Result<()> {
-        let Some(last) = rows.last().map(|(_, t)| t.clone()) else {
+    pub async fn append(&mut self, page: Page) -> Result<()> {
+        let Some(last) = page.last_token().cloned() else {
             return Ok(());
         };
         // Dead letters before these changes are committed first.
         self.dead.settle().await?;
-        self.changes += rows.len() as u64;
-        let (rows, tokens): (Vec<_>, Vec<_>) = rows.into_iter().unzip();
+        self.changes += page.len() as u64;
+        let (rows, positions) = page.into_append();
         self.channel
-            .append(Rows::serde(&rows), Positions::per_row(tokens))
+            .append(rows, positions)
             .await
             .with_context(|| format!("append to {}'s change channel failed", self.table.name))?;
         self.last = Some(last);

@@ -26,6 +26,8 @@ use crate::table_replay::cdc::dead_resume;
 use crate::table_replay::cdc::key::{Pager, TokenKey};
 use crate::table_replay::cdc::token::{BinlogPos, Token};
 use crate::table_replay::cdc::Followed;
+use crate::table_replay::row_size::ROW_BYTES_GUESS;
+use crate::table_replay::row_text::Page;
 
 /// Starts the snapshot transaction on `conn`; returns its binlog position and the server's
 /// time (epoch seconds) at that moment.
@@ -140,9 +142,10 @@ pub(super) async fn purged_marker(f: &mut Followed<'_>, at: &BinlogPos, now: i64
         key: TokenKey::default(),
         done: false,
     };
-    let object = f.row(&[], &origin).map_err(|e| anyhow::anyhow!(e))?;
-    f.append(vec![(object, OffsetToken::new(token.render())?)])
-        .await
+    let mut page = Page::default();
+    f.row(&mut page, OffsetToken::new(token.render())?, &[], &origin)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    f.append(page).await
 }
 
 /// Snapshots `f`'s keys after `key` (all when empty) in the snapshot transaction on
@@ -178,7 +181,7 @@ pub(super) async fn table(
             Some(page.len() - 1)
         };
         n += page.len() as u64;
-        let mut rows = Vec::with_capacity(page.len());
+        let mut rows = Page::with_capacity(page.len(), ROW_BYTES_GUESS);
         let mut dead = Vec::new();
         for (i, row) in page.into_iter().enumerate() {
             let values = row.unwrap();
@@ -201,9 +204,9 @@ pub(super) async fn table(
                 key: key.clone(),
                 done: last == Some(i),
             };
-            match f.row(&values, &origin) {
-                Ok(object) => rows.push((object, OffsetToken::new(token.render())?)),
-                Err(reason) => dead.push(DeadChange::new(f, &values, &origin, token, &reason)),
+            let at = OffsetToken::new(token.render())?;
+            if let Err(reason) = f.row(&mut rows, at, &values, &origin) {
+                dead.push(DeadChange::new(f, &values, &origin, token, &reason));
             }
         }
         // Dead letters first, committed: the change channel's token never passes one. Those

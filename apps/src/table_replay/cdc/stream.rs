@@ -27,6 +27,7 @@ use crate::table_replay::cdc::statement::{self, Effect, Names};
 use crate::table_replay::cdc::token::{BinlogPos, ChangePos, Gtid, Token};
 use crate::table_replay::cdc::Followed;
 use crate::table_replay::cdc::{binlog_value, relabel};
+use crate::table_replay::row_text::Page;
 
 /// MariaDB's GTID event type.
 const MARIADB_GTID_EVENT: u8 = 162;
@@ -443,9 +444,12 @@ async fn truncate(f: &mut Followed<'_>, tx: &Tx, begin: u64) -> Result<u64> {
         f.dead.send(vec![dead]).await?;
         return Ok(0);
     }
-    let object = changes::row(&f.table, &f.names, &[], &origin).map_err(|e| anyhow::anyhow!(e))?;
-    f.append(vec![(object, OffsetToken::new(token.render())?)])
-        .await?;
+    let mut page = Page::default();
+    page.push(OffsetToken::new(token.render())?, |row| {
+        changes::write_row(&f.table, &f.names, &[], &origin, row)
+    })
+    .map_err(|e| anyhow::anyhow!(e))?;
+    f.append(page).await?;
     Ok(1)
 }
 
@@ -493,7 +497,7 @@ async fn rows_event(
         file: tx.file.clone(),
         pos: tx.start,
     };
-    let mut batch = Vec::new();
+    let (mut batch, mut had) = (Page::default(), Page::default());
     let mut dead = Vec::new();
     let mut slots = 0u32;
     for (i, row) in rows.rows(tme).enumerate() {
@@ -554,18 +558,19 @@ async fn rows_event(
             };
             // A delete carries the key alone: only the key's value can refuse it.
             let refused = refused.filter(|_| op != Op::Delete);
+            let wanted = f.wants(&change, at);
+            // A change the channel has is written all the same, into a page not sent: only
+            // to learn whether it is a dead letter.
+            let page = if wanted { &mut batch } else { &mut had };
             // A diverted table: every change its change channel lacks is a dead letter.
-            let row = match &f.diverted {
-                Some(why) => Err(why.clone()),
-                None => refused.map_or_else(|| f.row(&values, &origin), Err),
+            let row = match (&f.diverted, refused) {
+                (Some(why), _) => Err(why.clone()),
+                (None, Some(refused)) => Err(refused),
+                (None, None) => f.row(page, OffsetToken::new(token.render())?, &values, &origin),
             };
             match row {
-                Ok(object) => {
-                    if f.wants(&change, at) {
-                        batch.push((object, OffsetToken::new(token.render())?));
-                    }
-                }
-                Err(_) if f.diverted.is_some() && !f.wants(&change, at) => {}
+                Ok(()) => {}
+                Err(_) if f.diverted.is_some() && !wanted => {}
                 Err(reason) => dead.push(DeadChange::new(f, &values, &origin, token, &reason)),
             }
         }
