@@ -177,9 +177,10 @@ impl<'a> RowText<'a> {
     }
 
     /// The field `name`: `value`; SQL NULL leaves it out (a JSON null in a VARIANT column
-    /// would land as a VARIANT null, not NULL).
+    /// would land as a VARIANT null, not NULL), and so does a JSON column's `null`, as the
+    /// value it maps to is JSON null.
     pub fn field(&mut self, name: &str, value: &Mapped<'_>) {
-        if *value != Mapped::Null {
+        if !matches!(value, Mapped::Null | Mapped::Json(Json::Null)) {
             self.name(name);
             value.write(self.out);
         }
@@ -353,6 +354,7 @@ mod tests {
         page.push(token(1), |row| {
             row.field("A", &Mapped::I64(1));
             row.field("B", &Mapped::Null);
+            row.field("C", &Mapped::Json(Json::Null));
             row.field_json("_OP", "c");
             Ok::<_, ()>(())
         })
