@@ -381,6 +381,35 @@ impl RowErrorSummary {
         self.through = Some(status.rows_error_count);
     }
 
+    /// Adds what another channel's finished summary counted (the lanes of one stream, each
+    /// watched on its own): its rows, its first message and bound when this one has counted
+    /// none, its last bound when it has one. The other's server total is its channel's, not
+    /// this one's, so this summary's baseline stays.
+    ///
+    /// ```
+    /// use snowpipe_streaming::{OffsetToken, RowErrorEvent, RowErrorSummary};
+    /// let mut report = RowErrorEvent::new("EVENTS_1", 2, 2);
+    /// report.offset_upper_bound = Some(OffsetToken::from(7));
+    /// let (mut lane0, mut lane1) = (RowErrorSummary::default(), RowErrorSummary::default());
+    /// lane1.record(&report);
+    /// lane0.absorb(&lane1);
+    /// assert_eq!(lane0.count(), 2);
+    /// assert_eq!(lane0.first_at_or_before().map(OffsetToken::as_str), Some("7"));
+    /// ```
+    pub fn absorb(&mut self, other: &Self) {
+        if other.count == 0 {
+            return;
+        }
+        self.add(
+            other.count,
+            other.first_message.as_deref(),
+            other.first_at_or_before.as_ref(),
+        );
+        if other.last_at_or_before.is_some() {
+            self.last_at_or_before.clone_from(&other.last_at_or_before);
+        }
+    }
+
     /// Counts `rows`; the first rows counted set the first message and bound.
     fn add(&mut self, rows: u64, message: Option<&str>, bound: Option<&OffsetToken>) {
         if rows > 0 && self.count == 0 {

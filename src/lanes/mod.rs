@@ -276,7 +276,16 @@ impl LaneStream {
     /// The lane of `key`: FNV-1a (64 bits) of its bytes modulo the lane count, the same in
     /// every release.
     pub fn lane_of(&self, key: &[u8]) -> usize {
-        (fnv1a64(key) % self.lanes.len() as u64) as usize
+        Self::lane_among(key, self.lanes.len())
+    }
+
+    /// The lane of `key` among `lanes` lanes, as [`lane_of`](Self::lane_of) routes it: for a
+    /// caller that holds the lanes' channels itself ([`into_lanes`](Self::into_lanes)).
+    ///
+    /// # Panics
+    /// When `lanes` is 0.
+    pub fn lane_among(key: &[u8], lanes: usize) -> usize {
+        (fnv1a64(key) % lanes as u64) as usize
     }
 
     /// Records at or before this position are committed, whatever lane they map to: the
@@ -505,6 +514,13 @@ impl LaneStream {
             routing,
             channel,
         })
+    }
+
+    /// The lanes' channels, lane 0 first, for a caller that drives them itself (a stream
+    /// whose later life is one lane: the rest closed once they have committed). The layout
+    /// stays recorded: a reopen of the stream takes the same count.
+    pub fn into_lanes(self) -> Vec<Channel> {
+        self.lanes
     }
 
     /// Closes every lane ([`Channel::close`]: what each holds is sent, not waited for).

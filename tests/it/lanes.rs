@@ -199,12 +199,24 @@ async fn lanes_are_named_as_snowpipe_load_names_its_ranges() {
     let names: Vec<&str> = (0..3).map(|j| stream.lane(j).name()).collect();
     assert_eq!(names, ["LOAD_AB", "LOAD_AB_1", "LOAD_AB_2"]);
     assert_eq!(LaneStream::lane_name("LOAD_AB", 2), "LOAD_AB_2");
+    for key in ["user-7", "user-9", "", "42"] {
+        assert_eq!(
+            LaneStream::lane_among(key.as_bytes(), 3),
+            stream.lane_of(key.as_bytes())
+        );
+    }
+    // Taken apart, the lanes are the same channels, lane 0 first, still open.
+    let lanes = stream.into_lanes();
+    let names: Vec<&str> = lanes.iter().map(|c| c.name()).collect();
+    assert_eq!(names, ["LOAD_AB", "LOAD_AB_1", "LOAD_AB_2"]);
+    for lane in lanes {
+        lane.close().await.unwrap();
+    }
     assert!(client
         .table_pipe("DB", "SCH", "T")
         .open_lanes("x", 0)
         .await
         .is_err());
-    stream.close().await.unwrap();
     emu.shutdown().await;
 }
 
