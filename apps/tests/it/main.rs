@@ -47,6 +47,7 @@ mod table_replay_follow_failover;
 mod table_replay_follow_fix_quoting;
 mod table_replay_follow_keyed_dead;
 mod table_replay_follow_keys;
+mod table_replay_follow_lanes;
 mod table_replay_follow_modify;
 mod table_replay_follow_observe;
 mod table_replay_follow_perf;

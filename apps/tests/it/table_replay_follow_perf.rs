@@ -196,6 +196,7 @@ async fn follow_changes_per_second_and_commit_to_commit_latency() {
 ///    (rows counted, not stored: the destination costs little), beside the `mariadb` client
 ///    reading the same rows with `--quick` into nothing (the least any snapshot costs): rows/s
 ///    and CPU-s per million rows of each (the children's user + system time).
+///    `CDC_PERF_SNAPSHOT_LANES=N` sets `--snapshot-lanes` (default: the binary's).
 ///
 /// ```text
 /// cargo build --release -p snowpipe-apps --bin table_replay
@@ -271,6 +272,9 @@ async fn follow_snapshot_rows_per_second() {
         .args(["--database", "REPLAY", "--schema", "PUBLIC"])
         .args(["--until-idle", "2s"])
         .stdin(std::process::Stdio::null());
+    if let Ok(lanes) = std::env::var("CDC_PERF_SNAPSHOT_LANES") {
+        cmd.args(["--snapshot-lanes", &lanes]);
+    }
     common::table_replay::at_destination(&mut cmd, &emulator, &key);
     let (cpu0, t0) = (cpu_of_children(), Instant::now());
     let out = cmd.output().unwrap();
@@ -284,10 +288,11 @@ async fn follow_snapshot_rows_per_second() {
     let counted = emulator.status()["sink"].to_string();
     let per_m = |d: Duration| d.as_secs_f64() * 1e6 / rows as f64;
     eprintln!(
-        "snapshot of {rows} rows (average {:.0} bytes in InnoDB): follow {:.0} rows/s, {:.2} \
-         CPU-s per million rows; mariadb --quick {:.0} rows/s, {:.2} CPU-s per million rows; \
+        "snapshot of {rows} rows (average {:.0} bytes in InnoDB, lanes {}): follow {:.0} rows/s, \
+         {:.2} CPU-s per million rows; mariadb --quick {:.0} rows/s, {:.2} CPU-s per million rows; \
          CPU ratio {:.2}; sink counted {counted}",
         avg.unwrap_or(0.0),
+        std::env::var("CDC_PERF_SNAPSHOT_LANES").unwrap_or_else(|_| "default".into()),
         rows as f64 / wall.as_secs_f64(),
         per_m(cpu),
         rows as f64 / client_wall.as_secs_f64(),

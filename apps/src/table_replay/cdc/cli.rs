@@ -35,6 +35,12 @@ pub struct FollowArgs {
     /// Snapshot rows per page (and per append).
     #[arg(long, default_value_t = 5_000)]
     batch: usize,
+    /// The channels a new snapshot of a table whose key is integer columns is spread over
+    /// (each is paced at about 20 MB/s): the change channel and `<CHANNEL>_1` … Recorded at
+    /// the snapshot's start: a restart goes on with that count. 1: the change channel alone.
+    #[arg(long, default_value_t = cdc::DEFAULT_SNAPSHOT_LANES,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    snapshot_lanes: u16,
     /// Stop once no binlog event came for this long (default: follow until Ctrl-C or SIGTERM).
     #[arg(long, value_parser = snowpipe_streaming::duration::parse)]
     until_idle: Option<Duration>,
@@ -131,6 +137,7 @@ pub async fn run(a: FollowArgs) -> Result<()> {
         database: a.dest.database,
         schema: a.dest.schema,
         batch: a.batch.max(1),
+        snapshot_lanes: usize::from(a.snapshot_lanes),
         until_idle: a.until_idle,
         keys: a.keys,
         max_columns: a.max_change_columns,

@@ -3,7 +3,9 @@
 //! A consistent snapshot of the tables named (`snapshot.rs`), each row a change `'r'`, then
 //! the binlog from the snapshot's position (`stream.rs`): one row per change in the change
 //! table `<TABLE>_CHANGES` (`changes.rs`), through one channel per table whose offset tokens
-//! (`token.rs`) are binlog positions with the row's index in its event. A restart reads the
+//! (`token.rs`) are binlog positions with the row's index in its event; a table with an
+//! integer key is snapshotted over several channels of its pipe, that one first
+//! (`snapshot_lanes.rs`, `--snapshot-lanes`). A restart reads the
 //! committed tokens, finishes a snapshot cut short (a new snapshot for the keys after the
 //! last committed one; the binlog still resumes at the first snapshot's position, so the
 //! changes in between are written too, ordered before the new snapshot's rows), and reads
@@ -75,6 +77,7 @@ pub mod replica_id;
 mod report;
 mod retype;
 mod snapshot;
+mod snapshot_lanes;
 pub mod statement;
 mod stream;
 pub mod token;
@@ -109,6 +112,9 @@ pub struct FollowOptions {
     pub schema: String,
     /// Snapshot rows per page (and per append).
     pub batch: usize,
+    /// `--snapshot-lanes`: the channels a new snapshot of a table with an integer key is
+    /// spread over (`snapshot_lanes.rs`); 1: the change channel alone.
+    pub snapshot_lanes: usize,
     /// Stop when no binlog event came for this long (else only on `stop`).
     pub until_idle: Option<Duration>,
     /// The replica id this reader registers with (unique among the server's replicas).
@@ -130,6 +136,9 @@ pub struct FollowOptions {
     /// Progress lines, metrics, probes and the stall signal (`observe/`).
     pub observe: std::sync::Arc<observe::Observer>,
 }
+
+/// `--snapshot-lanes` by default: four channels, 80 MB/s at the service's pace.
+pub const DEFAULT_SNAPSHOT_LANES: u16 = 4;
 
 /// `--max-change-columns` by default: a change table never grows past 1,000 columns.
 pub const DEFAULT_MAX_CHANGE_COLUMNS: usize = 1_000;
@@ -167,7 +176,13 @@ pub struct Followed<'c> {
     /// When the table's definition last changed, read at the start, for a table with an
     /// `ENUM`/`SET` column (`relabel.rs`).
     defined_at: Option<i64>,
-    channel: Channel,
+    /// The change channel (a snapshot's lane 0); `None` only while the snapshot's lanes
+    /// reopen it (`snapshot_lanes.rs`).
+    channel: Option<Channel>,
+    /// The change channel's pipe (a snapshot's other lanes are its channels too).
+    pipe: snowpipe_streaming::Pipe,
+    /// Rows are identified by `--key` columns, which may repeat (no lanes: `snapshot_lanes.rs`).
+    keyed_by_user: bool,
     committed: Option<Token>,
     last: Option<OffsetToken>,
     changes: u64,
@@ -187,6 +202,14 @@ pub struct Followed<'c> {
 }
 
 impl Followed<'_> {
+    /// The change channel.
+    ///
+    /// # Panics
+    /// While the snapshot's lanes reopen it (never outside `snapshot_lanes::open`).
+    fn channel(&self) -> &Channel {
+        self.channel.as_ref().expect("the change channel is open")
+    }
+
     /// Diverts this table's changes to its dead letters for `reason`: one warning line the
     /// first time.
     fn divert(&mut self, reason: String) {
@@ -271,7 +294,7 @@ impl Followed<'_> {
         page.push(token, |row| {
             changes::write_row(&self.table, &self.names, values, origin, row)?;
             crate::table_replay::row_size::check(
-                &self.channel,
+                self.channel(),
                 &self.table,
                 &self.names,
                 values,
@@ -292,7 +315,7 @@ impl Followed<'_> {
         self.dead.settle().await?;
         self.changes += page.len() as u64;
         let (rows, positions) = page.into_append();
-        self.channel
+        self.channel()
             .append(rows, positions)
             .await
             .with_context(|| format!("append to {}'s change channel failed", self.table.name))?;
@@ -358,7 +381,7 @@ pub async fn follow(
             (f.committed, f.resnapshot) = (None, true);
         }
     }
-    snapshot_where_needed(&mut conn, &mut tables, opts.batch)
+    snapshot::where_needed(&mut conn, &mut tables, (opts.batch, opts.snapshot_lanes))
         .await
         .map_err(|e| with_rejected(e, &tables))?;
     drop(conn);
@@ -456,8 +479,9 @@ async fn stream_all(
 /// Waits for a table's last changes to commit, closes its channels and takes their
 /// rejected rows (reported before a channel stops).
 async fn finish(f: Followed<'_>) -> Result<TableReport> {
+    let channel = f.channel.context("a change channel left closed")?;
     if let Some(last) = &f.last {
-        f.channel
+        channel
             .wait_for_commit(last, Duration::from_secs(120))
             .await
             .with_context(|| {
@@ -467,12 +491,11 @@ async fn finish(f: Followed<'_>) -> Result<TableReport> {
                 )
             })?;
     }
-    let committed = f
-        .channel
+    let committed = channel
         .latest_committed_offset_token()
         .map(|t| t.to_string());
-    let status = f.channel.status();
-    f.channel
+    let status = channel.status();
+    channel
         .close()
         .await
         .context("closing a change channel failed")?;
@@ -588,8 +611,8 @@ async fn open_table<'c>(
     let charsets = charset::of_table(&table);
     let defined_at = relabel::defined_at(conn, &table).await?;
     let pipe = changes::pipe_name(name);
-    let channel = client
-        .pipe(&opts.database, &opts.schema, &pipe)
+    let pipe_handle = client.pipe(&opts.database, &opts.schema, &pipe);
+    let channel = pipe_handle
         .open_channel(&changes::channel_name(name))
         .await
         .with_context(|| {
@@ -613,7 +636,9 @@ async fn open_table<'c>(
         labels,
         charsets,
         defined_at,
-        channel,
+        channel: Some(channel),
+        pipe: pipe_handle,
+        keyed_by_user: user.is_some(),
         committed,
         last: None,
         changes: 0,
@@ -624,45 +649,4 @@ async fn open_table<'c>(
         resnapshot: false,
         dead: dead_letters::DeadLetters::new(client, &opts.database, &opts.schema, name),
     })
-}
-
-/// Takes the snapshot of every table whose channel has no binlog token yet (none, or a
-/// snapshot cut short); returns the position the binlog must resume at for them.
-async fn snapshot_where_needed(
-    conn: &mut mysql_async::Conn,
-    tables: &mut [Followed<'_>],
-    batch: usize,
-) -> Result<Option<BinlogPos>> {
-    let needs = |f: &Followed<'_>| {
-        !matches!(
-            f.committed,
-            Some(Token::Binlog { .. } | Token::Snapshot { done: true, .. })
-        )
-    };
-    if !tables.iter().any(needs) {
-        return Ok(None);
-    }
-    let (at, now) = snapshot::begin(conn).await?;
-    say!("snapshot at {at}");
-    let mut earliest: Option<BinlogPos> = None;
-    for f in tables.iter_mut().filter(|f| needs(f)) {
-        let (resume, after) = match &f.committed {
-            Some(Token::Snapshot { resume, key, .. }) => (resume.clone(), key.clone()),
-            _ => (at.clone(), key::TokenKey::default()),
-        };
-        if std::mem::take(&mut f.resnapshot) {
-            snapshot::purged_marker(f, &at, now).await?;
-        }
-        let n = snapshot::table(conn, f, (&at, now), &resume, after, batch).await?;
-        say!("{}: {n} snapshot rows", f.table.name);
-        // Keys up to the committed one are done; the rest need the binlog from `resume`.
-        f.committed = Some(Token::Snapshot {
-            resume: resume.clone(),
-            key: key::TokenKey::default(),
-            done: true,
-        });
-        earliest = Some(earliest.map_or(resume.clone(), |e| e.min(resume)));
-    }
-    mysql_async::prelude::Queryable::query_drop(conn, "COMMIT").await?;
-    Ok(earliest)
 }

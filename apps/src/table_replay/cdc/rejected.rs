@@ -56,6 +56,30 @@ impl Rejected {
         Self { summary, task }
     }
 
+    /// Watches `channel`, the same channel's new handle (a reopen that fenced the one
+    /// watched so far), into the same summary: what it counted stays, and the new handle's
+    /// status now is the baseline (`RowErrorSummary::set_baseline`).
+    pub(super) fn rewatch(&mut self, table: &str, kind: Kind, channel: &Channel) {
+        self.task.abort();
+        self.summary
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .set_baseline(&channel.status());
+        self.task = tokio::spawn(watch(
+            (table.to_owned(), kind),
+            channel.row_errors(),
+            self.summary.clone(),
+        ));
+    }
+
+    /// Adds the rows another channel's finished watch counted (a snapshot lane's).
+    pub(super) fn absorb(&self, other: &RowErrorSummary) {
+        self.summary
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .absorb(other);
+    }
+
     /// The rows rejected so far.
     pub(super) fn so_far(&self) -> RowErrorSummary {
         self.summary

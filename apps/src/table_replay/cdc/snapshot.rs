@@ -10,7 +10,8 @@
 //!
 //! Each table is read by its key (`key.rs`: every key column, in the server's order), a page
 //! at a time, each row a change `'r'` whose token is `s:FILE:POS:KEY` (`token.rs`; a key
-//! too long for a token: the last key that fit). A row the type mapping refuses is a dead letter
+//! too long for a token: the last key that fit), on the lane of its key (`snapshot_lanes.rs`).
+//! A row the type mapping refuses is a dead letter
 //! (`dead_letters.rs`, its reason `snapshot key K (r): …`), committed before its page's good
 //! rows are appended, and the snapshot goes on; a page's dead letters an earlier run
 //! committed are left out, the server deciding which in the key's order (`dead_resume.rs`).
@@ -20,14 +21,70 @@ use mysql_async::prelude::*;
 use mysql_async::{Conn, Row};
 use snowpipe_streaming::OffsetToken;
 
+use crate::common::say::say;
 use crate::table_replay::cdc::changes::{Op, Origin};
 use crate::table_replay::cdc::dead_letters::DeadChange;
 use crate::table_replay::cdc::dead_resume;
 use crate::table_replay::cdc::key::{Pager, TokenKey};
+use crate::table_replay::cdc::snapshot_lanes::{self, Lanes};
 use crate::table_replay::cdc::token::{BinlogPos, Token};
 use crate::table_replay::cdc::Followed;
 use crate::table_replay::row_size::ROW_BYTES_GUESS;
 use crate::table_replay::row_text::Page;
+
+/// Takes the snapshot of every table whose channel has no binlog token yet (none, or a
+/// snapshot cut short), `batch` rows a page over up to `lanes` lanes (`snapshot_lanes.rs`);
+/// returns the position the binlog must resume at for them.
+pub(super) async fn where_needed(
+    conn: &mut Conn,
+    tables: &mut [Followed<'_>],
+    (batch, lanes): (usize, usize),
+) -> Result<Option<BinlogPos>> {
+    let needs = |f: &Followed<'_>| {
+        !matches!(
+            f.committed,
+            Some(Token::Binlog { .. } | Token::Snapshot { done: true, .. })
+        )
+    };
+    if !tables.iter().any(needs) {
+        return Ok(None);
+    }
+    let (at, now) = begin(conn).await?;
+    say!("snapshot at {at}");
+    let mut earliest: Option<BinlogPos> = None;
+    for f in tables.iter_mut().filter(|f| needs(f)) {
+        let mut lanes = snapshot_lanes::open(f, lanes, &at).await?;
+        let resume = lanes.resume.clone();
+        if std::mem::take(&mut f.resnapshot) {
+            purged_marker(f, &at, now).await?;
+            // The `p` row names this snapshot for a restart before another lane has a row.
+            lanes.wait(f).await?;
+        }
+        if lanes.complete {
+            say!(
+                "{}: snapshot complete (committed over {} lanes)",
+                f.table.name,
+                lanes.count()
+            );
+        } else {
+            let n = table(conn, f, &mut lanes, (&at, now), batch).await?;
+            match lanes.count() {
+                1 => say!("{}: {n} snapshot rows", f.table.name),
+                k => say!("{}: {n} snapshot rows over {k} lanes", f.table.name),
+            }
+        }
+        lanes.close(f).await?;
+        // Keys up to the committed one are done; the rest need the binlog from `resume`.
+        f.committed = Some(Token::Snapshot {
+            resume: resume.clone(),
+            key: TokenKey::default(),
+            done: true,
+        });
+        earliest = Some(earliest.map_or(resume.clone(), |e| e.min(resume)));
+    }
+    conn.query_drop("COMMIT").await?;
+    Ok(earliest)
+}
 
 /// Starts the snapshot transaction on `conn`; returns its binlog position and the server's
 /// time (epoch seconds) at that moment.
@@ -148,25 +205,36 @@ pub(super) async fn purged_marker(f: &mut Followed<'_>, at: &BinlogPos, now: i64
     f.append(page).await
 }
 
-/// Snapshots `f`'s keys after `key` (all when empty) in the snapshot transaction on
-/// `conn`, taken at `at` (server time `now`); the tokens resume the binlog at `resume`.
-/// Returns how many rows were read (dead letters included).
+/// Snapshots `f`'s keys after its lanes' committed ones (all when none) in the snapshot
+/// transaction on `conn`, taken at `at` (server time `now`), over `lanes`
+/// (`snapshot_lanes.rs`); the tokens resume the binlog at the lanes' `resume`. Returns how
+/// many rows were read and not already committed (dead letters included).
 ///
 /// # Errors
 /// A source error, a key value of no key type, a failed append or dead letter.
 pub(super) async fn table(
     conn: &mut Conn,
     f: &mut Followed<'_>,
+    lanes: &mut Lanes,
     (at, now): (&BinlogPos, i64),
-    resume: &BinlogPos,
-    // The token key of the row before (`key.rs`): a key too long for a token, or the same
-    // again, carries it with its count one more. From the committed one on a resume.
-    mut key: TokenKey,
     batch: usize,
 ) -> Result<u64> {
     let reader = Pager::new(&f.table);
+    let resume = lanes.resume.clone();
     let mut n = 0;
+    // The token key of the row before (`key.rs`): a key too long for a token, or the same
+    // again, carries it with its count one more. From the committed one on a resume.
+    let mut key = lanes.start();
     let mut after = key.values()?;
+    let origin = Origin {
+        op: Op::Read,
+        file: &at.file,
+        pos: at.pos,
+        row: 0,
+        gtid: None,
+        commit_ts: now,
+        epoch: f.epoch,
+    };
     loop {
         // One row more than a page: without it, this page is the last, and its last row's
         // token says the snapshot is complete.
@@ -180,8 +248,12 @@ pub(super) async fn table(
         } else {
             Some(page.len() - 1)
         };
-        n += page.len() as u64;
-        let mut rows = Page::with_capacity(page.len(), ROW_BYTES_GUESS);
+        let share = page.len() / lanes.count() + 1;
+        let mut pages: Vec<Page> = (0..lanes.count())
+            .map(|_| Page::with_capacity(share, ROW_BYTES_GUESS))
+            .collect();
+        // Over several lanes the last row waits for every lane to commit the rows before it.
+        let mut held = None;
         let mut dead = Vec::new();
         for (i, row) in page.into_iter().enumerate() {
             let values = row.unwrap();
@@ -190,29 +262,35 @@ pub(super) async fn table(
                 .next(&key_values)
                 .with_context(|| format!("the key of a row of {}", f.table.name))?;
             after = key_values.into_iter().cloned().collect();
-            let origin = Origin {
-                op: Op::Read,
-                file: &at.file,
-                pos: at.pos,
-                row: 0,
-                gtid: None,
-                commit_ts: now,
-                epoch: f.epoch,
-            };
+            let lane = lanes.lane_of(&key);
+            if lanes.has(lane, &key) {
+                continue;
+            }
+            n += 1;
             let token = Token::Snapshot {
                 resume: resume.clone(),
                 key: key.clone(),
                 done: last == Some(i),
             };
+            let target = if last == Some(i) && lanes.count() > 1 {
+                &mut held.insert((lane, Page::default())).1
+            } else {
+                &mut pages[lane]
+            };
             let at = OffsetToken::new(token.render())?;
-            if let Err(reason) = f.row(&mut rows, at, &values, &origin) {
+            if let Err(reason) = f.row(target, at, &values, &origin) {
                 dead.push(DeadChange::new(f, &values, &origin, token, &reason));
             }
         }
-        // Dead letters first, committed: the change channel's token never passes one. Those
-        // an earlier run committed are left out, by the server's order (`dead_resume.rs`).
+        // Dead letters first, committed: no lane's token passes one. Those an earlier run
+        // committed are left out, by the server's order (`dead_resume.rs`).
         let dead = dead_resume::unsent(conn, f, dead).await?;
         f.dead.send(dead).await?;
-        f.append(rows).await?;
+        lanes.append(f, pages).await?;
+        if let Some((lane, page)) = held {
+            lanes.wait(f).await?;
+            lanes.append_to(f, lane, page).await?;
+            lanes.wait(f).await?;
+        }
     }
 }

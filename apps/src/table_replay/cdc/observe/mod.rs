@@ -195,7 +195,7 @@ impl Observer {
         let mut stalled = Vec::new();
         for (f, t) in tables.iter().zip(st.tables.iter_mut()) {
             let committed = f
-                .channel
+                .channel()
                 .latest_committed_offset_token()
                 .map(|t| t.to_string());
             let last = f.last.as_ref().map(|t| t.to_string());
