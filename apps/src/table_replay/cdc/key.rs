@@ -413,12 +413,34 @@ impl Pager {
     /// # Errors
     /// When the query fails, or `after` has not one value per key column.
     pub async fn page(&self, conn: &mut Conn, after: &[Value], limit: usize) -> Result<Vec<Row>> {
+        let (query, params) = self.query(after, limit)?;
+        conn.exec(query, params)
+            .await
+            .context("keyset page query failed")
+    }
+
+    /// [`page`](Self::page) as the rows arrive: the server sends the next while the caller
+    /// works on one. Read it to its end (or `drop_result`) before the connection's next query.
+    ///
+    /// # Errors
+    /// As [`page`](Self::page).
+    pub async fn stream<'a>(
+        &self,
+        conn: &'a mut Conn,
+        after: &[Value],
+        limit: usize,
+    ) -> Result<mysql_async::QueryResult<'a, 'static, mysql_async::BinaryProtocol>> {
+        let (query, params) = self.query(after, limit)?;
+        conn.exec_iter(query, params)
+            .await
+            .context("keyset page query failed")
+    }
+
+    /// The page query after `after` and its parameters.
+    fn query(&self, after: &[Value], limit: usize) -> Result<(&str, Vec<Value>)> {
         let limit = Value::UInt(limit as u64);
         if after.is_empty() {
-            return conn
-                .exec(self.first.as_str(), (limit,))
-                .await
-                .context("keyset page query failed");
+            return Ok((self.first.as_str(), vec![limit]));
         }
         if after.len() != self.keys {
             bail!(
@@ -430,9 +452,7 @@ impl Pager {
         }
         let mut params = after_params(after);
         params.push(limit);
-        conn.exec(self.after.as_str(), params)
-            .await
-            .context("keyset page query failed")
+        Ok((self.after.as_str(), params))
     }
 }
 

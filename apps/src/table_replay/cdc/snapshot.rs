@@ -18,7 +18,7 @@
 
 use anyhow::{Context, Result};
 use mysql_async::prelude::*;
-use mysql_async::{Conn, Row};
+use mysql_async::{Conn, Row, Value};
 use snowpipe_streaming::OffsetToken;
 
 use crate::common::say::say;
@@ -236,27 +236,20 @@ pub(super) async fn table(
         epoch: f.epoch,
     };
     loop {
-        // One row more than a page: without it, this page is the last, and its last row's
-        // token says the snapshot is complete.
-        let mut page = reader.page(conn, &after, batch + 1).await?;
-        if page.is_empty() {
-            return Ok(n);
-        }
-        let last = if page.len() > batch {
-            page.truncate(batch);
-            None
-        } else {
-            Some(page.len() - 1)
-        };
-        let share = page.len() / lanes.count() + 1;
+        let share = batch / lanes.count() + 1;
         let mut pages: Vec<Page> = (0..lanes.count())
             .map(|_| Page::with_capacity(share, ROW_BYTES_GUESS))
             .collect();
-        // Over several lanes the last row waits for every lane to commit the rows before it.
+        // Over several lanes the table's last row waits for every lane to commit the rows
+        // before it.
         let mut held = None;
         let mut dead = Vec::new();
-        for (i, row) in page.into_iter().enumerate() {
-            let values = row.unwrap();
+        // One row more than a page: without it, this page is the last, and its last row's
+        // token says the snapshot is complete. Each row is written when the next arrives
+        // (the last one's token waits for that word), the server sending the rest meanwhile.
+        let mut rows = reader.stream(conn, &after, batch + 1).await?;
+        let (mut read, mut before) = (0, None);
+        let mut write = |values: Vec<Value>, last: bool| -> Result<()> {
             let key_values: Vec<_> = f.table.keys.iter().map(|&k| &values[k]).collect();
             key = key
                 .next(&key_values)
@@ -264,15 +257,15 @@ pub(super) async fn table(
             after = key_values.into_iter().cloned().collect();
             let lane = lanes.lane_of(&key);
             if lanes.has(lane, &key) {
-                continue;
+                return Ok(());
             }
             n += 1;
             let token = Token::Snapshot {
                 resume: resume.clone(),
                 key: key.clone(),
-                done: last == Some(i),
+                done: last,
             };
-            let target = if last == Some(i) && lanes.count() > 1 {
+            let target = if last && lanes.count() > 1 {
                 &mut held.insert((lane, Page::default())).1
             } else {
                 &mut pages[lane]
@@ -281,7 +274,22 @@ pub(super) async fn table(
             if let Err(reason) = f.row(target, at, &values, &origin) {
                 dead.push(DeadChange::new(f, &values, &origin, token, &reason));
             }
+            Ok(())
+        };
+        while let Some(row) = rows.next().await? {
+            read += 1;
+            if read > batch {
+                break;
+            }
+            if let Some(values) = before.replace(row.unwrap()) {
+                write(values, false)?;
+            }
         }
+        rows.drop_result().await?;
+        let Some(values) = before else {
+            return Ok(n);
+        };
+        write(values, read <= batch)?;
         // Dead letters first, committed: no lane's token passes one. Those an earlier run
         // committed are left out, by the server's order (`dead_resume.rs`).
         let dead = dead_resume::unsent(conn, f, dead).await?;
