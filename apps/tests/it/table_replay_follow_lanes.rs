@@ -1,9 +1,10 @@
 //! A snapshot over four lanes (`--snapshot-lanes`, `cdc/snapshot_lanes.rs`) while a seeded
 //! workload updates, deletes and inserts rows across the whole key range, the real binary
 //! SIGKILLed twice in the middle of the read, then run to the end with `--snapshot-lanes 1`
-//! (the recorded count wins). In the end no key has two snapshot rows, no binlog change is
-//! written twice, and `verify --changes` finds source and implied state equal, value by
-//! value. Skipped without `mariadbd` except under `CI=true`. `CDC_SEED=N` explores.
+//! (the recorded count wins). Each page is read in a transaction of its own (MariaDB), so
+//! the workload's changes fall between pages. In the end no key has two snapshot rows, no
+//! binlog change is written twice, and `verify --changes` finds source and implied state
+//! equal, value by value. Skipped without `mariadbd` except under `CI=true`. `CDC_SEED=N` explores.
 #![cfg(unix)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -155,6 +156,14 @@ async fn a_snapshot_over_four_lanes_killed_twice_mid_read_loses_and_doubles_noth
         written_twice(&emulator, CHANGES),
         Vec::<Vec<serde_json::Value>>::new()
     );
+    // A transaction a page: the pages' rows are at many positions, the workload's changes
+    // between them.
+    let positions = count_where(
+        &emulator,
+        &format!("(SELECT DISTINCT _BINLOG_FILE, _BINLOG_POS FROM {CHANGES} WHERE _OP = 'r')"),
+        "1 = 1",
+    );
+    assert!(positions > 10, "snapshot rows at {positions} positions");
     assert_equal(&verify_changes(bin, &url, TABLE, &emulator, &key));
     emulator.shutdown().await;
 }

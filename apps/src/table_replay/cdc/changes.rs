@@ -4,8 +4,8 @@
 //! no source column), then `_OP` (`r` snapshot read, `c` insert, `u` update, `d` delete, as Debezium
 //! names them, `t` a `TRUNCATE` of the table, and `p` the start of a new snapshot after the
 //! binlog was purged: `--resnapshot-purged`),
-//! `_BINLOG_FILE`, `_BINLOG_POS` (the rows event's start; for snapshot rows, the position the
-//! snapshot was taken at), `_ROW` (the row's index in its event), `_GTID` (MariaDB's
+//! `_BINLOG_FILE`, `_BINLOG_POS` (the rows event's start; for snapshot rows, the position of the
+//! snapshot transaction that read the row's page), `_ROW` (the row's index in its event), `_GTID` (MariaDB's
 //! `domain-server-sequence`; NULL without GTIDs and for snapshot rows) and `_COMMIT_TS` (UTC:
 //! the timestamp the server wrote on the transaction's first event, to the second; the
 //! snapshot's time for snapshot rows).

@@ -8,6 +8,15 @@
 //! `SHOW MASTER STATUS`, `UNLOCK TABLES`: writes wait for the instant between (this needs
 //! the RELOAD privilege).
 //!
+//! **A transaction a page** (MariaDB). Each page after a table's first is read in a snapshot
+//! transaction of its own, and its rows' change position (`_BINLOG_POS`) is that
+//! transaction's. The binlog is read from the first page's position (the tokens' `resume`),
+//! and the current state orders a key's changes by position, so a change the page's read
+//! already reflects (before its position) sorts before the page's `'r'` row and a later one
+//! after it: an update or a delete during the snapshot is neither lost nor undone, and no
+//! transaction (no undo history) is held for a whole table. MySQL reports no position per
+//! transaction: one transaction reads every page there.
+//!
 //! Each table is read by its key (`key.rs`: every key column, in the server's order), a page
 //! at a time, each row a change `'r'` whose token is `s:FILE:POS:KEY` (`token.rs`; a key
 //! too long for a token: the last key that fit), on the lane of its key (`snapshot_lanes.rs`).
@@ -49,7 +58,8 @@ pub(super) async fn where_needed(
     if !tables.iter().any(needs) {
         return Ok(None);
     }
-    let (at, now) = begin(conn).await?;
+    let mut taken = begin(conn).await?;
+    let (at, now) = (taken.at.clone(), taken.now);
     say!("snapshot at {at}");
     let mut earliest: Option<BinlogPos> = None;
     for f in tables.iter_mut().filter(|f| needs(f)) {
@@ -67,7 +77,7 @@ pub(super) async fn where_needed(
                 lanes.count()
             );
         } else {
-            let n = table(conn, f, &mut lanes, (&at, now), batch).await?;
+            let n = table(conn, f, &mut lanes, &mut taken, batch).await?;
             match lanes.count() {
                 1 => say!("{}: {n} snapshot rows", f.table.name),
                 k => say!("{}: {n} snapshot rows over {k} lanes", f.table.name),
@@ -86,12 +96,22 @@ pub(super) async fn where_needed(
     Ok(earliest)
 }
 
-/// Starts the snapshot transaction on `conn`; returns its binlog position and the server's
-/// time (epoch seconds) at that moment.
+/// A snapshot transaction: the binlog position it matches and the server's time (epoch
+/// seconds) when it began.
+pub(super) struct Taken {
+    pub(super) at: BinlogPos,
+    pub(super) now: i64,
+    /// The server reports each transaction's own position (MariaDB), so each page is read in
+    /// a transaction of its own; else (MySQL, the position taken under a global lock) one
+    /// transaction reads every page.
+    pub(super) per_page: bool,
+}
+
+/// Starts a snapshot transaction on `conn`.
 ///
 /// # Errors
 /// When the server gives no binlog position (binary log off), naming the setting.
-pub(super) async fn begin(conn: &mut Conn) -> Result<(BinlogPos, i64)> {
+pub(super) async fn begin(conn: &mut Conn) -> Result<Taken> {
     conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         .await?;
     conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
@@ -107,17 +127,24 @@ pub(super) async fn begin(conn: &mut Conn) -> Result<(BinlogPos, i64)> {
             n.eq_ignore_ascii_case(name).then(|| r.get(1)).flatten()
         })
     };
-    let pos = match (get("Binlog_snapshot_file"), get("Binlog_snapshot_position")) {
-        (Some(file), Some(pos)) if !file.is_empty() => BinlogPos {
-            file,
-            pos: pos
-                .parse()
-                .context("Binlog_snapshot_position is not a number")?,
-        },
-        _ => locked_position(conn).await?,
+    let (at, per_page) = match (get("Binlog_snapshot_file"), get("Binlog_snapshot_position")) {
+        (Some(file), Some(pos)) if !file.is_empty() => (
+            BinlogPos {
+                file,
+                pos: pos
+                    .parse()
+                    .context("Binlog_snapshot_position is not a number")?,
+            },
+            true,
+        ),
+        _ => (locked_position(conn).await?, false),
     };
     let now: Option<i64> = conn.query_first("SELECT UNIX_TIMESTAMP()").await?;
-    Ok((pos, now.unwrap_or(0)))
+    Ok(Taken {
+        at,
+        now: now.unwrap_or(0),
+        per_page,
+    })
 }
 
 /// MySQL's way: the position under a global read lock, the snapshot taken inside it.
@@ -205,10 +232,12 @@ pub(super) async fn purged_marker(f: &mut Followed<'_>, at: &BinlogPos, now: i64
     f.append(page).await
 }
 
-/// Snapshots `f`'s keys after its lanes' committed ones (all when none) in the snapshot
-/// transaction on `conn`, taken at `at` (server time `now`), over `lanes`
-/// (`snapshot_lanes.rs`); the tokens resume the binlog at the lanes' `resume`. Returns how
-/// many rows were read and not already committed (dead letters included).
+/// Snapshots `f`'s keys after its lanes' committed ones (all when none) over `lanes`
+/// (`snapshot_lanes.rs`), its first page in the snapshot transaction `taken` on `conn`, each
+/// next one in a new transaction when the server reports each one's position
+/// (`Taken::per_page`): a row's change is at its own page's position. The tokens resume the
+/// binlog at the lanes' `resume`. Returns how many rows were read and not already committed
+/// (dead letters included).
 ///
 /// # Errors
 /// A source error, a key value of no key type, a failed append or dead letter.
@@ -216,7 +245,7 @@ pub(super) async fn table(
     conn: &mut Conn,
     f: &mut Followed<'_>,
     lanes: &mut Lanes,
-    (at, now): (&BinlogPos, i64),
+    taken: &mut Taken,
     batch: usize,
 ) -> Result<u64> {
     let reader = Pager::new(&f.table);
@@ -226,16 +255,23 @@ pub(super) async fn table(
     // again, carries it with its count one more. From the committed one on a resume.
     let mut key = lanes.start();
     let mut after = key.values()?;
-    let origin = Origin {
-        op: Op::Read,
-        file: &at.file,
-        pos: at.pos,
-        row: 0,
-        gtid: None,
-        commit_ts: now,
-        epoch: f.epoch,
-    };
+    let mut first = true;
     loop {
+        if !std::mem::take(&mut first) && taken.per_page {
+            // No transaction held for the whole table: each page at its own position, which
+            // orders its rows after every binlog change it reflects and before the rest.
+            conn.query_drop("COMMIT").await?;
+            *taken = begin(conn).await?;
+        }
+        let origin = Origin {
+            op: Op::Read,
+            file: &taken.at.file,
+            pos: taken.at.pos,
+            row: 0,
+            gtid: None,
+            commit_ts: taken.now,
+            epoch: f.epoch,
+        };
         let share = batch / lanes.count() + 1;
         let mut pages: Vec<Page> = (0..lanes.count())
             .map(|_| Page::with_capacity(share, ROW_BYTES_GUESS))
@@ -289,7 +325,8 @@ pub(super) async fn table(
         let Some(values) = before else {
             return Ok(n);
         };
-        write(values, read <= batch)?;
+        let last = read <= batch;
+        write(values, last)?;
         // Dead letters first, committed: no lane's token passes one. Those an earlier run
         // committed are left out, by the server's order (`dead_resume.rs`).
         let dead = dead_resume::unsent(conn, f, dead).await?;
@@ -299,6 +336,11 @@ pub(super) async fn table(
             lanes.wait(f).await?;
             lanes.append_to(f, lane, page).await?;
             lanes.wait(f).await?;
+        }
+        // The table's end as this page's transaction saw it: rows inserted after it are the
+        // binlog's (a page of its own would chase a table that grows).
+        if last {
+            return Ok(n);
         }
     }
 }
