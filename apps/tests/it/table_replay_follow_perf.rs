@@ -196,7 +196,8 @@ async fn follow_changes_per_second_and_commit_to_commit_latency() {
 ///    (rows counted, not stored: the destination costs little), beside the `mariadb` client
 ///    reading the same rows with `--quick` into nothing (the least any snapshot costs): rows/s
 ///    and CPU-s per million rows of each (the children's user + system time).
-///    `CDC_PERF_SNAPSHOT_LANES=N` sets `--snapshot-lanes` (default: the binary's).
+///    `CDC_PERF_SNAPSHOT_LANES=N` sets `--snapshot-lanes` (default: the binary's);
+///    `CDC_PERF_SNAPSHOT_WORKLOAD=1` updates and deletes random rows all through the snapshot.
 ///
 /// ```text
 /// cargo build --release -p snowpipe-apps --bin table_replay
@@ -276,21 +277,33 @@ async fn follow_snapshot_rows_per_second() {
         cmd.args(["--snapshot-lanes", &lanes]);
     }
     common::table_replay::at_destination(&mut cmd, &emulator, &key);
+    let log = tempfile::NamedTempFile::new().unwrap();
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(log.reopen().unwrap());
     let (cpu0, t0) = (cpu_of_children(), Instant::now());
-    let out = cmd.output().unwrap();
+    let mut child = cmd.spawn().unwrap();
+    // `CDC_PERF_SNAPSHOT_WORKLOAD=1`: updates and deletes at random keys all through the
+    // snapshot, stopped when it ends (then the binlog's changes are read, within the time).
+    let workload = std::env::var("CDC_PERF_SNAPSHOT_WORKLOAD").is_ok_and(|v| v == "1");
+    let changes = if workload {
+        snapshot_workload(&url, rows, log.path()).await
+    } else {
+        0
+    };
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     let wall = t0.elapsed().saturating_sub(Duration::from_secs(2));
     let cpu = cpu_of_children() - cpu0;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stderr = std::fs::read_to_string(log.path()).unwrap();
+    assert!(status.success(), "{stderr}");
     let counted = emulator.status()["sink"].to_string();
     let per_m = |d: Duration| d.as_secs_f64() * 1e6 / rows as f64;
     eprintln!(
         "snapshot of {rows} rows (average {:.0} bytes in InnoDB, lanes {}): follow {:.0} rows/s, \
          {:.2} CPU-s per million rows; mariadb --quick {:.0} rows/s, {:.2} CPU-s per million rows; \
-         CPU ratio {:.2}; sink counted {counted}",
+         CPU ratio {:.2}; {changes} updates and deletes during it; sink counted {counted}",
         avg.unwrap_or(0.0),
         std::env::var("CDC_PERF_SNAPSHOT_LANES").unwrap_or_else(|_| "default".into()),
         rows as f64 / wall.as_secs_f64(),
@@ -300,4 +313,25 @@ async fn follow_snapshot_rows_per_second() {
         cpu.as_secs_f64() / client_cpu.as_secs_f64(),
     );
     emulator.shutdown().await;
+}
+
+/// Updates (80 %) and deletes of random keys of `snap` (keys 1 to `rows`) until the
+/// `follow` writing `log` says its snapshot is read; how many.
+async fn snapshot_workload(url: &str, rows: u64, log: &std::path::Path) -> u64 {
+    let mut conn = snowpipe_apps::table_replay::source::connect(url)
+        .await
+        .unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let mut n = 0;
+    while !std::fs::read_to_string(log).is_ok_and(|t| t.contains("snapshot rows")) {
+        let id = rng.gen_range(1..=rows);
+        let sql = if rng.gen_range(0..10) < 8 {
+            "UPDATE snap SET qty = qty + 1, note = CONCAT(note, '+') WHERE id = ?"
+        } else {
+            "DELETE FROM snap WHERE id = ?"
+        };
+        conn.exec_drop(sql, (id,)).await.unwrap();
+        n += 1;
+    }
+    n
 }
