@@ -43,7 +43,8 @@ use crate::table_replay::row_text::Page;
 
 /// Takes the snapshot of every table whose channel has no binlog token yet (none, or a
 /// snapshot cut short), `batch` rows a page over up to `lanes` lanes (`snapshot_lanes.rs`);
-/// returns the position the binlog must resume at for them.
+/// returns the position the binlog must resume at for them. The last snapshot transaction
+/// is left open on `conn`: drop the connection to end it.
 pub(super) async fn where_needed(
     conn: &mut Conn,
     tables: &mut [Followed<'_>],
@@ -92,7 +93,9 @@ pub(super) async fn where_needed(
         });
         earliest = Some(earliest.map_or(resume.clone(), |e| e.min(resume)));
     }
-    conn.query_drop("COMMIT").await?;
+    // The last page's transaction (it only read) ends with the connection, which the caller
+    // drops: no statement after the last row's commit wait, so a connection gone silent
+    // since cannot hold `follow` before the binlog, whose silence is watched.
     Ok(earliest)
 }
 

@@ -108,6 +108,9 @@ async fn one_case(db: &MariaDb, case: &mut Case<Silence>) -> Result<(), String> 
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The silence is the binlog connection's: it is open once follow says so (the snapshot's
+    // rows are committed before it opens).
+    wait_for_line(log.path(), "following the binlog from", 1).await;
     let rng = &mut case.rng;
     let (before, after) = (rng.range(0, 30), rng.range(1, 60));
     changes(&mut conn, table, before, rng).await;
