@@ -2,7 +2,8 @@
 //! generated, `--channels`, `--idle-channels` and `--lanes` opened, `--batch` rows an append) given
 //! u64::MAX and 10^12 through the real binary under the suite's memory cap: each refused
 //! naming the flag and its limit, never an abort (before round eleven `--pool` and
-//! `--channels` of 10^12 aborted on a failed allocation). `--rows` (rows a channel streams,
+//! `--channels` of 10^12 aborted on a failed allocation); so is `table_replay follow
+//! --snapshot-lanes` (the channels a snapshot opens per table). `--rows` (rows a channel streams,
 //! nothing sized by it) runs bounded: killed at the wall limit within the budget.
 //! `HOSTILE_SEED` / `HOSTILE_CASES` / `HOSTILE_ONLY`: see `hostile/README.md`.
 
@@ -58,6 +59,17 @@ fn hostile_sizing_numbers() {
             check::rss_within(&case, &o, &l);
             check::refused_naming(&case, &o, &[flag, "at most"]);
         }
+        // `table_replay follow --snapshot-lanes`: the channels a snapshot opens per table,
+        // refused by the parser before any connection.
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_table_replay"));
+        cmd.args(["follow", "--snapshot-lanes", value.as_str()])
+            .args(["--source", "mysql://u@127.0.0.1:9/db", "--table", "t"])
+            .args(["--database", "D", "--schema", "S"])
+            .env_remove("RUST_LOG");
+        let l = limits(Duration::from_secs(20));
+        let o = snowpipe_hostile::run(cmd, Input::Null, &l).expect("start");
+        check::rss_within(&case, &o, &l);
+        check::refused_naming(&case, &o, &["--snapshot-lanes", "1 to 64"]);
         // `--rows` sizes nothing: the run goes on within the budget until killed.
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_throughput"));
         cmd.args(["--rows", value.as_str(), "--pool", "1000"])

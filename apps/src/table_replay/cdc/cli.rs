@@ -38,8 +38,7 @@ pub struct FollowArgs {
     /// The channels a new snapshot of a table whose key is integer columns is spread over
     /// (each is paced at about 20 MB/s): the change channel and `<CHANNEL>_1` … Recorded at
     /// the snapshot's start: a restart goes on with that count. 1: the change channel alone.
-    #[arg(long, default_value_t = cdc::DEFAULT_SNAPSHOT_LANES,
-          value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(long, default_value_t = cdc::DEFAULT_SNAPSHOT_LANES, value_parser = parse_lanes)]
     snapshot_lanes: u16,
     /// Stop once no binlog event came for this long (default: follow until Ctrl-C or SIGTERM).
     #[arg(long, value_parser = snowpipe_streaming::duration::parse)]
@@ -205,3 +204,16 @@ async fn serve_metrics(
     }
     Ok(task)
 }
+
+/// `--snapshot-lanes`: 1 to [`MAX_SNAPSHOT_LANES`], the range named in every refusal.
+fn parse_lanes(s: &str) -> Result<u16, String> {
+    let range = format!("1 to {MAX_SNAPSHOT_LANES}");
+    match s.trim().parse::<u64>() {
+        Ok(n) if (1..=u64::from(MAX_SNAPSHOT_LANES)).contains(&n) => Ok(n as u16),
+        Ok(n) => Err(format!("{n} lanes: a snapshot takes {range}")),
+        Err(_) => Err(format!("{s:?} is not a count of lanes ({range})")),
+    }
+}
+
+/// The most channels `--snapshot-lanes` opens for one table's snapshot.
+const MAX_SNAPSHOT_LANES: u16 = 64;
