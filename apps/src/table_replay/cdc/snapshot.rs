@@ -110,13 +110,21 @@ pub(super) struct Taken {
     pub(super) per_page: bool,
 }
 
-/// Starts a snapshot transaction on `conn`.
+/// Sets `conn`'s session to REPEATABLE READ and starts a snapshot transaction on it.
 ///
 /// # Errors
 /// When the server gives no binlog position (binary log off), naming the setting.
 pub(super) async fn begin(conn: &mut Conn) -> Result<Taken> {
     conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         .await?;
+    start(conn).await
+}
+
+/// Starts a snapshot transaction on `conn`, whose session [`begin`] set.
+///
+/// # Errors
+/// As [`begin`].
+async fn start(conn: &mut Conn) -> Result<Taken> {
     conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
         .await
         .context("cannot start the snapshot transaction")?;
@@ -264,7 +272,7 @@ pub(super) async fn table(
             // No transaction held for the whole table: each page at its own position, which
             // orders its rows after every binlog change it reflects and before the rest.
             conn.query_drop("COMMIT").await?;
-            *taken = begin(conn).await?;
+            *taken = start(conn).await?;
         }
         let origin = Origin {
             op: Op::Read,
@@ -293,7 +301,6 @@ pub(super) async fn table(
             key = key
                 .next(&key_values)
                 .with_context(|| format!("the key of a row of {}", f.table.name))?;
-            after = key_values.into_iter().cloned().collect();
             let lane = lanes.lane_of(&key);
             if lanes.has(lane, &key) {
                 return Ok(());
@@ -329,7 +336,11 @@ pub(super) async fn table(
             return Ok(n);
         };
         let last = read <= batch;
+        // The next page reads after this one's last row (its values: a token's key may be
+        // the last one that fit).
+        let next: Vec<Value> = f.table.keys.iter().map(|&k| values[k].clone()).collect();
         write(values, last)?;
+        after = next;
         // Dead letters first, committed: no lane's token passes one. Those an earlier run
         // committed are left out, by the server's order (`dead_resume.rs`).
         let dead = dead_resume::unsent(conn, f, dead).await?;

@@ -171,17 +171,20 @@ pub(super) async fn open(f: &mut Followed<'_>, wanted: usize, at: &BinlogPos) ->
         }) if *r == resume => Some((key.clone(), *done)),
         _ => None,
     };
+    // A lane's committed key: none before its first row (a `p` row's empty key).
     let mut complete = false;
-    let first = of_this(&f.committed).map(|(key, done)| {
-        complete |= done;
-        key
-    });
+    let mut key_of = |t: &Option<Token>| {
+        of_this(t)
+            .map(|(key, done)| {
+                complete |= done;
+                key
+            })
+            .filter(|k| !k.key.is_empty())
+    };
+    let first = key_of(&f.committed);
     let mut others = Vec::new();
     for (channel, token) in theirs {
-        let committed = of_this(&token).map(|(key, done)| {
-            complete |= done;
-            key
-        });
+        let committed = key_of(&token);
         let rejected = Rejected::watch(&f.table.name, Kind::Changes, &channel);
         others.push(Lane {
             channel,
@@ -190,13 +193,9 @@ pub(super) async fn open(f: &mut Followed<'_>, wanted: usize, at: &BinlogPos) ->
             rejected,
         });
     }
-    let non_empty = |k: Option<TokenKey>| k.filter(|k| !k.key.is_empty());
-    for lane in &mut others {
-        lane.committed = non_empty(lane.committed.take());
-    }
     Ok(Lanes {
         others,
-        first: non_empty(first),
+        first,
         resume,
         complete,
     })
