@@ -192,6 +192,48 @@ impl Pipe {
         .await
     }
 
+    /// Opens lane `lane` of the caller-routed stream `base` on its own (its channel,
+    /// [`LaneStream::lane_name`]), for a caller that loads its lanes at different times:
+    /// `snowpipe load` opens each lane of a file as one of its `--channels` slots frees up,
+    /// and closes it when the lane's ranges are done. The lane is the channel a
+    /// [`LaneRouting::Caller`] stream of any count has at `lane`, token and all; `options`
+    /// may set its offset token, as for any channel.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a lane at or past [`LaneStream::MAX_LANES`], or when
+    /// `base` routes by key (it has a layout: open its lanes together with
+    /// [`open_lanes`](Self::open_lanes), which checks the count); the layout's status call
+    /// and the open's errors ([`Pipe::open_channel_with`]).
+    ///
+    /// # Cancellation
+    /// Dropping the future abandons the open; a lane already opened on the server stays so.
+    pub async fn open_lane(
+        &self,
+        base: &str,
+        lane: usize,
+        options: OpenChannelOptions,
+    ) -> Result<Channel> {
+        if lane >= MAX_LANES {
+            return Err(Error::invalid_argument(
+                "lane",
+                format!("lane {lane} of {base}: a stream has at most {MAX_LANES} lanes"),
+            ));
+        }
+        if let Some(l) = self.layout(base).await? {
+            return Err(Error::invalid_argument(
+                "lane",
+                format!(
+                    "the stream {base} routes by key ({} records {} lanes): open its lanes \
+                     together with open_lanes, or give the caller-routed stream another name",
+                    layout_name(base),
+                    l.lanes
+                ),
+            ));
+        }
+        self.open_channel_with(&lane_name(base, lane), options)
+            .await
+    }
+
     /// The lane count the stream `base` has recorded (its first open's, or its last
     /// resize's): the count to reopen it with after a restart. `None` when it was never
     /// opened.

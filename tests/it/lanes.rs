@@ -308,9 +308,41 @@ async fn a_caller_routed_stream_resumes_lanes_opened_one_by_one() {
     let again = pipe.open_lanes_with("LOAD_AB", 1, caller()).await.unwrap();
     assert_eq!(again.committed(), [Some(OffsetToken::from(10))]);
     again.close().await.unwrap();
-    // A keyed stream is not reopened routed by the caller, and no lane token is set for all.
+    // A lane opened on its own (as `snowpipe load` opens each lane when a slot frees up) is
+    // the stream's lane, token and all.
+    let alone = pipe
+        .open_lane("LOAD_AB", 1, OpenChannelOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(alone.name(), "LOAD_AB_1");
+    assert_eq!(
+        alone.latest_committed_offset_token(),
+        Some(OffsetToken::from(20))
+    );
+    alone.close().await.unwrap();
+    let e = pipe
+        .open_lane(
+            "LOAD_AB",
+            LaneStream::MAX_LANES,
+            OpenChannelOptions::default(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("at most 256 lanes"), "{e}");
+    // A keyed stream is not reopened routed by the caller, nor a lane of it opened alone, and
+    // no lane token is set for all.
     let keyed = pipe.open_lanes("KEYED", 2).await.unwrap();
     keyed.close().await.unwrap();
+    let e = pipe
+        .open_lane("KEYED", 1, OpenChannelOptions::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("routes by key") && e.contains("open_lanes"),
+        "{e}"
+    );
     let e = pipe
         .open_lanes_with("KEYED", 2, caller())
         .await
