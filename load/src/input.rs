@@ -24,6 +24,19 @@ pub(crate) struct Input {
     /// The ranges this channel loads, in order (`ranges.rs`: positions of the whole file,
     /// ranged tokens); empty: the whole file, with the one-range tokens.
     pub spans: Vec<(u64, u64)>,
+    /// The lane this channel is of a file split into ranges (`None`: the input loaded whole).
+    pub lane: Option<Lane>,
+}
+
+/// A lane of a file split into ranges: lane `index` of the caller-routed lane stream whose
+/// base is the file's one-range channel (`snowpipe_streaming::LaneStream`), opened on its own
+/// when one of `--channels`' slots frees up.
+#[derive(Debug, Clone)]
+pub(crate) struct Lane {
+    /// The stream's base name: the file's one-range channel, lane 0's.
+    pub stream: String,
+    /// Its lane.
+    pub index: usize,
 }
 
 /// What loading every file shares.

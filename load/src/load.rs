@@ -8,7 +8,9 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::Bytes;
 use serde_json::{json, Value};
-use snowpipe_streaming::{Channel, CloseOptions, OffsetToken, Pipe, Positions, Rows};
+use snowpipe_streaming::{
+    Channel, CloseOptions, OffsetToken, OpenChannelOptions, Pipe, Positions, Rows,
+};
 use tokio::sync::{mpsc, watch};
 
 use crate::chunk::{Batch, Msg};
@@ -145,11 +147,18 @@ pub(crate) async fn load(
     out
 }
 
-async fn open(pipe: &Pipe, name: &str, row_errors: &RowErrors) -> Result<Channel> {
-    let channel = pipe
-        .open_channel(name)
-        .await
-        .with_context(|| format!("cannot open channel {name}"))?;
+/// Opens `input`'s channel: a lane of a file split into ranges as its lane stream's lane
+/// (`Pipe::open_lane`), an input loaded whole as its one channel.
+async fn open(pipe: &Pipe, input: &Input, row_errors: &RowErrors) -> Result<Channel> {
+    let name = &input.channel;
+    let channel = match &input.lane {
+        Some(lane) => {
+            pipe.open_lane(&lane.stream, lane.index, OpenChannelOptions::default())
+                .await
+        }
+        None => pipe.open_channel(name).await,
+    }
+    .with_context(|| format!("cannot open channel {name}"))?;
     row_errors.watch(&channel);
     Ok(channel)
 }
@@ -188,7 +197,7 @@ async fn run(
     out: &mut FileOutcome,
     row_errors: &RowErrors,
 ) -> Result<()> {
-    let first = open(pipe, &input.channel, row_errors).await?;
+    let first = open(pipe, input, row_errors).await?;
     let committed = first.latest_committed_offset_token();
     out.committed = committed.clone();
     // An object loaded whole: the bytes still to load, fetched to a local spool file first;
@@ -272,7 +281,7 @@ async fn run(
                     restarted = finish(old, last.as_ref(), settings.commit_timeout, out).await;
                 }
                 if restarted.is_ok() {
-                    match open(pipe, &input.channel, row_errors).await {
+                    match open(pipe, input, row_errors).await {
                         Ok(c) => channel = Some(c),
                         Err(e) => restarted = Err(e),
                     }

@@ -225,6 +225,7 @@ async fn inputs(args: &LoadArgs) -> Result<(Vec<Input>, Vec<object::SkippedObjec
                     stdin: false,
                     object: Some(std::sync::Arc::new(remote)),
                     spans: Vec::new(),
+                    lane: None,
                 });
             }
             continue;
@@ -255,6 +256,7 @@ async fn inputs(args: &LoadArgs) -> Result<(Vec<Input>, Vec<object::SkippedObjec
             stdin,
             object: None,
             spans: Vec::new(),
+            lane: None,
         });
     }
     if args.channel.is_some() && out.len() > 1 {

@@ -23,9 +23,10 @@
 //! The cuts depend only on the file's content and size (never on `--channels`), so a rerun
 //! finds the same ranges; a file that grew keeps its earlier cuts (NDJSON, CSV).
 //!
-//! **Lanes, not a channel per range.** Range `k` loads on lane `k mod` [`LANES`]: one channel
-//! per lane, named [`lane_channel`] (lane 0: the file's one-range name, `LOAD_<hash>`; lane
-//! `j`: `LOAD_<hash>_<j>`). A lane loads its ranges in file order, so its committed token's
+//! **Lanes, not a channel per range.** Range `k` loads on lane `k mod` [`LANES`]: the file is
+//! a caller-routed lane stream of the SDK (`snowpipe_streaming::LaneStream`, its base the
+//! file's one-range channel, `LOAD_<hash>`; lane `j`: `LOAD_<hash>_<j>`), each lane opened on
+//! its own (`Pipe::open_lane`) as a `--channels` slot frees up. A lane loads its ranges in file order, so its committed token's
 //! position (absolute: a byte offset or a row count of the whole file) says which of its
 //! ranges are done (those ending at or before it), where the one it is in resumes, and that
 //! the rest have not started. A file leaves at most 16 channels behind, however large; their
@@ -67,15 +68,6 @@ pub(crate) struct Span {
     pub start: u64,
     /// The position after it.
     pub end: u64,
-}
-
-/// The channel of lane `lane` of the file whose one-range channel is `base`.
-pub(crate) fn lane_channel(base: &str, lane: u64) -> String {
-    if lane == 0 {
-        base.to_owned()
-    } else {
-        format!("{base}_{lane}")
-    }
 }
 
 /// The grid step for `total` bytes: `step`, doubled until at most [`MAX_RANGES`] ranges.
@@ -432,8 +424,10 @@ mod tests {
 
     #[test]
     fn lanes_name_channels_stably() {
-        assert_eq!(lane_channel("LOAD_AB", 0), "LOAD_AB");
-        assert_eq!(lane_channel("LOAD_AB", 7), "LOAD_AB_7");
+        // The names every earlier release gave a file's lanes: what a rerun resumes from.
+        let name = snowpipe_streaming::LaneStream::lane_name;
+        assert_eq!(name("LOAD_AB", 0), "LOAD_AB");
+        assert_eq!(name("LOAD_AB", 7), "LOAD_AB_7");
         assert_eq!(grid(10, 1), 1);
         assert_eq!(grid(MAX_RANGES * 4, 1), 8);
     }

@@ -16,12 +16,12 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
-use snowpipe_streaming::Pipe;
+use snowpipe_streaming::{LaneStream, Pipe};
 use tokio::sync::watch;
 
 use crate::cli::Format;
 use crate::csv_rows::CsvOptions;
-use crate::input::{Input, Settings};
+use crate::input::{Input, Lane, Settings};
 use crate::load::FileOutcome;
 use crate::names::shown;
 use crate::progress::Progress;
@@ -128,10 +128,17 @@ fn lanes(input: &Input, spans: &[Span]) -> Vec<Input> {
                 .filter(|s| s.index % LANES == lane)
                 .map(|s| (s.start, s.end))
                 .collect();
-            (!mine.is_empty()).then(|| Input {
-                channel: ranges::lane_channel(&input.channel, lane),
-                spans: mine,
-                ..input.clone()
+            (!mine.is_empty()).then(|| {
+                let index = lane as usize;
+                Input {
+                    channel: LaneStream::lane_name(&input.channel, index),
+                    spans: mine,
+                    lane: Some(Lane {
+                        stream: input.channel.clone(),
+                        index,
+                    }),
+                    ..input.clone()
+                }
             })
         })
         .collect()
