@@ -3,7 +3,8 @@
 //! u64::MAX and 10^12 through the real binary under the suite's memory cap: each refused
 //! naming the flag and its limit, never an abort (before round eleven `--pool` and
 //! `--channels` of 10^12 aborted on a failed allocation); so is `table_replay follow
-//! --snapshot-lanes` (the channels a snapshot opens per table). `--rows` (rows a channel streams,
+//! --snapshot-lanes` (the channels a snapshot opens per table), and `--resnapshot`'s names (one
+//! not followed refused by name, shown in at most 64 characters). `--rows` (rows a channel streams,
 //! nothing sized by it) runs bounded: killed at the wall limit within the budget.
 //! `HOSTILE_SEED` / `HOSTILE_CASES` / `HOSTILE_ONLY`: see `hostile/README.md`.
 
@@ -70,6 +71,30 @@ fn hostile_sizing_numbers() {
         let o = snowpipe_hostile::run(cmd, Input::Null, &l).expect("start");
         check::rss_within(&case, &o, &l);
         check::refused_naming(&case, &o, &["--snapshot-lanes", "1 to 64"]);
+        // `table_replay follow --resnapshot`: names, each among `--table`, checked before any
+        // connection: 10,000 of them, or one of 120,000 bytes (an argument's most is 128 KiB).
+        let names = match case.class {
+            Huge::Max => (0..10_000)
+                .map(|i| format!("t{i:07}"))
+                .collect::<Vec<_>>()
+                .join(","),
+            Huge::Trillion => "x".repeat(120_000),
+        };
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_table_replay"));
+        cmd.args(["follow", "--resnapshot", names.as_str()])
+            .args(["--source", "mysql://u@127.0.0.1:9/db", "--table", "t"])
+            .args(["--database", "D", "--schema", "S"])
+            .env_remove("RUST_LOG");
+        let l = limits(Duration::from_secs(20));
+        let o = snowpipe_hostile::run(cmd, Input::Null, &l).expect("start");
+        check::rss_within(&case, &o, &l);
+        check::refused_naming(&case, &o, &["--resnapshot", "not a followed table"]);
+        if o.stderr.len() > 4_096 {
+            case.fail(format!(
+                "--resnapshot's refusal is {} bytes",
+                o.stderr.len()
+            ));
+        }
         // `--rows` sizes nothing: the run goes on within the budget until killed.
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_throughput"));
         cmd.args(["--rows", value.as_str(), "--pool", "1000"])

@@ -54,6 +54,7 @@ mod table_replay_follow_perf;
 mod table_replay_follow_purge;
 mod table_replay_follow_rejected;
 mod table_replay_follow_replica;
+mod table_replay_follow_resnapshot;
 mod table_replay_follow_sink;
 mod table_replay_follow_snapshot_dead;
 mod table_replay_follow_statements;

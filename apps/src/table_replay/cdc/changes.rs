@@ -110,8 +110,9 @@ pub enum Op {
     Delete,
     /// `TRUNCATE` of the whole table: every row before it is gone.
     Truncate,
-    /// A new snapshot after the binlog was purged (`--resnapshot-purged`) begins: every row
-    /// before it is gone; the snapshot's rows after it are the state.
+    /// A new snapshot of a table already copied (`--resnapshot`, or `--resnapshot-purged`
+    /// after its binlog was purged) begins: every row before it is gone; the snapshot's rows
+    /// after it are the state.
     Resnapshot,
 }
 

@@ -65,6 +65,13 @@ pub struct FollowArgs {
     /// drops from the current state every row before it), instead of stopping.
     #[arg(long)]
     resnapshot_purged: bool,
+    /// Tables to read again now, comma-separated (each among --table): a new snapshot into
+    /// the change table, the history kept, a `p` row before it so the current state is the
+    /// new snapshot's. For a copy found wrong (rows changed with the binlog off, rows lost at
+    /// the destination). A snapshot of the table already under way is resumed, not begun
+    /// again; given on a later run, the table is read again: give it for one run.
+    #[arg(long, value_delimiter = ',', value_name = "TABLE")]
+    resnapshot: Vec<String>,
     /// The client's max_client_lag: how long appended changes may wait before they are sent.
     #[arg(long, default_value = "1s", value_parser = snowpipe_streaming::duration::parse)]
     max_client_lag: Duration,
@@ -104,6 +111,8 @@ fn parse_key(text: &str) -> Result<(String, Vec<String>), String> {
 /// # Errors
 /// As [`cdc::follow`], or when the destination cannot be reached.
 pub async fn run(a: FollowArgs) -> Result<()> {
+    // Before any connection: a table to read again that is not followed.
+    super::snapshot::check_asked(&a.resnapshot, &a.table)?;
     let observe = Arc::new(Observer::new(ObserveOptions {
         progress_every: Some(a.progress_every).filter(|d| !d.is_zero()),
         stall_after: a.stall_after,
@@ -141,6 +150,7 @@ pub async fn run(a: FollowArgs) -> Result<()> {
         keys: a.keys,
         max_columns: a.max_change_columns,
         resnapshot_purged: a.resnapshot_purged,
+        resnapshot: a.resnapshot,
         observe,
     };
     let report = cdc::follow(&client, &opts, common::terminated()).await;

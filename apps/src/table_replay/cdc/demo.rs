@@ -67,6 +67,7 @@ pub async fn run(rows: u64) -> Result<bool> {
         keys: Vec::new(),
         max_columns: cdc::DEFAULT_MAX_CHANGE_COLUMNS,
         resnapshot_purged: false,
+        resnapshot: Vec::new(),
         observe: std::sync::Arc::default(),
     };
     let r = cdc::follow(&client, &opts, std::future::pending()).await?;

@@ -22,8 +22,10 @@
 //! failover) is read by GTID, its changes in the next `_EPOCH`.
 //!
 //! A `TRUNCATE` of a followed table is one change `'t'` (no source column): the current state
-//! drops every row before it. So does a `'p'` row: a new snapshot of a table whose binlog was
-//! purged (`--resnapshot-purged`, `failover.rs`) begins with one. A snapshot row or a change
+//! drops every row before it. So does a `'p'` row: a new snapshot of a table already copied
+//! begins with one, when its binlog was purged (`--resnapshot-purged`, `failover.rs`) or when
+//! asked (`--resnapshot TABLE`: a copy found wrong, `snapshot.rs`); the other tables resume
+//! from their own positions once it is read. A snapshot row or a change
 //! whose value the type mapping refuses, or whose row the change channel cannot send for its
 //! size (measured before the append by the SDK's rule, `row_size.rs`), is a dead letter in
 //! `<TABLE>_DLQ` (`dead_letters.rs`), and `follow` goes on. `ALTER TABLE … ADD/DROP/MODIFY
@@ -133,6 +135,9 @@ pub struct FollowOptions {
     /// `--resnapshot-purged`: a table whose binlog was purged takes a new snapshot into its
     /// change table instead of stopping `follow` (`failover.rs`).
     pub resnapshot_purged: bool,
+    /// `--resnapshot`: tables read again now, into their change tables after a `p` row
+    /// (`snapshot.rs`), unless a snapshot of the table is under way (resumed).
+    pub resnapshot: Vec<String>,
     /// Progress lines, metrics, probes and the stall signal (`observe/`).
     pub observe: std::sync::Arc<observe::Observer>,
 }
@@ -335,6 +340,7 @@ pub async fn follow(
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<FollowReport> {
     let started = Instant::now();
+    snapshot::check_asked(&opts.resnapshot, &opts.tables)?;
     let mut conn = source::connect(&opts.source).await?;
     snapshot::check_server(&mut conn).await?;
     let db: Option<String> =
@@ -380,6 +386,9 @@ pub async fn follow(
             );
             (f.committed, f.resnapshot) = (None, true);
         }
+    }
+    if snapshot::read_again(&mut tables, &opts.resnapshot).await? {
+        snapshot::binlog_moves(&mut conn).await?;
     }
     snapshot::where_needed(&mut conn, &mut tables, (opts.batch, opts.snapshot_lanes))
         .await

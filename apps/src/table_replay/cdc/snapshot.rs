@@ -30,7 +30,7 @@ use mysql_async::prelude::*;
 use mysql_async::{Conn, Row, Value};
 use snowpipe_streaming::OffsetToken;
 
-use crate::common::say::say;
+use crate::common::say::{say, say_warn};
 use crate::table_replay::cdc::changes::{Op, Origin};
 use crate::table_replay::cdc::dead_letters::DeadChange;
 use crate::table_replay::cdc::dead_resume;
@@ -215,10 +215,106 @@ pub(super) async fn check_server(conn: &mut Conn) -> Result<()> {
     Ok(())
 }
 
-/// The `p` row a new snapshot of `f` after its binlog was purged begins with (no source
-/// column; at position 0 of the snapshot's file, before its rows): the current state drops
-/// every row before it. Its token is the snapshot's before any key: a restart goes on with
-/// the snapshot, and writes no second one.
+/// `--resnapshot`: the tables named in `asked` are read again, a new snapshot after a `p`
+/// row, unless one is under way (it goes on: `snapshot_lanes::finished`) or none was ever
+/// taken (the first is).
+///
+/// Returns whether a table is read again (then [`binlog_moves`] before the snapshot).
+///
+/// # Errors
+/// Reading whether a snapshot is complete.
+pub(super) async fn read_again(tables: &mut [Followed<'_>], asked: &[String]) -> Result<bool> {
+    let mut any = false;
+    let named = |f: &&mut Followed<'_>| asked.iter().any(|t| t.eq_ignore_ascii_case(&f.table.name));
+    for f in tables.iter_mut().filter(named) {
+        let under_way = matches!(f.committed, Some(Token::Snapshot { done: false, .. }))
+            && !snapshot_lanes::finished(f).await?;
+        let name = &f.table.name;
+        match &f.committed {
+            _ if f.resnapshot => {}
+            None => say!("{name}: no snapshot yet (--resnapshot): its first is taken"),
+            Some(_) if under_way => {
+                say!("{name}: its snapshot under way goes on (--resnapshot)");
+            }
+            Some(t) => {
+                say_warn!(
+                    "{name}: read again (--resnapshot): a new snapshot into its change table \
+                     after a `p` row, the history kept (it was at {})",
+                    t.render()
+                );
+                (f.committed, f.resnapshot) = (None, true);
+                any = true;
+            }
+        }
+    }
+    Ok(any)
+}
+
+/// How long [`binlog_moves`] waits.
+const MOVE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Waits until the source's binlog passes where it is now. A snapshot row is at the binlog
+/// position of its read, so when no event came since a table's earlier snapshot, a new one's
+/// rows would be at the old rows' very position and the `p` row could not come between them:
+/// after one event, every old row is before the new snapshot's `p` row and every new row
+/// after it.
+///
+/// # Errors
+/// The binlog did not move within 30 s (naming the fix: any write on the server), or the
+/// status query failed.
+pub(super) async fn binlog_moves(conn: &mut Conn) -> Result<()> {
+    let end = |row: Option<Row>| -> Result<BinlogPos> {
+        let row = row.context("SHOW MASTER STATUS gave no row: is the binary log on?")?;
+        Ok(BinlogPos {
+            file: row.get::<String, _>(0).context("no binlog file")?,
+            pos: row.get::<u64, _>(1).context("no binlog position")?,
+        })
+    };
+    let from = end(conn.query_first("SHOW MASTER STATUS").await?)?;
+    let began = std::time::Instant::now();
+    say!(
+        "waiting for the source's binlog to move past {from} (--resnapshot: a new snapshot's \
+         rows must come after the old ones'; any write on the server moves it)"
+    );
+    while end(conn.query_first("SHOW MASTER STATUS").await?)? == from {
+        if began.elapsed() > MOVE_WAIT {
+            anyhow::bail!(
+                "--resnapshot: the source's binlog stayed at {from} for {}s, and a new \
+                 snapshot's rows must come after the old ones' in it: write anything on the \
+                 server (any table, any database) and run again",
+                MOVE_WAIT.as_secs()
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+/// Refuses a `--resnapshot` table that is not followed (before any connection).
+///
+/// # Errors
+/// Naming the table (its first 64 characters, a table name's most) and the fix.
+pub(super) fn check_asked(asked: &[String], tables: &[String]) -> Result<()> {
+    let Some(t) = asked
+        .iter()
+        .find(|t| !tables.iter().any(|n| n.eq_ignore_ascii_case(t)))
+    else {
+        return Ok(());
+    };
+    let shown: String = t.chars().take(64).collect();
+    let more = if shown.len() < t.len() { "…" } else { "" };
+    anyhow::bail!(
+        "--resnapshot {shown}{more}: not a followed table (--table {}): name one of them, or \
+         add it to --table",
+        tables.join(",")
+    )
+}
+
+/// The `p` row a new snapshot of `f` begins with (no source column): the current state drops
+/// every row before it. Its position is one byte before the snapshot's, after every change
+/// committed before it (each a binlog event that ends by then) and before the snapshot's rows
+/// (at that position or later). Its token is the snapshot's before any key: a restart goes on
+/// with the snapshot, and writes no second one.
 ///
 /// # Errors
 /// A failed append.
@@ -226,7 +322,7 @@ pub(super) async fn purged_marker(f: &mut Followed<'_>, at: &BinlogPos, now: i64
     let origin = Origin {
         op: Op::Resnapshot,
         file: &at.file,
-        pos: 0,
+        pos: at.pos.saturating_sub(1),
         row: 0,
         gtid: None,
         commit_ts: now,

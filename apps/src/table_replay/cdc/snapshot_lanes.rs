@@ -18,9 +18,11 @@
 //!
 //! **Which snapshot.** Lane 0's snapshot token names the snapshot (the binlog position its
 //! tokens resume at); without one, the other lanes' do (a snapshot whose lane 0 had
-//! committed nothing yet), unless the table takes a new snapshot after a purge: their tokens
-//! are then the old snapshot's. Such a new snapshot waits for its `p` row to commit on lane 0
-//! before any row goes to another lane, so a restart finds it named.
+//! committed nothing yet), unless the table takes a new snapshot (`--resnapshot`, after a
+//! purge): their tokens are then the old snapshot's, at an earlier position (`--resnapshot`
+//! first waits for the binlog to move: `snapshot::binlog_moves`). Such a new snapshot waits
+//! for its `p` row to commit on lane 0 before any row goes to another lane, so a restart finds
+//! it named.
 //!
 //! **Complete.** The table's last row is held back until every lane has committed the rows
 //! before it, then appended (its token done, `S:…`) and waited for. So a lane whose committed
@@ -199,6 +201,35 @@ pub(super) async fn open(f: &mut Followed<'_>, wanted: usize, at: &BinlogPos) ->
         resume,
         complete,
     })
+}
+
+/// Whether the snapshot `f`'s change channel names is complete: a lane committed its last
+/// row (`S:`, the same resume position). Lane 0's token alone does not say: the last row is
+/// on the lane of its key. Read from the lanes' statuses; nothing is opened.
+///
+/// # Errors
+/// The layout's or the statuses' read.
+pub(super) async fn finished(f: &Followed<'_>) -> Result<bool> {
+    let Some(Token::Snapshot { resume, done, .. }) = &f.committed else {
+        return Ok(false);
+    };
+    if *done {
+        return Ok(true);
+    }
+    let base = changes::channel_name(&f.table.name);
+    let Some(count) = f.pipe.lane_count(&base).await? else {
+        return Ok(false);
+    };
+    let names: Vec<String> = (1..count)
+        .map(|j| LaneStream::lane_name(&base, j))
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let statuses = f.pipe.channel_statuses(&names).await?;
+    Ok(statuses
+        .values()
+        .filter_map(|s| s.committed_offset_token.as_ref())
+        .filter_map(|t| Token::parse(t.as_str()).ok())
+        .any(|t| matches!(t, Token::Snapshot { resume: r, done: true, .. } if &r == resume)))
 }
 
 /// The least of the lanes' committed keys (integers: `TokenKey::covers` decides), or before
