@@ -37,6 +37,27 @@ fn limits(wall: Duration) -> Limits {
     l
 }
 
+/// `table_replay follow FLAG VALUE` with a source no connection reaches: refused before any
+/// connection, naming the flag and `naming`, within the budget.
+fn follow_refused(
+    case: &snowpipe_hostile::Case<Huge>,
+    (flag, value): (&str, &str),
+    naming: &[&str],
+) -> snowpipe_hostile::Outcome {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_table_replay"));
+    cmd.args(["follow", flag, value])
+        .args(["--source", "mysql://u@127.0.0.1:9/db", "--table", "t"])
+        .args(["--database", "D", "--schema", "S"])
+        .env_remove("RUST_LOG");
+    let l = limits(Duration::from_secs(20));
+    let o = snowpipe_hostile::run(cmd, Input::Null, &l).expect("start");
+    check::rss_within(case, &o, &l);
+    let mut all = vec![flag];
+    all.extend_from_slice(naming);
+    check::refused_naming(case, &o, &all);
+    o
+}
+
 #[test]
 fn hostile_sizing_numbers() {
     let suite = Suite::from_env("sizing_numbers", 2);
@@ -62,15 +83,7 @@ fn hostile_sizing_numbers() {
         }
         // `table_replay follow --snapshot-lanes`: the channels a snapshot opens per table,
         // refused by the parser before any connection.
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_table_replay"));
-        cmd.args(["follow", "--snapshot-lanes", value.as_str()])
-            .args(["--source", "mysql://u@127.0.0.1:9/db", "--table", "t"])
-            .args(["--database", "D", "--schema", "S"])
-            .env_remove("RUST_LOG");
-        let l = limits(Duration::from_secs(20));
-        let o = snowpipe_hostile::run(cmd, Input::Null, &l).expect("start");
-        check::rss_within(&case, &o, &l);
-        check::refused_naming(&case, &o, &["--snapshot-lanes", "1 to 64"]);
+        follow_refused(&case, ("--snapshot-lanes", &value), &["1 to 64"]);
         // `table_replay follow --resnapshot`: names, each among `--table`, checked before any
         // connection: 10,000 of them, or one of 120,000 bytes (an argument's most is 128 KiB).
         let names = match case.class {
@@ -80,15 +93,7 @@ fn hostile_sizing_numbers() {
                 .join(","),
             Huge::Trillion => "x".repeat(120_000),
         };
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_table_replay"));
-        cmd.args(["follow", "--resnapshot", names.as_str()])
-            .args(["--source", "mysql://u@127.0.0.1:9/db", "--table", "t"])
-            .args(["--database", "D", "--schema", "S"])
-            .env_remove("RUST_LOG");
-        let l = limits(Duration::from_secs(20));
-        let o = snowpipe_hostile::run(cmd, Input::Null, &l).expect("start");
-        check::rss_within(&case, &o, &l);
-        check::refused_naming(&case, &o, &["--resnapshot", "not a followed table"]);
+        let o = follow_refused(&case, ("--resnapshot", &names), &["not a followed table"]);
         if o.stderr.len() > 4_096 {
             case.fail(format!(
                 "--resnapshot's refusal is {} bytes",
