@@ -174,7 +174,12 @@ async fn locked_position(conn: &mut Conn) -> Result<BinlogPos> {
     }
     .await;
     conn.query_drop("UNLOCK TABLES").await?;
-    let row = taken?.context(
+    binlog_end(taken?)
+}
+
+/// The binlog's end from the row `SHOW MASTER STATUS` gave (none: the binary log is off).
+fn binlog_end(row: Option<Row>) -> Result<BinlogPos> {
+    let row = row.context(
         "the server has no binary log: start it with --log-bin --binlog-format=ROW \
          (table_replay follow reads the binlog)",
     )?;
@@ -263,20 +268,13 @@ const MOVE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 /// The binlog did not move within 30 s (naming the fix: any write on the server), or the
 /// status query failed.
 pub(super) async fn binlog_moves(conn: &mut Conn) -> Result<()> {
-    let end = |row: Option<Row>| -> Result<BinlogPos> {
-        let row = row.context("SHOW MASTER STATUS gave no row: is the binary log on?")?;
-        Ok(BinlogPos {
-            file: row.get::<String, _>(0).context("no binlog file")?,
-            pos: row.get::<u64, _>(1).context("no binlog position")?,
-        })
-    };
-    let from = end(conn.query_first("SHOW MASTER STATUS").await?)?;
+    let from = binlog_end(conn.query_first("SHOW MASTER STATUS").await?)?;
     let began = std::time::Instant::now();
     say!(
         "waiting for the source's binlog to move past {from} (--resnapshot: a new snapshot's \
          rows must come after the old ones'; any write on the server moves it)"
     );
-    while end(conn.query_first("SHOW MASTER STATUS").await?)? == from {
+    while binlog_end(conn.query_first("SHOW MASTER STATUS").await?)? == from {
         if began.elapsed() > MOVE_WAIT {
             anyhow::bail!(
                 "--resnapshot: the source's binlog stayed at {from} for {}s, and a new \
