@@ -26,11 +26,12 @@
 //! **Lanes, not a channel per range.** Range `k` loads on lane `k mod` [`LANES`]: the file is
 //! a caller-routed lane stream of the SDK (`snowpipe_streaming::LaneStream`, its base the
 //! file's one-range channel, `LOAD_<hash>`; lane `j`: `LOAD_<hash>_<j>`), each lane opened on
-//! its own (`Pipe::open_lane`) as a `--channels` slot frees up. A lane loads its ranges in file order, so its committed token's
-//! position (absolute: a byte offset or a row count of the whole file) says which of its
-//! ranges are done (those ending at or before it), where the one it is in resumes, and that
-//! the rest have not started. A file leaves at most 16 channels behind, however large; their
-//! committed tokens are what a rerun resumes from, so they are closed, not dropped.
+//! its own (`Pipe::open_lane`) as a `--channels` slot frees up. A lane loads its ranges in
+//! file order, so its committed token's position (absolute: a byte offset or a row count of
+//! the whole file) says which of its ranges are done (those ending at or before it), where
+//! the one it is in resumes, and that the rest have not started. A file leaves at most 16
+//! channels behind, however large; their committed tokens are what a rerun resumes from, so
+//! they are closed, not dropped.
 //!
 //! **Caps.** At most [`MAX_RANGES`] ranges a file: past `MAX_RANGES × step` bytes the step
 //! doubles until the ranges fit (files over 4 TiB; such a file's cuts then move when it grows

@@ -123,14 +123,11 @@ impl Pipe {
         }
         let layout = match (self.layout(base).await?, options.routing) {
             (Some(l), LaneRouting::Caller) => {
-                return Err(Error::invalid_argument(
+                return Err(routes_by_key(
                     "routing",
-                    format!(
-                        "the stream {base} routes by key ({} records {} lanes): open it with \
-                         LaneRouting::Keyed, or give the caller-routed stream another name",
-                        layout_name(base),
-                        l.lanes
-                    ),
+                    base,
+                    &l,
+                    "open it with LaneRouting::Keyed",
                 ));
             }
             (None, LaneRouting::Caller) => Layout {
@@ -220,14 +217,11 @@ impl Pipe {
             ));
         }
         if let Some(l) = self.layout(base).await? {
-            return Err(Error::invalid_argument(
+            return Err(routes_by_key(
                 "lane",
-                format!(
-                    "the stream {base} routes by key ({} records {} lanes): open its lanes \
-                     together with open_lanes, or give the caller-routed stream another name",
-                    layout_name(base),
-                    l.lanes
-                ),
+                base,
+                &l,
+                "open its lanes together with open_lanes",
             ));
         }
         self.open_channel_with(&lane_name(base, lane), options)
@@ -280,6 +274,20 @@ impl Pipe {
             )
         })
     }
+}
+
+/// The refusal of a caller-routed use of the stream `base`, which routes by key (`layout`
+/// recorded): `fix` first, or another name.
+fn routes_by_key(argument: &'static str, base: &str, layout: &Layout, fix: &str) -> Error {
+    Error::invalid_argument(
+        argument,
+        format!(
+            "the stream {base} routes by key ({} records {} lanes): {fix}, or give the \
+             caller-routed stream another name",
+            layout_name(base),
+            layout.lanes
+        ),
+    )
 }
 
 impl LaneStream {

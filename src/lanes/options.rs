@@ -20,8 +20,8 @@ pub enum LaneRouting {
     /// snapshot's chunks on lanes it names and keeps. Nothing is recorded: the stream opens
     /// with any count, lanes past it keep their tokens (read them with
     /// [`Pipe::channel_statuses`]), new lanes start empty, and a lane may be opened on its
-    /// own ([`Pipe::open_lane`]) when the caller loads lanes at different times. A stream opened once with
-    /// [`Keyed`](Self::Keyed) is refused (its layout moves keys), as are
+    /// own ([`Pipe::open_lane`]) when the caller loads lanes at different times. A stream
+    /// opened once with [`Keyed`](Self::Keyed) is refused (its layout moves keys), as are
     /// [`LaneStream::append_keyed`] and [`LaneStream::resize`] (reopen with the new count).
     Caller,
 }
