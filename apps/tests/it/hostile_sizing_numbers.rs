@@ -2,10 +2,11 @@
 //! generated, `--channels`, `--idle-channels` and `--lanes` opened, `--batch` rows an append) given
 //! u64::MAX and 10^12 through the real binary under the suite's memory cap: each refused
 //! naming the flag and its limit, never an abort (before round eleven `--pool` and
-//! `--channels` of 10^12 aborted on a failed allocation); so is `table_replay follow
-//! --snapshot-lanes` (the channels a snapshot opens per table), and `--resnapshot`'s names (one
-//! not followed refused by name, shown in at most 64 characters). `--rows` (rows a channel streams,
-//! nothing sized by it) runs bounded: killed at the wall limit within the budget.
+//! `--channels` of 10^12 aborted on a failed allocation); so are `table_replay follow
+//! --snapshot-lanes` (the channels a snapshot opens per table), `--snapshot-readers` (its
+//! source connections) and `--resnapshot`'s names (one not followed refused by name, shown in
+//! at most 64 characters). `--rows` (rows a channel streams, nothing sized by it) runs
+//! bounded: killed at the wall limit within the budget.
 //! `HOSTILE_SEED` / `HOSTILE_CASES` / `HOSTILE_ONLY`: see `hostile/README.md`.
 
 use std::time::Duration;
@@ -84,6 +85,9 @@ fn hostile_sizing_numbers() {
         // `table_replay follow --snapshot-lanes`: the channels a snapshot opens per table,
         // refused by the parser before any connection.
         follow_refused(&case, ("--snapshot-lanes", &value), &["1 to 64"]);
+        // `table_replay follow --snapshot-readers`: a source connection each, refused by the
+        // parser before any connection.
+        follow_refused(&case, ("--snapshot-readers", &value), &["1 to 16"]);
         // `table_replay follow --resnapshot`: names, each among `--table`, checked before any
         // connection: 10,000 of them, or one of 120,000 bytes (an argument's most is 128 KiB).
         let names = match case.class {

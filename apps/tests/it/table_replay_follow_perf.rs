@@ -196,7 +196,8 @@ async fn follow_changes_per_second_and_commit_to_commit_latency() {
 ///    (rows counted, not stored: the destination costs little), beside the `mariadb` client
 ///    reading the same rows with `--quick` into nothing (the least any snapshot costs): rows/s
 ///    and CPU-s per million rows of each (the children's user + system time).
-///    `CDC_PERF_SNAPSHOT_LANES=N` sets `--snapshot-lanes` (default: the binary's);
+///    `CDC_PERF_SNAPSHOT_LANES=N` sets `--snapshot-lanes` (default: the binary's),
+///    `CDC_PERF_SNAPSHOT_READERS=N` `--snapshot-readers`;
 ///    `CDC_PERF_SNAPSHOT_WORKLOAD=1` updates and deletes random rows all through the snapshot.
 ///
 /// ```text
@@ -276,6 +277,9 @@ async fn follow_snapshot_rows_per_second() {
     if let Ok(lanes) = std::env::var("CDC_PERF_SNAPSHOT_LANES") {
         cmd.args(["--snapshot-lanes", &lanes]);
     }
+    if let Ok(readers) = std::env::var("CDC_PERF_SNAPSHOT_READERS") {
+        cmd.args(["--snapshot-readers", &readers]);
+    }
     common::table_replay::at_destination(&mut cmd, &emulator, &key);
     let log = tempfile::NamedTempFile::new().unwrap();
     cmd.stdout(std::process::Stdio::null())
@@ -305,7 +309,9 @@ async fn follow_snapshot_rows_per_second() {
          {:.2} CPU-s per million rows; mariadb --quick {:.0} rows/s, {:.2} CPU-s per million rows; \
          CPU ratio {:.2}; {changes} updates and deletes during it; sink counted {counted}",
         avg.unwrap_or(0.0),
-        std::env::var("CDC_PERF_SNAPSHOT_LANES").unwrap_or_else(|_| "default".into()),
+        ["LANES", "READERS"]
+            .map(|v| std::env::var(format!("CDC_PERF_SNAPSHOT_{v}")).unwrap_or("default".into()))
+            .join(", readers "),
         rows as f64 / wall.as_secs_f64(),
         per_m(cpu),
         rows as f64 / client_wall.as_secs_f64(),

@@ -40,6 +40,12 @@ pub struct FollowArgs {
     /// the snapshot's start: a restart goes on with that count. 1: the change channel alone.
     #[arg(long, default_value_t = cdc::DEFAULT_SNAPSHOT_LANES, value_parser = parse_lanes)]
     snapshot_lanes: u16,
+    /// The readers a new snapshot of such a table over several lanes takes, each a source
+    /// connection reading a range of the key's first column in its own transactions, at most
+    /// one a lane. Recorded at the snapshot's start: a restart goes on with that plan.
+    /// 1: one reader.
+    #[arg(long, default_value_t = cdc::DEFAULT_SNAPSHOT_READERS, value_parser = parse_readers)]
+    snapshot_readers: u16,
     /// Stop once no binlog event came for this long (default: follow until Ctrl-C or SIGTERM).
     #[arg(long, value_parser = snowpipe_streaming::duration::parse)]
     until_idle: Option<Duration>,
@@ -146,6 +152,7 @@ pub async fn run(a: FollowArgs) -> Result<()> {
         schema: a.dest.schema,
         batch: a.batch.max(1),
         snapshot_lanes: usize::from(a.snapshot_lanes),
+        snapshot_readers: usize::from(a.snapshot_readers),
         until_idle: a.until_idle,
         keys: a.keys,
         max_columns: a.max_change_columns,
@@ -222,6 +229,19 @@ fn parse_lanes(s: &str) -> Result<u16, String> {
         Ok(n) if (1..=u64::from(MAX_SNAPSHOT_LANES)).contains(&n) => Ok(n as u16),
         Ok(n) => Err(format!("{n} lanes: a snapshot takes {range}")),
         Err(_) => Err(format!("{s:?} is not a count of lanes ({range})")),
+    }
+}
+
+/// `--snapshot-readers`: 1 to [`cdc::MAX_SNAPSHOT_READERS`], the range named in every
+/// refusal.
+fn parse_readers(s: &str) -> Result<u16, String> {
+    let most = cdc::MAX_SNAPSHOT_READERS;
+    match s.trim().parse::<u64>() {
+        Ok(n) if (1..=u64::from(most)).contains(&n) => Ok(n as u16),
+        Ok(n) => Err(format!(
+            "{n} readers: a snapshot takes 1 to {most} (a connection each)"
+        )),
+        Err(_) => Err(format!("{s:?} is not a count of readers (1 to {most})")),
     }
 }
 

@@ -133,6 +133,9 @@ pub(super) struct DeadLetters<'c> {
     database: String,
     schema: String,
     table: String,
+    /// The snapshot reader whose channel this is (`snapshot_ranges.rs`): 0, the table's
+    /// dead-letter channel; `r`, `<CHANNEL>_r`, so each reader's dead letters keep its order.
+    reader: usize,
     channel: Option<DeadLetterChannel<Token>>,
     /// The committed snapshot key, with the binlog position its snapshot resumes at, while it
     /// is an earlier run's and a snapshot page may still be at or before it (`dead_resume.rs`
@@ -140,6 +143,8 @@ pub(super) struct DeadLetters<'c> {
     earlier: Option<(BinlogPos, TokenKey)>,
     /// The channel's rows the server rejected (`rejected.rs`), watched from its opening.
     rejected: Option<Rejected>,
+    /// Snapshot readers 1 and on's dead letters ([`reader`](Self::reader)).
+    readers: Vec<DeadLetters<'c>>,
 }
 
 /// A change's place: its token (`token.rs`), compared by [`Token::covers`].
@@ -169,15 +174,33 @@ impl<'c> DeadLetters<'c> {
             database: database.to_owned(),
             schema: schema.to_owned(),
             table: table.to_owned(),
+            reader: 0,
             channel: None,
             earlier: None,
             rejected: None,
+            readers: Vec::new(),
         }
+    }
+
+    /// The dead letters of snapshot reader `reader` (`snapshot_ranges.rs`): this table's,
+    /// reader 0's the table's channel, each other's a channel of its own (opened when it
+    /// sends), counted and closed with these.
+    pub(super) fn reader(&mut self, reader: usize) -> &mut Self {
+        if reader == 0 {
+            return self;
+        }
+        while self.readers.len() < reader {
+            let mut next = Self::new(self.client, &self.database, &self.schema, &self.table);
+            next.reader = self.readers.len() + 1;
+            self.readers.push(next);
+        }
+        &mut self.readers[reader - 1]
     }
 
     /// Dead-lettered by this run.
     pub(super) fn stored(&self) -> u64 {
-        self.channel.as_ref().map_or(0, DeadLetterChannel::stored)
+        let readers: u64 = self.readers.iter().map(Self::stored).sum();
+        readers + self.channel.as_ref().map_or(0, DeadLetterChannel::stored)
     }
 
     fn place(&self) -> String {
@@ -198,7 +221,9 @@ impl<'c> DeadLetters<'c> {
             &self.schema,
             &dead_letter::pipe_name(&self.table),
         );
-        let channel = DeadLetterChannel::<Token>::open(&pipe, &channel_name(&self.table))
+        let name =
+            snowpipe_streaming::LaneStream::lane_name(&channel_name(&self.table), self.reader);
+        let channel = DeadLetterChannel::<Token>::open(&pipe, &name)
             .await
             .with_context(|| {
                 format!(
@@ -285,39 +310,48 @@ impl<'c> DeadLetters<'c> {
     /// # Errors
     /// When they are not committed within `COMMIT_WAIT`.
     pub(super) async fn settle(&mut self) -> Result<()> {
-        match self.channel.as_mut() {
-            Some(channel) => channel
+        let channels = std::iter::once(&mut self.channel)
+            .chain(self.readers.iter_mut().map(|r| &mut r.channel))
+            .flatten();
+        for channel in channels {
+            channel
                 .settle(COMMIT_WAIT)
                 .await
-                .with_context(|| format!("{}'s dead letters", self.table)),
-            None => Ok(()),
+                .with_context(|| format!("{}'s dead letters", self.table))?;
         }
+        Ok(())
     }
 
     /// The dead letters the server rejected so far.
     pub(super) fn rejected(&self) -> RowErrorSummary {
-        self.rejected
-            .as_ref()
-            .map(Rejected::so_far)
-            .unwrap_or_default()
+        let mut summary = RowErrorSummary::default();
+        for r in std::iter::once(&self.rejected).chain(self.readers.iter().map(|r| &r.rejected)) {
+            summary.absorb(&r.as_ref().map(Rejected::so_far).unwrap_or_default());
+        }
+        summary
     }
 
-    /// Waits for the dead letters sent to commit and closes the channel; the dead letters
+    /// Waits for the dead letters sent to commit and closes the channels; the dead letters
     /// the server rejected.
     ///
     /// # Errors
-    /// When they are not committed in time or the close fails.
+    /// When they are not committed in time or a close fails.
     pub(super) async fn close(self) -> Result<RowErrorSummary> {
-        let Some(channel) = self.channel else {
-            return Ok(RowErrorSummary::default());
-        };
-        let status = channel
-            .close(COMMIT_WAIT)
-            .await
-            .with_context(|| format!("{}'s dead letters", self.table))?;
-        Ok(match self.rejected {
-            Some(r) => r.finish(&status).await,
-            None => RowErrorSummary::default(),
-        })
+        let mut summary = RowErrorSummary::default();
+        let all = std::iter::once((self.channel, self.rejected))
+            .chain(self.readers.into_iter().map(|r| (r.channel, r.rejected)));
+        for (channel, rejected) in all {
+            let Some(channel) = channel else {
+                continue;
+            };
+            let status = channel
+                .close(COMMIT_WAIT)
+                .await
+                .with_context(|| format!("{}'s dead letters", self.table))?;
+            if let Some(r) = rejected {
+                summary.absorb(&r.finish(&status).await);
+            }
+        }
+        Ok(summary)
     }
 }

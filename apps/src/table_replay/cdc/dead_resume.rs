@@ -22,10 +22,9 @@ use mysql_async::prelude::*;
 use mysql_async::{Conn, Row, Value};
 
 use crate::common::say::say;
-use crate::table_replay::cdc::dead_letters::DeadChange;
+use crate::table_replay::cdc::dead_letters::{DeadChange, DeadLetters};
 use crate::table_replay::cdc::key::{self, TokenKey};
 use crate::table_replay::cdc::token::Token;
-use crate::table_replay::cdc::Followed;
 use crate::table_replay::schema::SourceTable;
 use crate::table_replay::source::quote;
 
@@ -47,13 +46,13 @@ enum Place {
 /// When the dead-letter channel cannot be opened or the server cannot be asked.
 pub(super) async fn unsent(
     conn: &mut Conn,
-    f: &mut Followed<'_>,
+    (table, letters): (&SourceTable, &mut DeadLetters<'_>),
     dead: Vec<DeadChange>,
 ) -> Result<Vec<DeadChange>> {
     if dead.is_empty() {
         return Ok(dead);
     }
-    let Some((resume, at)) = f.dead.earlier_snapshot_key().await? else {
+    let Some((resume, at)) = letters.earlier_snapshot_key().await? else {
         return Ok(dead);
     };
     // Another snapshot's key (the change table and its pipe dropped and made again for a new
@@ -62,12 +61,12 @@ pub(super) async fn unsent(
         .iter()
         .all(|d| !matches!(&d.token, Token::Snapshot { resume: r, .. } if *r == resume))
     {
-        f.dead.passed_earlier();
+        letters.passed_earlier();
         return Ok(dead);
     }
     let mut places = Vec::with_capacity(dead.len());
     for chunk in dead.chunks(ASK_AT_ONCE) {
-        places.extend(ask(conn, &f.table, &at, chunk).await?);
+        places.extend(ask(conn, table, &at, chunk).await?);
     }
     let mut kept = Vec::with_capacity(dead.len());
     for (d, place) in dead.into_iter().zip(places.iter().copied()) {
@@ -88,13 +87,13 @@ pub(super) async fn unsent(
         say!(
             "{}: {skipped} snapshot dead letters are in {} already (committed by an earlier \
              run): not written again",
-            f.table.name,
-            crate::table_replay::dead_letter::table_name(&f.table.name)
+            table.name,
+            crate::table_replay::dead_letter::table_name(&table.name)
         );
     }
     if !kept.is_empty() {
         // Past the committed key: the pages after this one are too.
-        f.dead.passed_earlier();
+        letters.passed_earlier();
     }
     Ok(kept)
 }

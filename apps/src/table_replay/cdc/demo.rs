@@ -60,6 +60,7 @@ pub async fn run(rows: u64) -> Result<bool> {
         schema: schema_name.into(),
         batch: 1_000,
         snapshot_lanes: usize::from(cdc::DEFAULT_SNAPSHOT_LANES),
+        snapshot_readers: usize::from(cdc::DEFAULT_SNAPSHOT_READERS),
         until_idle: Some(Duration::from_secs(2)),
         server_id: cdc::default_server_id(&url, &[sample::TABLE.into()])?,
         heartbeat: cdc::heartbeat::Heartbeat::default(),

@@ -389,10 +389,18 @@ pub struct Pager {
     first: String,
     after: String,
     keys: usize,
+    /// The bounds' parameters ([`within`](Self::within)), after the key's.
+    bounds: Vec<Value>,
 }
 
 impl Pager {
     pub fn new(table: &SourceTable) -> Self {
+        Self::within(table, (None, None))
+    }
+
+    /// A pager over the rows whose first key column is at least `lo` and below `hi` (each
+    /// bound left out when none): one reader's range of a snapshot (`snapshot_ranges.rs`).
+    pub fn within(table: &SourceTable, (lo, hi): (Option<Value>, Option<Value>)) -> Self {
         let cols = source::select_list(table);
         let keys: Vec<String> = table
             .keys
@@ -401,10 +409,23 @@ impl Pager {
             .collect();
         let select = format!("SELECT {cols} FROM {}", quote(&table.name));
         let order = format!("ORDER BY {} LIMIT ?", keys.join(", "));
+        let mut conds = Vec::new();
+        if lo.is_some() {
+            conds.push(format!("{} >= ?", keys[0]));
+        }
+        if hi.is_some() {
+            conds.push(format!("{} < ?", keys[0]));
+        }
+        let within: String = conds.iter().map(|c| format!(" AND {c}")).collect();
+        let first = match conds.is_empty() {
+            true => format!("{select} {order}"),
+            false => format!("{select} WHERE {} {order}", conds.join(" AND ")),
+        };
         Self {
-            first: format!("{select} {order}"),
-            after: format!("{select} WHERE {} {order}", after(&keys)),
+            first,
+            after: format!("{select} WHERE {}{within} {order}", after(&keys)),
             keys: keys.len(),
+            bounds: lo.into_iter().chain(hi).collect(),
         }
     }
 
@@ -440,7 +461,9 @@ impl Pager {
     fn query(&self, after: &[Value], limit: usize) -> Result<(&str, Vec<Value>)> {
         let limit = Value::UInt(limit as u64);
         if after.is_empty() {
-            return Ok((self.first.as_str(), vec![limit]));
+            let mut params = self.bounds.clone();
+            params.push(limit);
+            return Ok((self.first.as_str(), params));
         }
         if after.len() != self.keys {
             bail!(
@@ -451,6 +474,7 @@ impl Pager {
             );
         }
         let mut params = after_params(after);
+        params.extend(self.bounds.iter().cloned());
         params.push(limit);
         Ok((self.after.as_str(), params))
     }

@@ -5,7 +5,8 @@
 //! table `<TABLE>_CHANGES` (`changes.rs`), through one channel per table whose offset tokens
 //! (`token.rs`) are binlog positions with the row's index in its event; a table with an
 //! integer key is snapshotted over several channels of its pipe, that one first
-//! (`snapshot_lanes.rs`, `--snapshot-lanes`). A restart reads the
+//! (`snapshot_lanes.rs`, `--snapshot-lanes`), read by several connections at once, each a
+//! range of the key (`snapshot_ranges.rs`, `--snapshot-readers`). A restart reads the
 //! committed tokens, finishes a snapshot cut short (a new snapshot for the keys after the
 //! last committed one; the binlog still resumes at the first snapshot's position, so the
 //! changes in between are written too, ordered before the new snapshot's rows), and reads
@@ -80,6 +81,7 @@ mod report;
 mod retype;
 mod snapshot;
 mod snapshot_lanes;
+mod snapshot_ranges;
 pub mod statement;
 mod stream;
 pub mod token;
@@ -88,6 +90,7 @@ mod transient;
 pub use replica_id::default_server_id;
 pub use report::{FollowReport, TableReport};
 pub(crate) use retype::diverted_column;
+pub use snapshot_ranges::MAX_READERS as MAX_SNAPSHOT_READERS;
 
 use std::time::{Duration, Instant};
 
@@ -117,6 +120,10 @@ pub struct FollowOptions {
     /// `--snapshot-lanes`: the channels a new snapshot of a table with an integer key is
     /// spread over (`snapshot_lanes.rs`); 1: the change channel alone.
     pub snapshot_lanes: usize,
+    /// `--snapshot-readers`: the readers (a source connection each) a new snapshot of a table
+    /// over several lanes takes, each over a range of its key (`snapshot_ranges.rs`), at
+    /// most one a lane; 1: one reader.
+    pub snapshot_readers: usize,
     /// Stop when no binlog event came for this long (else only on `stop`).
     pub until_idle: Option<Duration>,
     /// The replica id this reader registers with (unique among the server's replicas).
@@ -144,6 +151,9 @@ pub struct FollowOptions {
 
 /// `--snapshot-lanes` by default: four channels, 80 MB/s at the service's pace.
 pub const DEFAULT_SNAPSHOT_LANES: u16 = 4;
+
+/// `--snapshot-readers` by default: four connections read a table's snapshot.
+pub const DEFAULT_SNAPSHOT_READERS: u16 = 4;
 
 /// `--max-change-columns` by default: a change table never grows past 1,000 columns.
 pub const DEFAULT_MAX_CHANGE_COLUMNS: usize = 1_000;
@@ -390,7 +400,13 @@ pub async fn follow(
     if snapshot::read_again(&mut tables, &opts.resnapshot).await? {
         snapshot::binlog_moves(&mut conn).await?;
     }
-    snapshot::where_needed(&mut conn, &mut tables, (opts.batch, opts.snapshot_lanes))
+    let how = snapshot::Reading {
+        batch: opts.batch,
+        lanes: opts.snapshot_lanes,
+        readers: opts.snapshot_readers,
+        source: &opts.source,
+    };
+    snapshot::where_needed(&mut conn, &mut tables, &how)
         .await
         .map_err(|e| with_rejected(e, &tables))?;
     drop(conn);

@@ -36,26 +36,21 @@ use crate::table_replay::cdc::dead_letters::DeadChange;
 use crate::table_replay::cdc::dead_resume;
 use crate::table_replay::cdc::key::{Pager, TokenKey};
 use crate::table_replay::cdc::snapshot_lanes::{self, Lanes};
+use crate::table_replay::cdc::snapshot_ranges;
 use crate::table_replay::cdc::token::{BinlogPos, Token};
 use crate::table_replay::cdc::Followed;
 use crate::table_replay::row_size::ROW_BYTES_GUESS;
 use crate::table_replay::row_text::Page;
 
 /// Takes the snapshot of every table whose channel has no binlog token yet (none, or a
-/// snapshot cut short), `batch` rows a page over up to `lanes` lanes (`snapshot_lanes.rs`);
+/// snapshot cut short), as `how` says;
 /// returns the position the binlog must resume at for them. The last snapshot transaction
 /// is left open on `conn`: drop the connection to end it.
 pub(super) async fn where_needed(
     conn: &mut Conn,
     tables: &mut [Followed<'_>],
-    (batch, lanes): (usize, usize),
+    how: &Reading<'_>,
 ) -> Result<Option<BinlogPos>> {
-    let needs = |f: &Followed<'_>| {
-        !matches!(
-            f.committed,
-            Some(Token::Binlog { .. } | Token::Snapshot { done: true, .. })
-        )
-    };
     if !tables.iter().any(needs) {
         return Ok(None);
     }
@@ -63,14 +58,22 @@ pub(super) async fn where_needed(
     let (at, now) = (taken.at.clone(), taken.now);
     say!("snapshot at {at}");
     let mut earliest: Option<BinlogPos> = None;
+    // Whether a snapshot by several readers ended the transaction `taken` began.
+    let mut ended = false;
     for f in tables.iter_mut().filter(|f| needs(f)) {
-        let mut lanes = snapshot_lanes::open(f, lanes, &at).await?;
+        let mut lanes = snapshot_lanes::open(f, how.lanes, &at).await?;
         let resume = lanes.resume.clone();
         if std::mem::take(&mut f.resnapshot) {
             purged_marker(f, &at, now).await?;
             // The `p` row names this snapshot for a restart before another lane has a row.
             lanes.wait(f).await?;
         }
+        if !lanes.complete && lanes.count() > 1 {
+            // A snapshot whose last row marks no lane (a dead letter, or a last page with
+            // none) is recorded complete in its plan.
+            lanes.complete = snapshot_ranges::complete(f, &resume).await?;
+        }
+        let mut read = None;
         if lanes.complete {
             say!(
                 "{}: snapshot complete (committed over {} lanes)",
@@ -78,13 +81,31 @@ pub(super) async fn where_needed(
                 lanes.count()
             );
         } else {
-            let n = table(conn, f, &mut lanes, &mut taken, batch).await?;
+            if std::mem::take(&mut ended) {
+                // The readers' table ended the snapshot transaction: a new one for this table.
+                taken = start(conn).await?;
+            }
+            let plan = snapshot_ranges::plan(conn, f, &lanes, (how.readers, taken.per_page));
+            let plan = plan.await?;
+            let n = match &plan {
+                Some(plan) => {
+                    ended = true;
+                    let source = (&mut *conn, how.source);
+                    snapshot_ranges::table(source, f, &mut lanes, plan, how.batch).await?
+                }
+                None => table(conn, f, &mut lanes, &mut taken, how.batch).await?,
+            };
             match lanes.count() {
                 1 => say!("{}: {n} snapshot rows", f.table.name),
                 k => say!("{}: {n} snapshot rows over {k} lanes", f.table.name),
             }
+            read = Some(plan);
         }
+        let lanes_count = lanes.count();
         lanes.close(f).await?;
+        if let Some(plan) = read.filter(|_| lanes_count > 1) {
+            snapshot_ranges::record_complete(f, plan, &resume).await?;
+        }
         // Keys up to the committed one are done; the rest need the binlog from `resume`.
         f.committed = Some(Token::Snapshot {
             resume: resume.clone(),
@@ -97,6 +118,23 @@ pub(super) async fn where_needed(
     // drops: no statement after the last row's commit wait, so a connection gone silent
     // since cannot hold `follow` before the binlog, whose silence is watched.
     Ok(earliest)
+}
+
+/// Whether `f` takes a snapshot: none is complete (a binlog token, or the snapshot's last row).
+pub(super) fn needs(f: &Followed<'_>) -> bool {
+    !matches!(
+        f.committed,
+        Some(Token::Binlog { .. } | Token::Snapshot { done: true, .. })
+    )
+}
+
+/// How a snapshot reads: `batch` rows a page, over up to `lanes` lanes (`snapshot_lanes.rs`)
+/// by up to `readers` readers, each a connection to `source` (`snapshot_ranges.rs`).
+pub(super) struct Reading<'a> {
+    pub(super) batch: usize,
+    pub(super) lanes: usize,
+    pub(super) readers: usize,
+    pub(super) source: &'a str,
 }
 
 /// A snapshot transaction: the binlog position it matches and the server's time (epoch
@@ -124,7 +162,7 @@ pub(super) async fn begin(conn: &mut Conn) -> Result<Taken> {
 ///
 /// # Errors
 /// As [`begin`].
-async fn start(conn: &mut Conn) -> Result<Taken> {
+pub(super) async fn start(conn: &mut Conn) -> Result<Taken> {
     conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
         .await
         .context("cannot start the snapshot transaction")?;
@@ -378,13 +416,7 @@ pub(super) async fn table(
             epoch: f.epoch,
         };
         let share = batch / lanes.count() + 1;
-        let mut pages: Vec<Page> = (0..lanes.count())
-            .map(|_| Page::with_capacity(share, ROW_BYTES_GUESS))
-            .collect();
-        // Over several lanes the table's last row waits for every lane to commit the rows
-        // before it.
-        let mut held = None;
-        let mut dead = Vec::new();
+        let mut page = PageWriter::new(lanes, &resume, share);
         // One row more than a page: without it, this page is the last, and its last row's
         // token says the snapshot is complete. Each row is written when the next arrives
         // (the last one's token waits for that word), the server sending the rest meanwhile.
@@ -396,24 +428,7 @@ pub(super) async fn table(
                 .next(&key_values)
                 .with_context(|| format!("the key of a row of {}", f.table.name))?;
             let lane = lanes.lane_of(&key);
-            if lanes.has(lane, &key) {
-                return Ok(());
-            }
-            n += 1;
-            let token = Token::Snapshot {
-                resume: resume.clone(),
-                key: key.clone(),
-                done: last,
-            };
-            let target = if last && lanes.count() > 1 {
-                &mut held.insert((lane, Page::default())).1
-            } else {
-                &mut pages[lane]
-            };
-            let at = OffsetToken::new(token.render())?;
-            if let Err(reason) = f.row(target, at, &values, &origin) {
-                dead.push(DeadChange::new(f, &values, &origin, token, &reason));
-            }
+            n += page.write(f, (lane, &key), &values, (&origin, last))?;
             Ok(())
         };
         while let Some(row) = rows.next().await? {
@@ -435,20 +450,102 @@ pub(super) async fn table(
         let next: Vec<Value> = f.table.keys.iter().map(|&k| values[k].clone()).collect();
         write(values, last)?;
         after = next;
-        // Dead letters first, committed: no lane's token passes one. Those an earlier run
-        // committed are left out, by the server's order (`dead_resume.rs`).
-        let dead = dead_resume::unsent(conn, f, dead).await?;
-        f.dead.send(dead).await?;
-        lanes.append(f, pages).await?;
-        if let Some((lane, page)) = held {
-            lanes.wait(f).await?;
-            lanes.append_to(f, lane, page).await?;
-            lanes.wait(f).await?;
-        }
+        land(conn, f, lanes, 0, page.finish()).await?;
         // The table's end as this page's transaction saw it: rows inserted after it are the
         // binlog's (a page of its own would chase a table that grows).
         if last {
             return Ok(n);
         }
     }
+}
+
+/// One page's rows, written to their lanes' pages.
+pub(super) struct PageWriter<'l> {
+    lanes: &'l Lanes,
+    resume: &'l BinlogPos,
+    pages: Vec<Page>,
+    /// Over several lanes, the table's last row: it waits for every lane to commit the rows
+    /// before it.
+    held: Option<(usize, Page)>,
+    dead: Vec<DeadChange>,
+}
+
+/// What a page's rows became: each lane's page, the held last row, the dead letters.
+pub(super) type Written = (Vec<Page>, Option<(usize, Page)>, Vec<DeadChange>);
+
+impl<'l> PageWriter<'l> {
+    /// A page over `lanes` of the snapshot resuming at `resume`, about `share` rows a lane.
+    pub(super) fn new(lanes: &'l Lanes, resume: &'l BinlogPos, share: usize) -> Self {
+        Self {
+            lanes,
+            resume,
+            pages: (0..lanes.count())
+                .map(|_| Page::with_capacity(share, ROW_BYTES_GUESS))
+                .collect(),
+            held: None,
+            dead: Vec::new(),
+        }
+    }
+
+    /// Writes the row `values`, token key `key`, to lane `lane` as a change at `origin`
+    /// (`last`: the snapshot's last row, its token done): left out when that lane committed
+    /// it, a dead letter when the type mapping refuses it. Returns 1 unless left out.
+    ///
+    /// # Errors
+    /// A token too long (never for a key that fits one).
+    pub(super) fn write(
+        &mut self,
+        f: &Followed<'_>,
+        (lane, key): (usize, &TokenKey),
+        values: &[Value],
+        (origin, last): (&Origin<'_>, bool),
+    ) -> Result<u64> {
+        if self.lanes.has(lane, key) {
+            return Ok(0);
+        }
+        let token = Token::Snapshot {
+            resume: self.resume.clone(),
+            key: key.clone(),
+            done: last,
+        };
+        let target = if last && self.lanes.count() > 1 {
+            &mut self.held.insert((lane, Page::default())).1
+        } else {
+            &mut self.pages[lane]
+        };
+        let at = OffsetToken::new(token.render())?;
+        if let Err(reason) = f.row(target, at, values, origin) {
+            self.dead
+                .push(DeadChange::new(f, values, origin, token, &reason));
+        }
+        Ok(1)
+    }
+
+    pub(super) fn finish(self) -> Written {
+        (self.pages, self.held, self.dead)
+    }
+}
+
+/// Lands a page reader `reader` read: its dead letters first, committed (those an earlier run
+/// committed left out, by the server's order: `dead_resume.rs`), so no lane's token passes
+/// one; then each lane's rows; then the held last row, once every lane committed the rest.
+///
+/// # Errors
+/// A dead letter's or a lane's append; a lane that did not commit in time.
+pub(super) async fn land(
+    conn: &mut Conn,
+    f: &mut Followed<'_>,
+    lanes: &mut Lanes,
+    reader: usize,
+    (pages, held, dead): Written,
+) -> Result<()> {
+    let dead = dead_resume::unsent(conn, (&f.table, f.dead.reader(reader)), dead).await?;
+    f.dead.reader(reader).send(dead).await?;
+    lanes.append(f, pages).await?;
+    if let Some((lane, page)) = held {
+        lanes.wait(f).await?;
+        lanes.append_to(f, lane, page).await?;
+        lanes.wait(f).await?;
+    }
+    Ok(())
 }

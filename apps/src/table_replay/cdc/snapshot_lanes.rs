@@ -27,7 +27,9 @@
 //! **Complete.** The table's last row is held back until every lane has committed the rows
 //! before it, then appended (its token done, `S:…`) and waited for. So a lane whose committed
 //! token is done means every row of the snapshot is committed; the binlog (lane 0 alone)
-//! begins only after that.
+//! begins only after that. Once every lane committed, the snapshot is also recorded complete
+//! in its plan channel (`snapshot_ranges.rs`), for when the last row marks no lane: it was a
+//! dead letter, or the last page read none.
 
 use std::time::Duration;
 
@@ -204,8 +206,9 @@ pub(super) async fn open(f: &mut Followed<'_>, wanted: usize, at: &BinlogPos) ->
 }
 
 /// Whether the snapshot `f`'s change channel names is complete: a lane committed its last
-/// row (`S:`, the same resume position). Lane 0's token alone does not say: the last row is
-/// on the lane of its key. Read from the lanes' statuses; nothing is opened.
+/// row (`S:`, the same resume position), or its plan says so (`snapshot_ranges.rs`). Lane 0's
+/// token alone does not say: the last row is on the lane of its key. Read from the
+/// channels' statuses; nothing is opened.
 ///
 /// # Errors
 /// The layout's or the statuses' read.
@@ -225,11 +228,12 @@ pub(super) async fn finished(f: &Followed<'_>) -> Result<bool> {
         .collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let statuses = f.pipe.channel_statuses(&names).await?;
-    Ok(statuses
+    let lane_done = statuses
         .values()
         .filter_map(|s| s.committed_offset_token.as_ref())
         .filter_map(|t| Token::parse(t.as_str()).ok())
-        .any(|t| matches!(t, Token::Snapshot { resume: r, done: true, .. } if &r == resume)))
+        .any(|t| matches!(t, Token::Snapshot { resume: r, done: true, .. } if &r == resume));
+    Ok(lane_done || crate::table_replay::cdc::snapshot_ranges::complete(f, resume).await?)
 }
 
 /// The least of the lanes' committed keys (integers: `TokenKey::covers` decides), or before
@@ -268,6 +272,20 @@ impl Lanes {
             std::iter::once(self.first.as_ref())
                 .chain(self.others.iter().map(|l| l.committed.as_ref())),
         )
+    }
+
+    /// Whether no lane committed a row of this snapshot (a `p` row aside).
+    pub(super) fn fresh(&self) -> bool {
+        !self.complete && self.first.is_none() && self.others.iter().all(|l| l.committed.is_none())
+    }
+
+    /// The key a reader of the lanes `of` reads after: the least of their committed keys
+    /// (every key when one has none), as [`start`](Self::start) for them alone.
+    pub(super) fn start_of(&self, of: &[usize]) -> TokenKey {
+        least(of.iter().map(|&j| match j {
+            0 => self.first.as_ref(),
+            j => self.others[j - 1].committed.as_ref(),
+        }))
     }
 
     /// Whether lane `lane` committed the row whose token key is `key` (one lane: never, the
