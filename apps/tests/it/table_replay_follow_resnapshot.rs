@@ -3,14 +3,16 @@
 //! changes `follow` can never see), so `verify --changes` finds its copy wrong, and no binlog
 //! event comes after: the first snapshot's rows are at the binlog's end, where its lanes'
 //! tokens still name their keys, so `follow --resnapshot` waits for the binlog to move (a
-//! write to the other table) before it reads. It is SIGKILLed in the middle of the new read; changes to both tables come through the binlog; run again
+//! write to the other table) before it reads. That write lands while A's new read waits for a
+//! write lock on A: the binlog goes on for B alongside A's snapshot. The run is SIGKILLed in
+//! the middle of the new read; changes to both tables come through the binlog; run again
 //! with the flag, the snapshot under way goes on (one `p` row, not two). Then both tables are
 //! equal value by value, every binlog change once, and a run without the flag adds nothing.
 //! A table that is not followed is refused by name. Skipped without `mariadbd` except under
 //! `CI=true`.
 #![cfg(unix)]
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable as _;
 
@@ -19,6 +21,7 @@ use crate::common::table_replay_follow::{
     assert_equal, change_destination, count_where, follow_cmd, follow_until_idle, kill_at_rows,
     new_database, start_binlog_or_skip, verify_changes, written_twice,
 };
+use snowpipe_apps::table_replay::source;
 
 const ROWS: u64 = 20_000;
 const A: &str = "rs_a";
@@ -87,30 +90,51 @@ async fn resnapshot_reads_a_wrong_copy_again_and_resumes_when_killed() {
     );
 
     // Read again, SIGKILLed in the middle of the read. It waits for the binlog to move (the
-    // old snapshot's rows are at its position): a write to the other table, a second in.
+    // old snapshot's rows are at its position): a write to the other table, a second in. A
+    // write lock on A holds the new read back (the span of A's key is its first read of A),
+    // and B's change lands meanwhile: the binlog goes on for B alongside A's snapshot.
+    let mut lock = source::connect(&url).await.unwrap();
+    lock.query_drop(format!("LOCK TABLES {A} WRITE"))
+        .await
+        .unwrap();
     let mut run = follow_cmd(bin, &url, &[A, B], (&emulator, &key), "1h");
     run.args(["--resnapshot", A]);
-    let tick = tokio::spawn({
-        let url = url.clone();
-        async move {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            let mut conn = snowpipe_apps::table_replay::source::connect(&url)
-                .await
-                .unwrap();
-            conn.query_drop(format!("UPDATE {B} SET note = 'tick' WHERE id = 200"))
-                .await
-                .unwrap();
-        }
-    });
-    let log = kill_at_rows(
+    let alongside = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let mut conn = source::connect(&url).await.unwrap();
+        conn.query_drop(format!("UPDATE {B} SET note = 'tick' WHERE id = 200"))
+            .await
+            .unwrap();
+        let began = Instant::now();
+        let landed = loop {
+            if count_where(&emulator, B_CHANGES, "_OP = 'u'") == 1 {
+                break Ok(count_where(&emulator, A_CHANGES, "_OP = 'r'") - ROWS);
+            }
+            if began.elapsed() > Duration::from_secs(60) {
+                break Err("B's change did not land while A's snapshot waited for its lock");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        lock.query_drop("UNLOCK TABLES").await.unwrap();
+        landed
+    };
+    let killed = kill_at_rows(
         run,
         &emulator,
         (A_CHANGES, ROWS + 1 + ROWS / 10),
         Duration::from_secs(120),
-    )
-    .await
-    .unwrap();
-    tick.await.unwrap();
+    );
+    let (log, landed) = tokio::join!(killed, alongside);
+    let log = log.unwrap();
+    assert_eq!(
+        landed,
+        Ok(0),
+        "A's new rows read while it was locked:\n{log}"
+    );
+    assert!(
+        log.contains("the binlog goes on for rs_b while rs_a is snapshotted"),
+        "{log}"
+    );
     assert!(log.contains("rs_a: read again (--resnapshot)"), "{log}");
     assert!(
         log.contains("waiting for the source's binlog to move"),

@@ -25,8 +25,8 @@
 //! A `TRUNCATE` of a followed table is one change `'t'` (no source column): the current state
 //! drops every row before it. So does a `'p'` row: a new snapshot of a table already copied
 //! begins with one, when its binlog was purged (`--resnapshot-purged`, `failover.rs`) or when
-//! asked (`--resnapshot TABLE`: a copy found wrong, `snapshot.rs`); the other tables resume
-//! from their own positions once it is read. A snapshot row or a change
+//! asked (`--resnapshot TABLE`: a copy found wrong, `snapshot.rs`); the binlog goes on for the
+//! other tables while it is read (`alongside.rs`). A snapshot row or a change
 //! whose value the type mapping refuses, or whose row the change channel cannot send for its
 //! size (measured before the append by the SDK's rule, `row_size.rs`), is a dead letter in
 //! `<TABLE>_DLQ` (`dead_letters.rs`), and `follow` goes on. `ALTER TABLE … ADD/DROP/MODIFY
@@ -59,6 +59,7 @@
 //! and that flag. A change of an update that changes the key is a delete of the old key
 //! and the new row.
 
+mod alongside;
 mod binlog_value;
 mod cascade;
 pub mod changes;
@@ -400,17 +401,12 @@ pub async fn follow(
     if snapshot::read_again(&mut tables, &opts.resnapshot).await? {
         snapshot::binlog_moves(&mut conn).await?;
     }
-    let how = snapshot::Reading {
-        batch: opts.batch,
-        lanes: opts.snapshot_lanes,
-        readers: opts.snapshot_readers,
-        source: &opts.source,
-    };
-    snapshot::where_needed(&mut conn, &mut tables, &how)
+    let polling = opts.observe.poll_binlog_end(&opts.source);
+    let stop = futures_util::FutureExt::shared(Box::pin(stop));
+    alongside::snapshot(&mut conn, opts, (&db, names), &mut tables, stop.clone())
         .await
         .map_err(|e| with_rejected(e, &tables))?;
     drop(conn);
-    let polling = opts.observe.poll_binlog_end(&opts.source);
     let streamed = stream_all(opts, (&db, names), &mut tables, stop).await;
     opts.observe.stopping();
     drop(polling);
@@ -450,7 +446,7 @@ fn with_rejected(e: anyhow::Error, tables: &[Followed<'_>]) -> anyhow::Error {
 }
 
 /// Reads the binlog (connecting again after the server went away) until `stop` or idle.
-async fn stream_all(
+pub(super) async fn stream_all(
     opts: &FollowOptions,
     db: (&str, statement::Names),
     tables: &mut [Followed<'_>],
