@@ -19,6 +19,7 @@
 use mysql_async::Value;
 use serde_json::Value as Json;
 
+use crate::table_replay::cdc::token::BinlogPos;
 use crate::table_replay::row_text::{Mapped, RowText};
 use crate::table_replay::schema::{self, ident, snowflake_name, snowflake_type, SourceTable};
 
@@ -142,6 +143,21 @@ pub struct Origin<'a> {
     /// How many times `follow` moved to another server (`failover.rs`): `_EPOCH`, written
     /// when above 0.
     pub epoch: u32,
+}
+
+impl<'a> Origin<'a> {
+    /// A snapshot row's: read in the transaction at `at`, begun at `now` (epoch seconds).
+    pub fn read(at: &'a BinlogPos, now: i64, epoch: u32) -> Self {
+        Self {
+            op: Op::Read,
+            file: &at.file,
+            pos: at.pos,
+            row: 0,
+            gtid: None,
+            commit_ts: now,
+            epoch,
+        }
+    }
 }
 
 /// `CREATE TABLE <DEST>_CHANGES` and `CREATE PIPE <TABLE>_CHANGES_PIPE`.

@@ -406,15 +406,7 @@ pub(super) async fn table(
             conn.query_drop("COMMIT").await?;
             *taken = start(conn).await?;
         }
-        let origin = Origin {
-            op: Op::Read,
-            file: &taken.at.file,
-            pos: taken.at.pos,
-            row: 0,
-            gtid: None,
-            commit_ts: taken.now,
-            epoch: f.epoch,
-        };
+        let origin = Origin::read(&taken.at, taken.now, f.epoch);
         let share = batch / lanes.count() + 1;
         let mut page = PageWriter::new(lanes, &resume, share);
         // One row more than a page: without it, this page is the last, and its last row's

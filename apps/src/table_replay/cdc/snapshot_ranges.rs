@@ -37,7 +37,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::common::say::say;
-use crate::table_replay::cdc::changes::{self, Op, Origin};
+use crate::table_replay::cdc::changes::{self, Origin};
 use crate::table_replay::cdc::key::{Pager, TokenKey};
 use crate::table_replay::cdc::snapshot::{self, PageWriter};
 use crate::table_replay::cdc::snapshot_lanes::Lanes;
@@ -346,15 +346,7 @@ pub(super) async fn table(
         let read = read?;
         let r = read.reader;
         running -= usize::from(read.end);
-        let origin = Origin {
-            op: Op::Read,
-            file: &read.at.file,
-            pos: read.at.pos,
-            row: 0,
-            gtid: None,
-            commit_ts: read.now,
-            epoch: f.epoch,
-        };
+        let origin = Origin::read(&read.at, read.now, f.epoch);
         let mut page = PageWriter::new(lanes, &resume, batch / own[r].len() + 1);
         let last = read.rows.len().checked_sub(1);
         for (i, values) in read.rows.iter().enumerate() {
