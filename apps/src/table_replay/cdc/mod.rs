@@ -82,7 +82,10 @@ mod report;
 mod retype;
 mod snapshot;
 mod snapshot_lanes;
+mod snapshot_page;
+mod snapshot_plan;
 mod snapshot_ranges;
+mod snapshot_tx;
 pub mod statement;
 mod stream;
 pub mod token;
@@ -91,7 +94,7 @@ mod transient;
 pub use replica_id::default_server_id;
 pub use report::{FollowReport, TableReport};
 pub(crate) use retype::diverted_column;
-pub use snapshot_ranges::MAX_READERS as MAX_SNAPSHOT_READERS;
+pub use snapshot_plan::MAX_READERS as MAX_SNAPSHOT_READERS;
 
 use std::time::{Duration, Instant};
 

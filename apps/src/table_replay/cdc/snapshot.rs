@@ -1,12 +1,6 @@
-//! The consistent snapshot and the binlog position it matches.
-//!
-//! MariaDB: `START TRANSACTION WITH CONSISTENT SNAPSHOT`, then the status variables
-//! `Binlog_snapshot_file`/`Binlog_snapshot_position`, which MariaDB fixes at the moment the
-//! snapshot was taken (under the same lock as the commit order): every transaction before
-//! that position is in the snapshot, none after it. No global lock is taken.
-//! MySQL (no such variables): `FLUSH TABLES WITH READ LOCK`, the snapshot transaction,
-//! `SHOW MASTER STATUS`, `UNLOCK TABLES`: writes wait for the instant between (this needs
-//! the RELOAD privilege).
+//! The snapshot of the tables that need one, and `--resnapshot`. The consistent snapshot
+//! transaction and the binlog position it matches: `snapshot_tx.rs`; a page's rows written
+//! and landed on the lanes: `snapshot_page.rs`; several readers: `snapshot_ranges.rs`.
 //!
 //! **A transaction a page** (MariaDB). Each page after a table's first is read in a snapshot
 //! transaction of its own, and its rows' change position (`_BINLOG_POS`) is that
@@ -27,19 +21,19 @@
 
 use anyhow::{Context, Result};
 use mysql_async::prelude::*;
-use mysql_async::{Conn, Row, Value};
+use mysql_async::{Conn, Value};
 use snowpipe_streaming::OffsetToken;
 
 use crate::common::say::{say, say_warn};
 use crate::table_replay::cdc::changes::{Op, Origin};
-use crate::table_replay::cdc::dead_letters::DeadChange;
-use crate::table_replay::cdc::dead_resume;
 use crate::table_replay::cdc::key::{Pager, TokenKey};
 use crate::table_replay::cdc::snapshot_lanes::{self, Lanes};
+use crate::table_replay::cdc::snapshot_page::{land, PageWriter};
+use crate::table_replay::cdc::snapshot_plan;
 use crate::table_replay::cdc::snapshot_ranges;
+use crate::table_replay::cdc::snapshot_tx::{begin, binlog_end, start, Taken};
 use crate::table_replay::cdc::token::{BinlogPos, Token};
 use crate::table_replay::cdc::Followed;
-use crate::table_replay::row_size::ROW_BYTES_GUESS;
 use crate::table_replay::row_text::Page;
 
 /// Takes the snapshot of every table whose channel has no binlog token yet (none, or a
@@ -71,7 +65,7 @@ pub(super) async fn where_needed(
         if !lanes.complete && lanes.count() > 1 {
             // A snapshot whose last row marks no lane (a dead letter, or a last page with
             // none) is recorded complete in its plan.
-            lanes.complete = snapshot_ranges::complete(f, &resume).await?;
+            lanes.complete = snapshot_plan::complete(f, &resume).await?;
         }
         let mut read = None;
         if lanes.complete {
@@ -85,7 +79,8 @@ pub(super) async fn where_needed(
                 // The readers' table ended the snapshot transaction: a new one for this table.
                 taken = start(conn).await?;
             }
-            let plan = snapshot_ranges::plan(conn, f, &lanes, (how.readers, taken.per_page));
+            let over = (lanes.count(), &resume, lanes.fresh());
+            let plan = snapshot_plan::plan(conn, f, over, (how.readers, taken.per_page));
             let plan = plan.await?;
             let n = match &plan {
                 Some(plan) => {
@@ -104,7 +99,7 @@ pub(super) async fn where_needed(
         let lanes_count = lanes.count();
         lanes.close(f).await?;
         if let Some(plan) = read.filter(|_| lanes_count > 1) {
-            snapshot_ranges::record_complete(f, plan, &resume).await?;
+            snapshot_plan::record_complete(f, plan, &resume).await?;
         }
         // Keys up to the committed one are done; the rest need the binlog from `resume`.
         f.committed = Some(Token::Snapshot {
@@ -135,96 +130,6 @@ pub(super) struct Reading<'a> {
     pub(super) lanes: usize,
     pub(super) readers: usize,
     pub(super) source: &'a str,
-}
-
-/// A snapshot transaction: the binlog position it matches and the server's time (epoch
-/// seconds) when it began.
-pub(super) struct Taken {
-    pub(super) at: BinlogPos,
-    pub(super) now: i64,
-    /// The server reports each transaction's own position (MariaDB), so each page is read in
-    /// a transaction of its own; else (MySQL, the position taken under a global lock) one
-    /// transaction reads every page.
-    pub(super) per_page: bool,
-}
-
-/// Sets `conn`'s session to REPEATABLE READ and starts a snapshot transaction on it.
-///
-/// # Errors
-/// When the server gives no binlog position (binary log off), naming the setting.
-pub(super) async fn begin(conn: &mut Conn) -> Result<Taken> {
-    conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        .await?;
-    start(conn).await
-}
-
-/// Starts a snapshot transaction on `conn`, whose session [`begin`] set.
-///
-/// # Errors
-/// As [`begin`].
-pub(super) async fn start(conn: &mut Conn) -> Result<Taken> {
-    conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
-        .await
-        .context("cannot start the snapshot transaction")?;
-    let status: Vec<Row> = conn
-        .query("SHOW STATUS LIKE 'binlog_snapshot_%'")
-        .await
-        .context("cannot read the snapshot's binlog position")?;
-    let get = |name: &str| -> Option<String> {
-        status.iter().find_map(|r| {
-            let n: String = r.get(0)?;
-            n.eq_ignore_ascii_case(name).then(|| r.get(1)).flatten()
-        })
-    };
-    let (at, per_page) = match (get("Binlog_snapshot_file"), get("Binlog_snapshot_position")) {
-        (Some(file), Some(pos)) if !file.is_empty() => (
-            BinlogPos {
-                file,
-                pos: pos
-                    .parse()
-                    .context("Binlog_snapshot_position is not a number")?,
-            },
-            true,
-        ),
-        _ => (locked_position(conn).await?, false),
-    };
-    let now: Option<i64> = conn.query_first("SELECT UNIX_TIMESTAMP()").await?;
-    Ok(Taken {
-        at,
-        now: now.unwrap_or(0),
-        per_page,
-    })
-}
-
-/// MySQL's way: the position under a global read lock, the snapshot taken inside it.
-async fn locked_position(conn: &mut Conn) -> Result<BinlogPos> {
-    conn.query_drop("ROLLBACK").await?;
-    conn.query_drop("FLUSH TABLES WITH READ LOCK")
-        .await
-        .context(
-            "FLUSH TABLES WITH READ LOCK failed (the snapshot needs the RELOAD privilege on MySQL)",
-        )?;
-    let taken = async {
-        conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
-            .await?;
-        let row: Option<Row> = conn.query_first("SHOW MASTER STATUS").await?;
-        anyhow::Ok(row)
-    }
-    .await;
-    conn.query_drop("UNLOCK TABLES").await?;
-    binlog_end(taken?)
-}
-
-/// The binlog's end from the row `SHOW MASTER STATUS` gave (none: the binary log is off).
-fn binlog_end(row: Option<Row>) -> Result<BinlogPos> {
-    let row = row.context(
-        "the server has no binary log: start it with --log-bin --binlog-format=ROW \
-         (table_replay follow reads the binlog)",
-    )?;
-    Ok(BinlogPos {
-        file: row.get(0).context("SHOW MASTER STATUS gave no file")?,
-        pos: row.get(1).context("SHOW MASTER STATUS gave no position")?,
-    })
 }
 
 /// Checks the server logs whole rows: binary log on, `binlog_format=ROW`,
@@ -449,95 +354,4 @@ pub(super) async fn table(
             return Ok(n);
         }
     }
-}
-
-/// One page's rows, written to their lanes' pages.
-pub(super) struct PageWriter<'l> {
-    lanes: &'l Lanes,
-    resume: &'l BinlogPos,
-    pages: Vec<Page>,
-    /// Over several lanes, the table's last row: it waits for every lane to commit the rows
-    /// before it.
-    held: Option<(usize, Page)>,
-    dead: Vec<DeadChange>,
-}
-
-/// What a page's rows became: each lane's page, the held last row, the dead letters.
-pub(super) type Written = (Vec<Page>, Option<(usize, Page)>, Vec<DeadChange>);
-
-impl<'l> PageWriter<'l> {
-    /// A page over `lanes` of the snapshot resuming at `resume`, about `share` rows a lane.
-    pub(super) fn new(lanes: &'l Lanes, resume: &'l BinlogPos, share: usize) -> Self {
-        Self {
-            lanes,
-            resume,
-            pages: (0..lanes.count())
-                .map(|_| Page::with_capacity(share, ROW_BYTES_GUESS))
-                .collect(),
-            held: None,
-            dead: Vec::new(),
-        }
-    }
-
-    /// Writes the row `values`, token key `key`, to lane `lane` as a change at `origin`
-    /// (`last`: the snapshot's last row, its token done): left out when that lane committed
-    /// it, a dead letter when the type mapping refuses it. Returns 1 unless left out.
-    ///
-    /// # Errors
-    /// A token too long (never for a key that fits one).
-    pub(super) fn write(
-        &mut self,
-        f: &Followed<'_>,
-        (lane, key): (usize, &TokenKey),
-        values: &[Value],
-        (origin, last): (&Origin<'_>, bool),
-    ) -> Result<u64> {
-        if self.lanes.has(lane, key) {
-            return Ok(0);
-        }
-        let token = Token::Snapshot {
-            resume: self.resume.clone(),
-            key: key.clone(),
-            done: last,
-        };
-        let target = if last && self.lanes.count() > 1 {
-            &mut self.held.insert((lane, Page::default())).1
-        } else {
-            &mut self.pages[lane]
-        };
-        let at = OffsetToken::new(token.render())?;
-        if let Err(reason) = f.row(target, at, values, origin) {
-            self.dead
-                .push(DeadChange::new(f, values, origin, token, &reason));
-        }
-        Ok(1)
-    }
-
-    pub(super) fn finish(self) -> Written {
-        (self.pages, self.held, self.dead)
-    }
-}
-
-/// Lands a page reader `reader` read: its dead letters first, committed (those an earlier run
-/// committed left out, by the server's order: `dead_resume.rs`), so no lane's token passes
-/// one; then each lane's rows; then the held last row, once every lane committed the rest.
-///
-/// # Errors
-/// A dead letter's or a lane's append; a lane that did not commit in time.
-pub(super) async fn land(
-    conn: &mut Conn,
-    f: &mut Followed<'_>,
-    lanes: &mut Lanes,
-    reader: usize,
-    (pages, held, dead): Written,
-) -> Result<()> {
-    let dead = dead_resume::unsent(conn, (&f.table, f.dead.reader(reader)), dead).await?;
-    f.dead.reader(reader).send(dead).await?;
-    lanes.append(f, pages).await?;
-    if let Some((lane, page)) = held {
-        lanes.wait(f).await?;
-        lanes.append_to(f, lane, page).await?;
-        lanes.wait(f).await?;
-    }
-    Ok(())
 }

@@ -28,7 +28,7 @@
 //! before it, then appended (its token done, `S:…`) and waited for. So a lane whose committed
 //! token is done means every row of the snapshot is committed; the binlog (lane 0 alone)
 //! begins only after that. Once every lane committed, the snapshot is also recorded complete
-//! in its plan channel (`snapshot_ranges.rs`), for when the last row marks no lane: it was a
+//! in its plan channel (`snapshot_plan.rs`), for when the last row marks no lane: it was a
 //! dead letter, or the last page read none.
 
 use std::time::Duration;
@@ -206,7 +206,7 @@ pub(super) async fn open(f: &mut Followed<'_>, wanted: usize, at: &BinlogPos) ->
 }
 
 /// Whether the snapshot `f`'s change channel names is complete: a lane committed its last
-/// row (`S:`, the same resume position), or its plan says so (`snapshot_ranges.rs`). Lane 0's
+/// row (`S:`, the same resume position), or its plan says so (`snapshot_plan.rs`). Lane 0's
 /// token alone does not say: the last row is on the lane of its key. Read from the
 /// channels' statuses; nothing is opened.
 ///
@@ -233,7 +233,7 @@ pub(super) async fn finished(f: &Followed<'_>) -> Result<bool> {
         .filter_map(|s| s.committed_offset_token.as_ref())
         .filter_map(|t| Token::parse(t.as_str()).ok())
         .any(|t| matches!(t, Token::Snapshot { resume: r, done: true, .. } if &r == resume));
-    Ok(lane_done || crate::table_replay::cdc::snapshot_ranges::complete(f, resume).await?)
+    Ok(lane_done || crate::table_replay::cdc::snapshot_plan::complete(f, resume).await?)
 }
 
 /// The least of the lanes' committed keys (integers: `TokenKey::covers` decides), or before
