@@ -15,7 +15,6 @@ use std::future::Future;
 use anyhow::Result;
 
 use crate::common::say::say;
-use crate::table_replay::cdc::key::TokenKey;
 use crate::table_replay::cdc::snapshot::{self, Reading};
 use crate::table_replay::cdc::snapshot_lanes;
 use crate::table_replay::cdc::statement::Names;
@@ -27,8 +26,8 @@ use crate::table_replay::cdc::{stream_all, FollowOptions, Followed};
 /// order.
 ///
 /// # Errors
-/// Reading whether a snapshot over lanes is complete; the snapshot's, or the stream's (the other then stops too: what either committed stays,
-/// and a restart goes on from it).
+/// Reading whether a snapshot over lanes is complete; the snapshot's, or the stream's (the
+/// other then stops too: what either committed stays, and a restart goes on from it).
 ///
 /// # Cancellation
 /// Dropping the future stops both; `tables` then lacks the tables they held.
@@ -58,12 +57,8 @@ pub(super) async fn snapshot(
         tables.drain(..).enumerate().partition(|(i, _)| needs[*i]);
     for (_, f) in &mut rest {
         if let Some(Token::Snapshot { resume, .. }) = &f.committed {
-            // Complete: the binlog from its position, as `snapshot::where_needed` leaves it.
-            f.committed = Some(Token::Snapshot {
-                resume: resume.clone(),
-                key: TokenKey::default(),
-                done: true,
-            });
+            // Complete (its lanes or plan say so), as `snapshot::where_needed` leaves it.
+            snapshot::completed(f, resume.clone());
         }
     }
     let (need_at, mut need): (Vec<usize>, Vec<_>) = need.into_iter().unzip();

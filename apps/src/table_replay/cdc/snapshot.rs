@@ -101,18 +101,23 @@ pub(super) async fn where_needed(
         if let Some(plan) = read.filter(|_| lanes_count > 1) {
             snapshot_plan::record_complete(f, plan, &resume).await?;
         }
-        // Keys up to the committed one are done; the rest need the binlog from `resume`.
-        f.committed = Some(Token::Snapshot {
-            resume: resume.clone(),
-            key: TokenKey::default(),
-            done: true,
-        });
+        completed(f, resume.clone());
         earliest = Some(earliest.map_or(resume.clone(), |e| e.min(resume)));
     }
     // The last page's transaction (it only read) ends with the connection, which the caller
     // drops: no statement after the last row's commit wait, so a connection gone silent
     // since cannot hold `follow` before the binlog, whose silence is watched.
     Ok(earliest)
+}
+
+/// Marks `f`'s snapshot resuming at `resume` complete: every key is done, and the binlog from
+/// `resume` brings the rest.
+pub(super) fn completed(f: &mut Followed<'_>, resume: BinlogPos) {
+    f.committed = Some(Token::Snapshot {
+        resume,
+        key: TokenKey::default(),
+        done: true,
+    });
 }
 
 /// Whether `f` takes a snapshot: none is complete (a binlog token, or the snapshot's last row).
